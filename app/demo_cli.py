@@ -1,0 +1,26 @@
+"""`dosewise demo`: everything built so far, end to end, on the embedded defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dosewise.data_schemas.console import cli_state, print_summary
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `demo` command to the root app."""
+
+    @app.command("demo")
+    def demo(
+        ctx: typer.Context,
+        out: Annotated[Path, typer.Option(help="Folder for every demo output.")] = Path(
+            "dosewise_out/demo"
+        ),
+    ) -> None:
+        """Run the whole job on bundled synthetic data: synth -> ETL -> train -> OPE -> registry."""
+        state = cli_state(ctx)
+        out.mkdir(parents=True, exist_ok=True)
+        print_summary("dosewise demo", [("output folder", out.resolve())], quiet=state.quiet)

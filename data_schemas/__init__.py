@@ -1,0 +1,98 @@
+"""Contracts between the layers: schemas, configs, manifests, validated atomic IO and errors.
+
+This layer imports no other project code; the pipelines, the learners and the app all meet here.
+"""
+
+from . import columns
+from .config_files import (
+    StrictConfig,
+    apply_overrides,
+    load_config,
+    parse_override,
+    read_config_source,
+    shipped_configs,
+    validate_config,
+)
+from .errors import (
+    BadInputError,
+    ConfigError,
+    DeviceUnavailable,
+    DosewiseError,
+    IncompleteOutput,
+    MissingSourceTable,
+    SchemaViolation,
+    TrackingError,
+)
+from .io import (
+    MANIFEST_NAME,
+    atomic_path,
+    read_parquet_checked,
+    require_complete,
+    sha256_file,
+    write_bytes_atomic,
+    write_json_atomic,
+    write_table_atomic,
+    write_text_atomic,
+)
+from .manifest import (
+    CodeVersion,
+    FunnelStep,
+    RunManifest,
+    StageRecord,
+    canonical_json,
+    config_sha256,
+    current_code_version,
+)
+from .quarantine import QuarantineSchema, counts_by_rule, empty_quarantine, make_quarantine
+from .trajectory import (
+    SplitsSchema,
+    TrajectoryDatasetInfo,
+    TrajectorySchema,
+    trajectory_schema_for,
+)
+from .validation import read_trajectories, validate_frame
+
+__all__ = [
+    "MANIFEST_NAME",
+    "BadInputError",
+    "CodeVersion",
+    "ConfigError",
+    "DeviceUnavailable",
+    "DosewiseError",
+    "FunnelStep",
+    "IncompleteOutput",
+    "MissingSourceTable",
+    "QuarantineSchema",
+    "RunManifest",
+    "SchemaViolation",
+    "SplitsSchema",
+    "StageRecord",
+    "StrictConfig",
+    "TrackingError",
+    "TrajectoryDatasetInfo",
+    "TrajectorySchema",
+    "apply_overrides",
+    "atomic_path",
+    "canonical_json",
+    "columns",
+    "config_sha256",
+    "counts_by_rule",
+    "current_code_version",
+    "empty_quarantine",
+    "load_config",
+    "make_quarantine",
+    "parse_override",
+    "read_config_source",
+    "read_parquet_checked",
+    "read_trajectories",
+    "require_complete",
+    "sha256_file",
+    "shipped_configs",
+    "trajectory_schema_for",
+    "validate_config",
+    "validate_frame",
+    "write_bytes_atomic",
+    "write_json_atomic",
+    "write_table_atomic",
+    "write_text_atomic",
+]

@@ -1,0 +1,9 @@
+"""Typer commands of the models layer: `train`, `evaluate`, `register`, `promote`."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this layer's commands to the root app."""
