@@ -44,6 +44,7 @@ from .manifest import (
     current_code_version,
 )
 from .quarantine import QuarantineSchema, counts_by_rule, empty_quarantine, make_quarantine
+from .review import REVIEW_COLUMNS, VERDICTS, ClinicianReviewSchema
 from .trajectory import (
     SplitsSchema,
     TrajectoryDatasetInfo,
@@ -54,7 +55,10 @@ from .validation import read_trajectories, validate_frame
 
 __all__ = [
     "MANIFEST_NAME",
+    "REVIEW_COLUMNS",
+    "VERDICTS",
     "BadInputError",
+    "ClinicianReviewSchema",
     "CodeVersion",
     "ConfigError",
     "DeviceUnavailable",
