@@ -10,7 +10,31 @@ from importlib.resources import files
 
 from dosewise.data_schemas import StrictConfig
 
-__all__ = ["config_folder", "config_kinds"]
+from .simulators.icu_sepsis import (
+    IcuSepsisMdp,
+    behaviour_policy_matrix,
+    exact_policy_value,
+    exact_q_values,
+    exact_state_values,
+    load_icu_sepsis_mdp,
+    optimal_policy,
+)
+from .simulators.icu_sepsis_episodes import write_icu_sepsis_episodes
+from .splits import assign_splits
+
+__all__ = [
+    "IcuSepsisMdp",
+    "assign_splits",
+    "behaviour_policy_matrix",
+    "config_folder",
+    "config_kinds",
+    "exact_policy_value",
+    "exact_q_values",
+    "exact_state_values",
+    "load_icu_sepsis_mdp",
+    "optimal_policy",
+    "write_icu_sepsis_episodes",
+]
 
 
 def config_folder() -> Traversable:
