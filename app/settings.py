@@ -1,0 +1,121 @@
+"""`AppSettings`: where the review app finds data, the registry, the review database and the login.
+
+Machine-specific values come from the environment (kedro's `conf/local` idea), never from shipped
+configs; `dosewise review` sets them for the Streamlit process it starts.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from dosewise.data_schemas import BadInputError
+
+ENV_DATA_ROOT = "DOSEWISE_DATA_DIR"
+ENV_REVIEW_DB = "DOSEWISE_REVIEW_DB_URL"
+ENV_TRACKING = "MLFLOW_TRACKING_URI"
+ENV_HOST = "DOSEWISE_REVIEW_HOST"
+ENV_AUTH_REQUIRED = "DOSEWISE_AUTH_REQUIRED"
+ENV_OIDC_METADATA = "DOSEWISE_OIDC_METADATA_URL"
+ENV_OIDC_CLIENT_ID = "DOSEWISE_OIDC_CLIENT_ID"
+ENV_OIDC_CLIENT_SECRET = "DOSEWISE_OIDC_CLIENT_SECRET"
+ENV_OIDC_COOKIE_SECRET = "DOSEWISE_OIDC_COOKIE_SECRET"
+ENV_OIDC_REDIRECT = "DOSEWISE_OIDC_REDIRECT_URI"
+ENV_AUTH_SECRETS = "DOSEWISE_AUTH_SECRETS"
+
+LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach (127.0.0.0/8, ::1, localhost).
+
+    >>> is_loopback("127.0.0.1"), is_loopback("::1"), is_loopback("0.0.0.0")
+    (True, True, False)
+    """
+    if host.lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class OidcSettings(BaseModel):
+    """An OpenID Connect provider for Streamlit's `st.login` (the `[auth]` secrets section)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    server_metadata_url: str = Field(description="The provider's /.well-known/openid-configuration URL.")
+    client_id: str = Field(min_length=1, description="OAuth client id registered with the provider.")
+    client_secret: str = Field(min_length=1, description="OAuth client secret.")
+    cookie_secret: str = Field(min_length=32, description="Secret that signs the identity cookie.")
+    redirect_uri: str | None = Field(
+        default=None, description="App URL ending in /oauth2callback (default: from host and port)."
+    )
+
+
+class AppSettings(BaseModel):
+    """Everything the review app reads from its environment."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    data_root: Path = Field(description="Folder searched for datasets, policies and OPE reports.")
+    tracking_uri: str | None = Field(default=None, description="MLflow tracking URI (registry).")
+    review_db_url: str = Field(description="SQLAlchemy URL of the review database.")
+    host: str = Field(default="127.0.0.1", description="Address the app listens on.")
+    auth_required: bool = Field(default=False, description="True when a login must guard every page.")
+    oidc: OidcSettings | None = Field(default=None, description="OIDC provider, when configured.")
+    auth_secrets_file: Path | None = Field(
+        default=None, description="A ready secrets.toml holding an [auth] section."
+    )
+
+    @property
+    def auth_configured(self) -> bool:
+        """True when a login provider is configured by environment or secrets file."""
+        return self.oidc is not None or self.auth_secrets_file is not None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> AppSettings:
+        """Read the settings from environment variables (defaults: `./dosewise_out`, sqlite)."""
+        env = os.environ if environ is None else environ
+        data_root = Path(env.get(ENV_DATA_ROOT) or "dosewise_out").expanduser().resolve()
+        review_db = env.get(ENV_REVIEW_DB) or f"sqlite:///{data_root / 'reviews.db'}"
+        oidc = None
+        if env.get(ENV_OIDC_METADATA):
+            missing = [k for k in (ENV_OIDC_CLIENT_ID, ENV_OIDC_CLIENT_SECRET) if not env.get(k)]
+            if missing:
+                raise BadInputError(
+                    f"{ENV_OIDC_METADATA} is set but {', '.join(missing)} is not.",
+                    "Set the OIDC client id and secret registered with your provider.",
+                )
+            oidc = OidcSettings(
+                server_metadata_url=env[ENV_OIDC_METADATA],
+                client_id=env[ENV_OIDC_CLIENT_ID],
+                client_secret=env[ENV_OIDC_CLIENT_SECRET],
+                cookie_secret=env.get(ENV_OIDC_COOKIE_SECRET) or os.urandom(32).hex(),
+                redirect_uri=env.get(ENV_OIDC_REDIRECT) or None,
+            )
+        secrets = env.get(ENV_AUTH_SECRETS)
+        return cls(
+            data_root=data_root,
+            tracking_uri=env.get(ENV_TRACKING) or None,
+            review_db_url=review_db,
+            host=env.get(ENV_HOST) or "127.0.0.1",
+            auth_required=env.get(ENV_AUTH_REQUIRED, "") in {"1", "true", "yes"},
+            oidc=oidc,
+            auth_secrets_file=Path(secrets).expanduser().resolve() if secrets else None,
+        )
+
+    def check_exposure(self) -> None:
+        """Refuse a non-loopback address without a login: reviews would be open to the network."""
+        if not is_loopback(self.host) and not self.auth_configured:
+            raise BadInputError(
+                f"Refusing to listen on {self.host} without a login: anyone on the network could "
+                "read patient data and write reviews.",
+                f"Use --host 127.0.0.1, or configure OIDC ({ENV_OIDC_METADATA}, {ENV_OIDC_CLIENT_ID}, "
+                f"{ENV_OIDC_CLIENT_SECRET}) or {ENV_AUTH_SECRETS}.",
+            )
