@@ -178,7 +178,7 @@ def exact_q_values(
     """Q^pi(s, a) = sum_s' T(s, a, s') (r(s, a, s') + gamma V^pi(s')) for every state and action."""
     mdp = mdp or load_icu_sepsis_mdp()
     values = exact_state_values(action_probabilities, mdp, gamma)
-    return mdp.expected_reward + gamma * (mdp.transitions @ values)
+    return np.asarray(mdp.expected_reward + gamma * (mdp.transitions @ values))
 
 
 def optimal_policy(mdp: IcuSepsisMdp | None = None, gamma: float = 1.0, max_iter: int = 100) -> np.ndarray:

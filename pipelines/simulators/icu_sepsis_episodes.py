@@ -40,8 +40,9 @@ _EPOCH = np.datetime64("2150-01-01T00:00:00", "ns")
 
 def _sample_rows(cumulative: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """One categorical draw per row of a cumulative-probability matrix."""
-    draws = rng.random(cumulative.shape[0])[:, None]
-    return np.minimum((cumulative < draws * cumulative[:, -1:]).sum(axis=1), cumulative.shape[1] - 1)
+    draws = rng.random((cumulative.shape[0], 1))
+    picked = (cumulative < draws * cumulative[:, -1:]).sum(axis=1)
+    return np.asarray(np.minimum(picked, cumulative.shape[1] - 1))
 
 
 def simulate_episodes(
