@@ -1,0 +1,166 @@
+"""The off-policy evaluation contract: the estimates table and the `ope_report.json` model.
+
+`OpeReport` is what `dosewise evaluate` writes and what the registry gate and the review app read:
+every value comes with its interval, effective sample size, support and the behaviour model used.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+from pydantic import BaseModel, ConfigDict, Field
+
+ESTIMATORS = ("IS", "WIS", "PDIS", "PDWIS", "DR", "WDR", "FQE")
+BEHAVIOUR_SOURCES = ("logged_behaviour_prob", "fitted_classifier")
+
+OpeEstimateSchema = pa.DataFrameSchema(
+    {
+        "estimator": pa.Column(str, pa.Check.isin(list(ESTIMATORS)), nullable=False),
+        "target": pa.Column(str, nullable=False),
+        "value": pa.Column(float, pa.Check(lambda s: np.isfinite(s)), nullable=False),
+        "ci_low": pa.Column(float, nullable=False),
+        "ci_high": pa.Column(float, nullable=False),
+        "lower_bound_95": pa.Column(float, nullable=False),
+        "bca_low": pa.Column(float, nullable=True),
+        "bca_high": pa.Column(float, nullable=True),
+        "ess": pa.Column(float, pa.Check.ge(0), nullable=True),
+        "ess_share": pa.Column(float, pa.Check.in_range(0.0, 1.0 + 1e-9), nullable=True),
+        "n_episodes": pa.Column("int64", pa.Check.ge(1), nullable=False),
+    },
+    checks=[
+        pa.Check(lambda f: f["ci_low"] <= f["ci_high"] + 1e-12, error="ci_low must be <= ci_high"),
+        pa.Check(
+            lambda f: f["ess"].isna() | (f["ess"] <= f["n_episodes"] + 1e-6),
+            error="ess must not exceed n_episodes",
+        ),
+    ],
+    strict=True,
+    name="OpeEstimateSchema",
+)
+
+
+class OpeEstimate(BaseModel):
+    """One estimator's value for one target policy, with its bootstrap interval and ESS."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    estimator: Literal["IS", "WIS", "PDIS", "PDWIS", "DR", "WDR", "FQE"]
+    target: str = Field(description="Which policy: the learned policy's name or `clinicians`.")
+    value: float = Field(description="Point estimate of the policy value (expected return).")
+    ci_low: float = Field(description="Lower end of the percentile bootstrap interval.")
+    ci_high: float = Field(description="Upper end of the percentile bootstrap interval.")
+    lower_bound_95: float = Field(
+        description="5th bootstrap percentile: the one-sided '95 % lower bound' of AI Clinician."
+    )
+    bca_low: float | None = Field(default=None, description="BCa interval, lower end.")
+    bca_high: float | None = Field(default=None, description="BCa interval, upper end.")
+    ess: float | None = Field(default=None, ge=0, description="Kish effective sample size.")
+    ess_share: float | None = Field(default=None, ge=0, le=1.000001, description="ESS / n.")
+    n_episodes: int = Field(ge=1)
+
+
+class WeightSummary(BaseModel):
+    """Distribution of one target's trajectory importance weights."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    target: str
+    n_episodes: int = Field(ge=1)
+    mean: float
+    median: float
+    p99: float
+    max: float
+    share_zero: float = Field(ge=0, le=1, description="Episodes whose weight is exactly zero.")
+    n_clipped: int = Field(ge=0, description="Per-step ratios cut down to `max_weight`.")
+
+
+class BehaviourModelInfo(BaseModel):
+    """Which behaviour probabilities the weights used, and how good the fitted model is."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: Literal["logged_behaviour_prob", "fitted_classifier"] = Field(
+        description="`logged_behaviour_prob`: known logging probabilities from the trajectories; "
+        "`fitted_classifier`: the calibrated classifier fitted on the train split."
+    )
+    estimator: str = Field(description="The classifier's base estimator and calibration.")
+    fitted_on: str = Field(description="Split the classifier was fitted on.")
+    n_fit_rows: int = Field(ge=0)
+    heldout_split: str
+    heldout_log_loss: float
+    heldout_ece: float = Field(ge=0, description="Expected calibration error (top-label, 15 bins).")
+    heldout_accuracy: float = Field(ge=0, le=1)
+    min_behaviour_prob: float = Field(ge=0, description="Floor applied to behaviour probabilities.")
+    n_floored: int = Field(ge=0, description="Logged actions whose probability was raised to the floor.")
+    model_file: str | None = None
+
+
+class SupportSummary(BaseModel):
+    """How often the policy recommends actions the clinicians rarely took."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    threshold: float = Field(gt=0, lt=1)
+    share_steps_out_of_support: float = Field(ge=0, le=1)
+    share_episodes_with_any: float = Field(ge=0, le=1)
+    mean_share_per_episode: float = Field(ge=0, le=1)
+    n_steps: int = Field(ge=0)
+
+
+class BootstrapInfo(BaseModel):
+    """How the intervals were computed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    n_resamples: int = Field(ge=1)
+    seed: int
+    confidence: float = Field(gt=0, lt=1)
+    unit: Literal["episode"] = "episode"
+    fqe_note: str = ""
+
+
+class OpeReport(BaseModel):
+    """`ope_report.json`: every estimate with its interval, ESS, support and behaviour model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    created_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat())
+    policy_name: str
+    trajectories: str
+    split: str
+    n_episodes: int = Field(ge=1)
+    n_steps: int = Field(ge=1)
+    gamma: float = Field(ge=0, le=1)
+    epsilon: float = Field(ge=0, le=1, description="Softening of the learned policy (ε-greedy).")
+    max_weight: float | None = Field(description="Per-step importance ratio clip; None = no clipping.")
+    estimates: list[OpeEstimate]
+    weights: list[WeightSummary]
+    behaviour: BehaviourModelInfo
+    support: SupportSummary
+    bootstrap: BootstrapInfo
+    warnings: list[str] = Field(default_factory=list)
+    files: dict[str, str] = Field(default_factory=dict, description="Output name -> file name.")
+    config: dict[str, Any] = Field(default_factory=dict)
+
+    def estimates_frame(self) -> pd.DataFrame:
+        """The estimates as a table validated by `OpeEstimateSchema`."""
+        frame = pd.DataFrame([e.model_dump() for e in self.estimates], columns=ESTIMATE_COLUMNS)
+        frame["n_episodes"] = frame["n_episodes"].astype("int64")
+        for name in ESTIMATE_COLUMNS[2:-1]:
+            frame[name] = frame[name].astype(float)
+        validated: pd.DataFrame = OpeEstimateSchema.validate(frame)
+        return validated
+
+    def estimate(self, estimator: str, target: str) -> OpeEstimate:
+        """The estimate of `estimator` for `target` (KeyError when absent)."""
+        for item in self.estimates:
+            if item.estimator == estimator and item.target == target:
+                return item
+        raise KeyError(f"{estimator} for {target}")
+
+
+ESTIMATE_COLUMNS = list(OpeEstimate.model_fields)

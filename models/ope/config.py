@@ -1,0 +1,90 @@
+"""`OpeConfig`: how `dosewise evaluate` estimates a policy's value and how far to trust it."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from dosewise.data_schemas import StrictConfig
+
+Estimator = Literal["IS", "WIS", "PDIS", "PDWIS", "DR", "WDR", "FQE"]
+
+
+class BehaviourConfig(StrictConfig):
+    """The behaviour (clinicians') policy model."""
+
+    use_logged_prob: bool = Field(
+        default=True,
+        description="Use the trajectories' `behaviour_prob` column (known logging probabilities) for "
+        "the weights when present; the fitted classifier still gives the clinicians' full policy.",
+    )
+    base: Literal["logistic", "hist_gradient_boosting"] = Field(
+        default="hist_gradient_boosting", description="Base classifier of `BehaviourPolicyClassifier`."
+    )
+    calibration: Literal["temperature", "sigmoid", "isotonic", "none"] = Field(
+        default="temperature", description="Probability calibration (CalibratedClassifierCV method)."
+    )
+    cv: int = Field(default=3, ge=2, le=10, description="Calibration folds.")
+    max_iter: int = Field(default=60, ge=1, description="Iterations of the base classifier.")
+    fit_split: Literal["train", "validation", "test"] = Field(
+        default="train", description="Split the classifier is fitted on."
+    )
+    max_fit_rows: int = Field(
+        default=200_000, ge=100, description="Random subsample cap of fitting rows (seeded)."
+    )
+    min_prob: float = Field(
+        default=1e-3, ge=0.0, lt=1.0,
+        description="Floor for behaviour probabilities of logged actions; 0 makes a zero an error. "
+        "Floored rows are counted in the report.",
+    )
+
+
+class FqeConfig(StrictConfig):
+    """Fitted Q Evaluation (d3rlpy `DiscreteFQE`) for the FQE and DR/WDR estimates."""
+
+    enabled: bool = Field(default=True, description="Fit FQE (needed for FQE, DR and WDR).")
+    n_steps: int = Field(default=3000, ge=1, description="Gradient steps per target policy.")
+    batch_size: int = Field(default=256, ge=1, description="Transitions per step.")
+    learning_rate: float = Field(default=1e-4, gt=0, description="Adam learning rate.")
+    target_update_interval: int = Field(default=100, ge=1, description="Steps between target syncs.")
+    hidden_units: list[int] = Field(default=[128, 128], description="Q-network MLP widths.")
+    fit_split: Literal["train", "validation", "test", "same"] = Field(
+        default="train",
+        description="Split FQE is fitted on; `same` fits on the evaluated split (cross-fitting "
+        "is safer: DR stays unbiased only if Q is fitted on other episodes).",
+    )
+    device: str = Field(default="cpu", description="cpu, auto, cuda or cuda:N.")
+
+
+class OpeConfig(StrictConfig):
+    """Everything that decides an off-policy evaluation, besides the data and the policy."""
+
+    kind: Literal["ope"] = Field(default="ope", description="Config kind.")
+    seed: int = Field(default=0, ge=0, description="Seed of the bootstrap, subsampling and FQE.")
+    gamma: float = Field(default=1.0, ge=0.0, le=1.0, description="Discount of the evaluated return.")
+    epsilon: float = Field(
+        default=0.01, ge=0.0, le=1.0,
+        description="Soften the learned policy to epsilon-greedy (AI Clinician used 0.01); a policy's "
+        "own stochasticity is kept when it has any.",
+    )
+    estimators: list[Estimator] = Field(
+        default=["IS", "WIS", "PDIS", "PDWIS", "DR", "WDR", "FQE"], description="Estimators to report."
+    )
+    max_weight: float | None = Field(
+        default=None, gt=0, description="Clip each per-step importance ratio at this value (recorded)."
+    )
+    n_bootstrap: int = Field(default=2000, ge=10, description="Episode-level bootstrap resamples.")
+    confidence: float = Field(default=0.95, gt=0.5, lt=1.0, description="Two-sided interval level.")
+    bca: bool = Field(default=True, description="Also compute BCa intervals.")
+    min_episodes: int = Field(
+        default=100, ge=1, description="Below this many episodes the report warns that the bootstrap "
+        "is not meaningful.",
+    )
+    support_threshold: float = Field(
+        default=0.01, gt=0.0, lt=1.0,
+        description="A recommended action is out of support when the clinicians' probability of it "
+        "is below this.",
+    )
+    behaviour: BehaviourConfig = Field(default_factory=BehaviourConfig, description="Behaviour model.")
+    fqe: FqeConfig = Field(default_factory=FqeConfig, description="Fitted Q Evaluation.")
