@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from dosewise.data_schemas.console import cli_state, print_summary
+from dosewise.data_schemas.console import cli_state, print_table
 
 
 def register(app: typer.Typer) -> None:
@@ -21,6 +21,9 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Run the whole job on bundled synthetic data: synth -> ETL -> train -> OPE -> registry."""
+        from .demo import run_demo
+
         state = cli_state(ctx)
-        out.mkdir(parents=True, exist_ok=True)
-        print_summary("dosewise demo", [("output folder", out.resolve())], quiet=state.quiet)
+        result = run_demo(out, quiet=state.quiet)
+        if not state.quiet:
+            print_table(f"dosewise demo -> {out.resolve()}", ["step", "seconds", "result"], result.rows)
