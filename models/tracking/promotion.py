@@ -1,0 +1,123 @@
+"""The promotion gate: a policy becomes `champion` only when off-policy evaluation says it
+beats the clinicians with enough effective data behind the estimate.
+
+The rule follows AI Clinician (Komorowski et al. 2018, Nat Med): compare the learned policy's
+95 % lower bound with the clinicians' estimated value, and demand enough effective sample size
+for the importance weights to mean something (Gottesman et al. 2019, Guidelines for RL in
+healthcare).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import Field
+
+from dosewise.data_schemas import BadInputError, StrictConfig
+from dosewise.data_schemas.ope import OpeEstimate, OpeReport
+
+CLINICIANS = "clinicians"
+
+
+class PromotionConfig(StrictConfig):
+    """When a registered policy version may take the `champion` alias."""
+
+    kind: Literal["promotion"] = Field(default="promotion", description="Config kind.")
+    estimator: Literal["IS", "WIS", "PDIS", "PDWIS", "DR", "WDR", "FQE"] = Field(
+        default="WIS", description="OPE estimator whose lower bound decides."
+    )
+    bound: Literal["lower_bound_95", "ci_low"] = Field(
+        default="lower_bound_95",
+        description="`lower_bound_95`: one-sided 95 % bootstrap bound; `ci_low`: lower end of the "
+        "two-sided interval.",
+    )
+    margin: float = Field(
+        default=0.01, ge=0,
+        description="How much the policy's lower bound must exceed the clinicians' value, in "
+        "return units (0.01 = one percentage point of survival for a 0/1 survival reward).",
+    )
+    min_ess: float = Field(
+        default=50.0, ge=0, description="Smallest effective sample size (Kish, episodes) accepted."
+    )
+    ess_estimator: Literal["IS", "WIS", "PDIS", "PDWIS", "DR", "WDR"] = Field(
+        default="WIS",
+        description="Estimator whose ESS is used when `estimator` has none (FQE has no weights).",
+    )
+    alias: str = Field(default="champion", description="Alias moved when the gate passes.")
+
+
+@dataclass(frozen=True)
+class PromotionDecision:
+    """The numbers the gate compared and whether the version passed."""
+
+    policy_bound: float
+    clinician_value: float
+    margin: float
+    ess: float | None
+    min_ess: float
+    estimator: str
+    bound: str
+
+    @property
+    def beats_clinicians(self) -> bool:
+        """Lower bound > clinicians' value + margin."""
+        return self.policy_bound > self.clinician_value + self.margin
+
+    @property
+    def enough_ess(self) -> bool:
+        """ESS known and at least the minimum."""
+        return self.ess is not None and self.ess >= self.min_ess
+
+    @property
+    def passed(self) -> bool:
+        """Both conditions hold."""
+        return self.beats_clinicians and self.enough_ess
+
+    def describe(self) -> str:
+        """The comparison in one sentence, with every number."""
+        ess = "unknown" if self.ess is None else f"{self.ess:.1f}"
+        return (
+            f"{self.estimator} {self.bound} {self.policy_bound:.4f} vs clinicians "
+            f"{self.clinician_value:.4f} + margin {self.margin:.4f} = "
+            f"{self.clinician_value + self.margin:.4f} ({'passes' if self.beats_clinicians else 'fails'}); "
+            f"ESS {ess} vs minimum {self.min_ess:.1f} ({'passes' if self.enough_ess else 'fails'})"
+        )
+
+
+class PromotionRefused(BadInputError):
+    """The OPE gate did not pass: the alias was not moved (exit code 2)."""
+
+    def __init__(self, message: str, hint: str, decision: PromotionDecision) -> None:
+        super().__init__(message, hint)
+        self.decision = decision
+
+
+def decide_promotion(report: OpeReport, config: PromotionConfig) -> PromotionDecision:
+    """Compare the policy's bound with the clinicians' value in one OPE report."""
+    policy = _estimate(report, config.estimator, report.policy_name)
+    clinicians = _estimate(report, config.estimator, CLINICIANS)
+    ess = policy.ess
+    if ess is None:
+        ess = _estimate(report, config.ess_estimator, report.policy_name).ess
+    return PromotionDecision(
+        policy_bound=float(getattr(policy, config.bound)),
+        clinician_value=float(clinicians.value),
+        margin=config.margin,
+        ess=None if ess is None else float(ess),
+        min_ess=config.min_ess,
+        estimator=config.estimator,
+        bound=config.bound,
+    )
+
+
+def _estimate(report: OpeReport, estimator: str, target: str) -> OpeEstimate:
+    try:
+        return report.estimate(estimator, target)
+    except KeyError:
+        available = sorted({f"{e.estimator} for {e.target}" for e in report.estimates})
+        raise BadInputError(
+            f"The OPE report has no {estimator} estimate for `{target}` (it has: {', '.join(available)}).",
+            "Re-run `dosewise evaluate` with that estimator enabled, or set `estimator` in the "
+            "promotion config to one the report has.",
+        ) from None
