@@ -6,12 +6,55 @@ functions that need them import them when called.
 
 from __future__ import annotations
 
+from importlib import import_module
 from importlib.abc import Traversable
 from importlib.resources import files
+from typing import Any
 
 from dosewise.data_schemas import StrictConfig
 
-__all__ = ["config_folder", "config_kinds"]
+# Public name -> module that defines it; imported on first access so that `import dosewise.models`
+# stays free of torch, d3rlpy and mlflow (each helper adds its names here).
+_LAZY_EXPORTS: dict[str, str] = {
+    "MLflowAdapter": ".tracking.mlflow_logger",
+    "MLflowAdapterFactory": ".tracking.mlflow_logger",
+    "log_run_context": ".tracking.mlflow_logger",
+    "PolicyPyfuncModel": ".tracking.pyfunc",
+    "PromotionConfig": ".tracking.promotion",
+    "PromotionDecision": ".tracking.promotion",
+    "PromotionRefused": ".tracking.promotion",
+    "RegisteredPolicy": ".tracking.registry",
+    "alias_policy": ".tracking.registry",
+    "list_registered_policies": ".tracking.registry",
+    "load_registered_policy": ".tracking.registry",
+    "promote_policy": ".tracking.registry",
+    "register_policy": ".tracking.registry",
+    "resolve_registered": ".tracking.registry",
+    "end_run": ".tracking.runs",
+    "fetch_run_artifact": ".tracking.runs",
+    "log_ope_results": ".tracking.runs",
+    "log_training_outputs": ".tracking.runs",
+    "start_run": ".tracking.runs",
+    "TrackingStore": ".tracking.stores",
+    "local_store_uri": ".tracking.stores",
+    "resolve_store": ".tracking.stores",
+}
+
+__all__ = ["config_folder", "config_kinds", *sorted(_LAZY_EXPORTS)]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name's module on first use (PEP 562)."""
+    module = _LAZY_EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY_EXPORTS))
 
 
 def config_folder() -> Traversable:
@@ -21,4 +64,6 @@ def config_folder() -> Traversable:
 
 def config_kinds() -> dict[str, type[StrictConfig]]:
     """Config `kind` -> the pydantic model that validates it, for `dosewise config`."""
-    return {}
+    from .tracking.promotion import PromotionConfig
+
+    return {"promotion": PromotionConfig}
