@@ -21,7 +21,7 @@ from dosewise.data_schemas.console import CliState, cli_state
 from dosewise.models import cli as models_cli
 from dosewise.pipelines import cli as pipelines_cli
 
-from . import config_cli, demo_cli
+from . import config_cli, demo_cli, review_cli
 
 _err = Console(stderr=True)
 
@@ -94,6 +94,7 @@ config_cli.register(
     kinds={**pipelines.config_kinds(), **models.config_kinds()},
 )
 demo_cli.register(app)
+review_cli.register(app)
 
 
 def main() -> None:

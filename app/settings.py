@@ -64,7 +64,9 @@ class AppSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     data_root: Path = Field(description="Folder searched for datasets, policies and OPE reports.")
-    tracking_uri: str | None = Field(default=None, description="MLflow tracking URI (registry).")
+    tracking_uri: str | None = Field(
+        default=None, description="MLflow tracking URI (registry); default: `mlflow.db` in the data root."
+    )
     review_db_url: str = Field(description="SQLAlchemy URL of the review database.")
     host: str = Field(default="127.0.0.1", description="Address the app listens on.")
     auth_required: bool = Field(default=False, description="True when a login must guard every page.")
@@ -84,6 +86,10 @@ class AppSettings(BaseModel):
         env = os.environ if environ is None else environ
         data_root = Path(env.get(ENV_DATA_ROOT) or "dosewise_out").expanduser().resolve()
         review_db = env.get(ENV_REVIEW_DB) or f"sqlite:///{data_root / 'reviews.db'}"
+        local_registry = data_root / "mlflow.db"
+        tracking = env.get(ENV_TRACKING) or (
+            f"sqlite:///{local_registry}" if local_registry.is_file() else None
+        )
         oidc = None
         if env.get(ENV_OIDC_METADATA):
             missing = [k for k in (ENV_OIDC_CLIENT_ID, ENV_OIDC_CLIENT_SECRET) if not env.get(k)]
@@ -102,7 +108,7 @@ class AppSettings(BaseModel):
         secrets = env.get(ENV_AUTH_SECRETS)
         return cls(
             data_root=data_root,
-            tracking_uri=env.get(ENV_TRACKING) or None,
+            tracking_uri=tracking,
             review_db_url=review_db,
             host=env.get(ENV_HOST) or "127.0.0.1",
             auth_required=env.get(ENV_AUTH_REQUIRED, "") in {"1", "true", "yes"},

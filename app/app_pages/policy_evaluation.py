@@ -1,0 +1,69 @@
+"""Policy evaluation: every OPE estimator with its interval, ESS, support share, calibration,
+and the clinicians' value beside the policy's."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dosewise.app import charts, page_context
+from dosewise.app import data_access as da
+
+selection = page_context.current()
+st.title("Policy evaluation")
+dataset = page_context.require_dataset(selection)
+if selection.policy is None:
+    page_context.stop_with(
+        "No registered policy to evaluate yet.",
+        "Train, evaluate and register one (`dosewise train`, `dosewise evaluate`, `dosewise register`), "
+        "then pick it in the sidebar.",
+    )
+with page_context.errors_as_banner("read the OPE report"):
+    loaded = page_context.report_for(selection, dataset, page_context.optional_policy(selection, dataset))
+if loaded is None:
+    page_context.stop_with(
+        f"No OPE report for `{selection.policy.label}` on dataset `{dataset.ref.name}`.",
+        f"Run `dosewise evaluate --trajectories {dataset.ref.path} --policy {selection.policy.uri} "
+        f"--out {selection.settings.data_root}/ope` and reload.",
+    )
+report = loaded.report
+estimates, references = da.estimates_for_forest(report)
+main = estimates[estimates["estimator"] == "WIS"]
+main_row = main.iloc[0] if len(main) else estimates.iloc[0]
+
+cols = st.columns(5)
+cols[0].metric(f"Policy value ({main_row['estimator']})", f"{main_row['value']:.3f}",
+               help=f"{report.bootstrap.confidence:.0%} bootstrap interval "
+                    f"[{main_row['ci_low']:.3f}, {main_row['ci_high']:.3f}]")
+clinician_value = next(iter(references.values()), None)
+cols[1].metric("Clinicians' value", "n/a" if clinician_value is None else f"{clinician_value:.3f}")
+ess = main_row["ess"]
+cols[2].metric("Effective sample size", "n/a" if ess != ess or ess is None else f"{ess:,.0f}",
+               help=f"of {report.n_episodes:,} episodes")
+cols[3].metric("Out of support", f"{report.support.share_steps_out_of_support:.1%}",
+               help=f"share of recommended actions whose behaviour probability < {report.support.threshold}")
+cols[4].metric("Behaviour ECE", f"{report.behaviour.heldout_ece:.3f}",
+               help=f"{report.behaviour.source}: {report.behaviour.estimator}")
+st.caption(f"Report from {loaded.origin} · split `{report.split}` · {report.n_episodes:,} episodes · "
+           f"gamma {report.gamma} · epsilon {report.epsilon} · {report.bootstrap.n_resamples} resamples")
+
+st.plotly_chart(charts.ope_forest(estimates, references), key="ope_forest")
+table = report.estimates_frame().pivot_table(index="estimator", columns="target", values="value")
+st.subheader("Policy vs clinicians, by estimator")
+st.dataframe(table.style.format("{:.3f}"))
+for warning in report.warnings:
+    st.warning(warning)
+
+st.subheader("Behaviour model calibration")
+behaviour = report.behaviour
+curve = None
+with page_context.errors_as_banner("check the behaviour model"):
+    curve = da.behaviour_calibration(str(loaded.folder), behaviour.model_file, dataset.ref.path, dataset,
+                                     behaviour.heldout_split)
+if curve is not None:
+    st.plotly_chart(charts.calibration(curve), key="calibration")
+elif behaviour.source == "logged_behaviour_prob":
+    st.info("The weights used the logged (known) behaviour probabilities, so no fitted model needs "
+            f"calibrating; the held-out ECE of the fitted check model is {behaviour.heldout_ece:.3f}.")
+else:
+    st.info("The behaviour model file of this report is not available; its held-out ECE is "
+            f"{behaviour.heldout_ece:.3f}.")

@@ -1,0 +1,107 @@
+"""Review: agree / partly / disagree with one bin's recommendation, the dose you would give, and why.
+
+Reviews are stored append-only with the reviewer's identity, the time, the policy's name and
+version and the dataset's hash; past reviews are listed and exportable.
+"""
+
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+import streamlit as st
+from pydantic import ValidationError
+
+from dosewise.app import data_access as da
+from dosewise.app import page_context
+from dosewise.app.review_store import ReviewStoreError
+from dosewise.data_schemas import VERDICTS, ClinicianReviewSchema
+from dosewise.data_schemas import columns as c
+
+selection = page_context.current()
+st.title("Review a recommendation")
+dataset = page_context.require_dataset(selection)
+if selection.policy is None:
+    page_context.stop_with(
+        "No registered policy to review yet.",
+        "Register one with `dosewise register --run RUN_ID --name sepsis-dosing`, then pick it in the "
+        "sidebar.",
+    )
+policy = page_context.require_policy(selection, dataset)
+episode_id, stay = page_context.stay_picker(dataset, page="review")
+step = page_context.bin_picker(stay, page="review")
+with page_context.errors_as_banner("compute the policy's recommendation"):
+    recommendations, _ = da.stay_recommendations(policy, stay)
+    report = page_context.report_for(selection, dataset, policy)
+    flags = da.support_flags(report)
+doses, in_units = da.dose_frame(dataset, stay, recommendations, flags)
+row = stay[stay[c.STEP] == step].iloc[0]
+rec = recommendations[recommendations[c.STEP] == step].iloc[0]
+st.markdown(f"**Policy** `{selection.policy.label}` · **stay** `{episode_id}` · **bin** {step} "
+            f"(from {pd.Timestamp(row[c.BIN_START]):%Y-%m-%d %H:%M}) · "
+            f"**reviewer** `{selection.reviewer.identity}`")
+st.dataframe(da.bin_summary(doses, step), hide_index=True)
+
+
+def _dose(values: pd.Series, key: str) -> float | None:
+    value = values.get(key)
+    return None if value is None or pd.isna(value) else float(value)
+
+
+given_fluid, given_vaso = _dose(row, c.FLUID_ML_4H), _dose(row, c.NOREPI_EQ_MCG_KG_MIN)
+rec_fluid = _dose(rec, f"recommended_{c.FLUID_ML_4H}")
+rec_vaso = _dose(rec, f"recommended_{c.NOREPI_EQ_MCG_KG_MIN}")
+form_key = f"{dataset.ref.name}|{episode_id}|{step}"
+with st.form("review_form", clear_on_submit=False):
+    verdict = st.radio("Your verdict on the recommendation", VERDICTS, index=None, horizontal=True,
+                       key=f"verdict|{form_key}")
+    left, right = st.columns(2)
+    fluid = left.number_input("IV fluid you would give (mL/4h)", min_value=0.0, max_value=20000.0, step=50.0,
+                              value=rec_fluid if rec_fluid is not None else given_fluid or 0.0,
+                              key=f"fluid|{form_key}")
+    vaso = right.number_input("Vasopressor you would give (norepinephrine-eq mcg/kg/min)", min_value=0.0,
+                              max_value=10.0, step=0.01, format="%.3f",
+                              value=rec_vaso if rec_vaso is not None else given_vaso or 0.0,
+                              key=f"vaso|{form_key}")
+    comment = st.text_area("Your reasoning (free text)", max_chars=5000, key=f"comment|{form_key}")
+    submitted = st.form_submit_button("Submit review", type="primary")
+
+store = da.review_store(selection.settings.review_db_url)
+if submitted:
+    if verdict is None:
+        st.error("Choose agree, partly or disagree before submitting.")
+    else:
+        try:
+            review = ClinicianReviewSchema(
+                reviewer=selection.reviewer.identity, episode_id=episode_id, step=step,
+                bin_start=pd.Timestamp(row[c.BIN_START]).to_pydatetime(), action_given=int(row[c.ACTION]),
+                action_recommended=int(rec["recommended"]), given_fluid_ml_4h=given_fluid,
+                given_norepi_eq_mcg_kg_min=given_vaso, recommended_fluid_ml_4h=rec_fluid,
+                recommended_norepi_eq_mcg_kg_min=rec_vaso, verdict=verdict, reviewer_fluid_ml_4h=fluid,
+                reviewer_norepi_eq_mcg_kg_min=vaso, comment=comment, policy_name=selection.policy.name,
+                policy_version=selection.policy.version, dataset_name=dataset.ref.name,
+                dataset_sha256=dataset.sha256,
+            )
+            store.append(review)
+            st.success(f"Review stored ({verdict}) for stay `{episode_id}`, bin {step}.")
+        except ValidationError as exc:
+            st.error(f"The review is not valid: {exc.errors()[0]['msg']} ({exc.errors()[0]['loc']}).")
+        except ReviewStoreError as exc:
+            st.error(f"{exc.message} {exc.hint} Your input is kept in the form above.")
+
+st.subheader("Past reviews")
+only_stay = st.toggle("Only this stay", value=False, key="reviews_only_stay")
+try:
+    past = store.read(episode_id=episode_id if only_stay else None)
+except ReviewStoreError as exc:
+    st.error(f"{exc.message} {exc.hint}")
+    st.stop()
+st.caption(f"{len(past):,} review(s) in `{store.url.split('///')[-1]}`")
+st.dataframe(past.iloc[::-1], hide_index=True, key="past_reviews")
+csv_col, parquet_col = st.columns(2)
+csv_col.download_button("Export CSV", past.to_csv(index=False).encode("utf-8"), "reviews.csv", "text/csv",
+                        key="export_csv")
+buffer = io.BytesIO()
+past.to_parquet(buffer, index=False)
+parquet_col.download_button("Export parquet", buffer.getvalue(), "reviews.parquet",
+                            "application/octet-stream", key="export_parquet")

@@ -1,0 +1,149 @@
+"""OPE reports for the review app: `ope_report.json`, `support_flags.parquet`, behaviour calibration.
+
+A report is found for the selected policy in its MLflow run (registered policies) or in the OPE
+folders under the data root that evaluated the selected dataset.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from dosewise import models
+from dosewise.data_schemas import DosewiseError
+from dosewise.data_schemas import columns as c
+from dosewise.data_schemas.ope import OpeReport
+
+from .datasets import MAX_SCAN_DEPTH, Dataset
+from .policies import SKIP_FOLDERS, PolicyRef
+
+REPORT_FILE = "ope_report.json"
+RUN_OPE_FOLDER = "ope"
+SUPPORT_FILE = "support_flags.parquet"
+CALIBRATION_BINS = 10
+
+
+@dataclass
+class LoadedReport:
+    """An OPE report and the folder its companion files (support flags, behaviour model) lie in."""
+
+    report: OpeReport
+    folder: Path
+    origin: str
+
+
+def _same_path(a: str | Path, b: str | Path) -> bool:
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except OSError:
+        return False
+
+
+def _local_reports(root: Path) -> list[Path]:
+    found = []
+    for folder, subfolders, files in os.walk(root):
+        depth = len(Path(folder).relative_to(root).parts)
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith(".") and d not in SKIP_FOLDERS
+                               and depth < MAX_SCAN_DEPTH)
+        if REPORT_FILE in files:
+            found.append(Path(folder) / REPORT_FILE)
+    return found
+
+
+def _from_run(ref: PolicyRef, tracking_uri: str | None) -> LoadedReport | None:
+    """The OPE folder (`ope/`) logged with a registered policy's MLflow run, when there is one."""
+    if ref.run_id is None or tracking_uri is None:
+        return None
+    try:
+        folder = Path(models.fetch_run_artifact(ref.run_id, RUN_OPE_FOLDER, tracking_uri=tracking_uri))
+    except DosewiseError:
+        return None
+    if not (folder / REPORT_FILE).is_file():
+        return None
+    report = OpeReport.model_validate_json((folder / REPORT_FILE).read_text(encoding="utf-8"))
+    return LoadedReport(report=report, folder=folder, origin=f"MLflow run {ref.run_id}")
+
+
+@st.cache_data(ttl=60, show_spinner="Looking for OPE reports…")
+def find_report(
+    root: str, dataset_path: str, ref: PolicyRef, tracking_uri: str | None, policy_name: str | None = None
+) -> LoadedReport | None:
+    """The OPE report of `ref` on this dataset: its own MLflow run first, then the newest local
+    report of this dataset (preferring one of the same algorithm), then the run's report anyway."""
+    from_run = _from_run(ref, tracking_uri)
+    if from_run is not None and _same_path(from_run.report.trajectories, dataset_path):
+        return from_run
+    candidates = []
+    for path in _local_reports(Path(root)) if Path(root).is_dir() else []:
+        try:
+            report = OpeReport.model_validate_json(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if _same_path(report.trajectories, dataset_path):
+            candidates.append((report.policy_name == policy_name, report.created_at, str(path)))
+    if not candidates:
+        return from_run
+    best = Path(max(candidates)[2])
+    report = OpeReport.model_validate_json(best.read_text(encoding="utf-8"))
+    return LoadedReport(report=report, folder=best.parent, origin=str(best.parent))
+
+
+def support_flags(loaded: LoadedReport | None) -> pd.DataFrame | None:
+    """Per (episode, step) of the evaluated split: is the recommendation out of the clinicians' support?"""
+    if loaded is None:
+        return None
+    path = loaded.folder / Path(loaded.report.files.get("support", SUPPORT_FILE)).name
+    if not path.is_file():
+        return None
+    flags = pd.read_parquet(path)
+    return flags[[c.EPISODE_ID, c.STEP, "out_of_support"]]
+
+
+def estimates_for_forest(report: OpeReport) -> tuple[pd.DataFrame, dict[str, float]]:
+    """The policy's estimates (one row per estimator) and the clinicians' values as references."""
+    frame = report.estimates_frame()
+    policy = frame[frame["target"] != "clinicians"]
+    clinicians = frame[frame["target"] == "clinicians"]
+    references = {f"clinicians ({row.estimator})": float(row.value) for row in clinicians.itertuples()
+                  if row.estimator in {"WIS", "PDWIS", "FQE"}}
+    observed = report.config.get("clinician_observed_return") if isinstance(report.config, dict) else None
+    if isinstance(observed, int | float):
+        references["clinicians (observed)"] = float(observed)
+    return policy.reset_index(drop=True), references
+
+
+def reliability_curve(
+    probabilities: np.ndarray, actions: np.ndarray, bins: int = CALIBRATION_BINS
+) -> pd.DataFrame:
+    """Top-label reliability: mean predicted probability vs how often the top action was taken."""
+    top = probabilities.argmax(axis=1)
+    confidence = probabilities.max(axis=1)
+    hit = (top == actions).astype(float)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
+    frame = pd.DataFrame({"bin": which, "predicted": confidence, "observed": hit})
+    curve = frame.groupby("bin").agg(predicted=("predicted", "mean"), observed=("observed", "mean"),
+                                     count=("observed", "size"))
+    return curve.reset_index(drop=True)
+
+
+@st.cache_data(max_entries=4, show_spinner="Checking the behaviour model's calibration…")
+def behaviour_calibration(report_folder: str, model_file: str | None, dataset_path: str,
+                          _dataset: Dataset, split: str) -> pd.DataFrame | None:
+    """Reliability of the fitted behaviour model on the report's held-out split, if it was saved."""
+    path = Path(report_folder) / Path(model_file).name if model_file else None
+    if path is None or not path.is_file():
+        return None
+    model: Any = models.load_behaviour_model(path)
+    rows = _dataset.trajectories[_dataset.trajectories[c.SPLIT] == split]
+    if rows.empty:
+        return None
+    states = rows[list(_dataset.info.state_columns)].to_numpy(dtype=float)
+    probabilities = model.action_probabilities(states, _dataset.info.n_actions)
+    return reliability_curve(np.asarray(probabilities), rows[c.ACTION].to_numpy())

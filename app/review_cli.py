@@ -1,0 +1,128 @@
+"""`dosewise review`: start the packaged Streamlit clinician review app.
+
+Without a login the app binds to loopback only; a non-loopback `--host` needs an OIDC provider
+(`st.login`), configured through the environment (see `dosewise.app.settings`). Streamlit is
+imported inside the command body so that `dosewise --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import tomllib
+from importlib.resources import as_file, files
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dosewise.data_schemas import BadInputError
+from dosewise.data_schemas.console import cli_state, print_summary
+
+from .settings import (
+    ENV_AUTH_REQUIRED,
+    ENV_DATA_ROOT,
+    ENV_HOST,
+    ENV_REVIEW_DB,
+    ENV_TRACKING,
+    AppSettings,
+)
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Fail early, with a hint, when another program holds the port."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise BadInputError(
+                f"Cannot listen on {host}:{port} ({exc.strerror}).",
+                "Pass another --port, or stop the program that uses this one.",
+            ) from exc
+
+
+def _auth_secrets(settings: AppSettings, host: str, port: int, folder: Path) -> Path | None:
+    """The secrets file holding the `[auth]` section for `st.login`, or None without a login."""
+    if settings.auth_secrets_file is not None:
+        path = settings.auth_secrets_file
+        try:
+            auth = tomllib.loads(path.read_text(encoding="utf-8")).get("auth")
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise BadInputError(f"Cannot read the secrets file {path}: {exc}.",
+                                "Point DOSEWISE_AUTH_SECRETS at a readable secrets.toml.") from exc
+        if not isinstance(auth, dict):
+            raise BadInputError(f"{path} has no [auth] section.",
+                                "Add Streamlit's [auth] section (redirect_uri, cookie_secret, client_id, "
+                                "client_secret, server_metadata_url).")
+        return path
+    if settings.oidc is not None:
+        from .auth import write_secrets_file
+
+        return write_secrets_file(settings.oidc, host, port, folder)
+    return None
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `review` command to the root app."""
+
+    @app.command("review")
+    def review(
+        ctx: typer.Context,
+        port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8501,
+        host: Annotated[
+            str, typer.Option(help="Address to listen on; anything but loopback needs a login (OIDC).")
+        ] = "127.0.0.1",
+        data_root: Annotated[
+            Path, typer.Option(envvar=ENV_DATA_ROOT, help="Folder searched for datasets, policies, reports.")
+        ] = Path("dosewise_out"),
+        review_db: Annotated[
+            str | None,
+            typer.Option(envvar=ENV_REVIEW_DB, help="SQLAlchemy URL of the review database "
+                                                    "(default: sqlite file reviews.db in the data root)."),
+        ] = None,
+    ) -> None:
+        """Start the clinician review app (Streamlit) on the datasets and policies under --data-root."""
+        state = cli_state(ctx)
+        env = dict(os.environ)
+        env[ENV_DATA_ROOT] = str(data_root.expanduser().resolve())
+        env[ENV_HOST] = host
+        if review_db:
+            env[ENV_REVIEW_DB] = review_db
+        if state.tracking_uri:
+            env[ENV_TRACKING] = state.tracking_uri
+        settings = AppSettings.from_env(env)
+        settings.check_exposure()
+        _check_port_free(host, port)
+        with tempfile.TemporaryDirectory(prefix="dosewise-review-") as private:
+            _serve(settings, env, host, port, Path(private), quiet=state.quiet)
+
+
+def _serve(settings: AppSettings, env: dict[str, str], host: str, port: int, private: Path, *,
+           quiet: bool) -> None:
+    """Write the login secrets (if any), export the settings, and run Streamlit until stopped."""
+    secrets = _auth_secrets(settings, host, port, private)
+    env[ENV_AUTH_REQUIRED] = "1" if secrets else "0"
+    os.environ.update(env)
+    url_host = f"[{host}]" if ":" in host else host
+    print_summary("dosewise review", [
+        ("open", f"http://{url_host}:{port}"),
+        ("data root", settings.data_root),
+        ("review database", settings.review_db_url),
+        ("registry", settings.tracking_uri or "default local store"),
+        ("login", "OIDC (st.login)" if secrets else "none: loopback only"),
+    ], quiet=quiet)
+    from streamlit.web import cli as streamlit_cli
+
+    flags = [
+        "--server.headless=true", f"--server.address={host}", f"--server.port={port}",
+        "--browser.gatherUsageStats=false", "--server.fileWatcherType=none", "--server.runOnSave=false",
+        "--client.toolbarMode=minimal",
+    ]
+    if secrets is not None:
+        flags.append(f"--secrets.files={secrets}")
+    with as_file(files("dosewise.app") / "streamlit_app.py") as script:
+        args = ["run", str(script), *flags]
+        streamlit_cli.main.main(args=args, prog_name="streamlit", standalone_mode=False)
