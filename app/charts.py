@@ -165,12 +165,12 @@ def ope_forest(estimates: pd.DataFrame, references: Mapping[str, float] | None =
 
 
 def calibration(curve: pd.DataFrame) -> go.Figure:
-    """Behaviour-model reliability: mean predicted vs observed frequency (`predicted`, `observed`)."""
+    """Behaviour-model reliability: top-label confidence vs accuracy per bin (`confidence`, `accuracy`)."""
     fig = go.Figure()
     fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dash", "color": "#7f7f7f"},
                     name="perfect calibration")
     sizes = curve.get("count")
-    fig.add_scatter(x=curve["predicted"], y=curve["observed"], mode="lines+markers", name="behaviour model",
+    fig.add_scatter(x=curve["confidence"], y=curve["accuracy"], mode="lines+markers", name="behaviour model",
                     text=sizes, hovertemplate="predicted %{x:.2f}, observed %{y:.2f}<extra></extra>")
     fig.update_layout(xaxis_title="mean predicted probability", yaxis_title="observed frequency",
                       xaxis_range=[0, 1], yaxis_range=[0, 1])

@@ -2,7 +2,8 @@
 
 A SQLite file in WAL mode by default (readers never block the writer; a busy timeout queues
 concurrent writers instead of failing them), any SQLAlchemy URL (PostgreSQL) by configuration.
-Rows are only ever inserted: the store has no update or delete, and on SQLite triggers refuse both.
+Rows are only ever inserted: the store has no update or delete, and on SQLite and PostgreSQL
+triggers refuse both.
 """
 
 from __future__ import annotations
@@ -69,6 +70,14 @@ _SQLITE_APPEND_ONLY = [
     "BEGIN SELECT RAISE(ABORT, 'clinician reviews are append-only'); END",
 ]
 
+_POSTGRES_APPEND_ONLY = [
+    f"CREATE OR REPLACE FUNCTION {TABLE}_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+    "$$ BEGIN RAISE EXCEPTION 'clinician reviews are append-only'; END; $$",
+    f"CREATE OR REPLACE TRIGGER {TABLE}_append_only BEFORE UPDATE OR DELETE ON {TABLE} "
+    f"FOR EACH ROW EXECUTE FUNCTION {TABLE}_append_only()",
+]
+_APPEND_ONLY = {"sqlite": _SQLITE_APPEND_ONLY, "postgresql": _POSTGRES_APPEND_ONLY}
+
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     """WAL lets readers run beside one writer; busy_timeout makes writers wait, not fail."""
@@ -112,23 +121,35 @@ class ReviewStore:
                         f"Cannot create the folder {folder} for the review database ({exc.strerror}).",
                         "Point DOSEWISE_REVIEW_DB_URL at a writable location.",
                     ) from exc
-        self.engine: Engine = sa.create_engine(parsed, **kwargs)
+        try:
+            self.engine: Engine = sa.create_engine(parsed, **kwargs)
+        except ImportError as exc:
+            raise BadInputError(
+                f"No database driver for `{parsed.drivername}` is installed ({exc.name}).",
+                "Use sqlite:///FILE or postgresql+psycopg://USER@HOST/DB, or install the driver.",
+            ) from exc
         if self.is_sqlite:
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         self._ready = False
 
-    def _ensure_schema(self) -> None:
-        """Create the table (and SQLite's append-only triggers) on first use."""
+    def _ensure_schema(self, attempts: int = 3) -> None:
+        """Create the table and its append-only triggers on first use (idempotent, race-safe)."""
         if self._ready:
             return
-        with self._guard("prepare"), self.engine.begin() as conn:
-            # IF NOT EXISTS: several writers may open a fresh database at the same moment.
-            conn.execute(CreateTable(reviews_table, if_not_exists=True))
-            for index in reviews_table.indexes:
-                conn.execute(CreateIndex(index, if_not_exists=True))
-            if self.is_sqlite:
-                for statement in _SQLITE_APPEND_ONLY:
-                    conn.exec_driver_sql(statement)
+        for attempt in range(attempts):
+            try:
+                with self._guard("prepare"), self.engine.begin() as conn:
+                    # IF NOT EXISTS: several writers may open a fresh database at the same moment.
+                    conn.execute(CreateTable(reviews_table, if_not_exists=True))
+                    for index in reviews_table.indexes:
+                        conn.execute(CreateIndex(index, if_not_exists=True))
+                    for statement in _APPEND_ONLY.get(self.engine.dialect.name, []):
+                        conn.exec_driver_sql(statement)
+                break
+            except ReviewStoreError:
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(0.1 * (attempt + 1))
         self._ready = True
 
     def _guard(self, what: str) -> _Guard:

@@ -127,9 +127,9 @@ def reliability_curve(
     hit = (top == actions).astype(float)
     edges = np.linspace(0.0, 1.0, bins + 1)
     which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
-    frame = pd.DataFrame({"bin": which, "predicted": confidence, "observed": hit})
-    curve = frame.groupby("bin").agg(predicted=("predicted", "mean"), observed=("observed", "mean"),
-                                     count=("observed", "size"))
+    frame = pd.DataFrame({"bin": which, "confidence": confidence, "accuracy": hit})
+    curve = frame.groupby("bin").agg(confidence=("confidence", "mean"), accuracy=("accuracy", "mean"),
+                                     count=("accuracy", "size"))
     return curve.reset_index(drop=True)
 
 
