@@ -30,6 +30,7 @@ from dosewise.data_schemas import (
 
 TABLE = "clinician_reviews"
 _BUSY_TIMEOUT_MS = 30_000
+_SCHEMA_LOCK_KEY = 0x646F7365  # "dose": PostgreSQL advisory lock taken while creating the schema
 
 
 class ReviewStoreError(DosewiseError):
@@ -139,7 +140,11 @@ class ReviewStore:
         for attempt in range(attempts):
             try:
                 with self._guard("prepare"), self.engine.begin() as conn:
-                    # IF NOT EXISTS: several writers may open a fresh database at the same moment.
+                    # Several writers may open a fresh database at once: PostgreSQL serialises the DDL
+                    # on an advisory lock (concurrent CREATE OR REPLACE deadlocks); SQLite's single
+                    # writer lock and IF NOT EXISTS make the rest idempotent.
+                    if self.engine.dialect.name == "postgresql":
+                        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK_KEY})")
                     conn.execute(CreateTable(reviews_table, if_not_exists=True))
                     for index in reviews_table.indexes:
                         conn.execute(CreateIndex(index, if_not_exists=True))

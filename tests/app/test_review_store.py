@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -136,3 +137,20 @@ def test_concurrent_processes_lose_nothing(tmp_path: Path) -> None:
         p.join(timeout=120)
     assert [p.exitcode for p in procs] == [0] * 4
     assert ReviewStore(url).count() == 40
+
+
+@pytest.mark.skipif("DOSEWISE_TEST_POSTGRES_URL" not in os.environ,
+                    reason="set DOSEWISE_TEST_POSTGRES_URL to a scratch PostgreSQL database to run")
+def test_postgres_store_is_append_only_and_concurrent() -> None:
+    url = os.environ["DOSEWISE_TEST_POSTGRES_URL"]
+    probe = ReviewStore(url)
+    before = probe.count()
+    threads = [threading.Thread(target=_write_in_process, args=(url, w, 10)) for w in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert probe.count() == before + 50
+    with pytest.raises(sa.exc.DBAPIError, match="append-only"), probe.engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM clinician_reviews")
+    assert probe.count() == before + 50
