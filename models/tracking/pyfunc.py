@@ -123,7 +123,7 @@ def predict_recommendations(
         flag = np.ones(len(out), dtype=bool)
     else:
         probs = behaviour.action_probabilities(
-            checked[behaviour_features or features].to_numpy(), policy.n_actions
+            checked[behaviour_features or features], policy.n_actions
         )
         prob = probs[np.arange(len(action)), action].astype(np.float64)
         flag = prob < threshold
