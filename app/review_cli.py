@@ -54,8 +54,8 @@ def _auth_secrets(settings: AppSettings, host: str, port: int, folder: Path) -> 
             raise BadInputError(f"Cannot read the secrets file {path}: {exc}.",
                                 "Point DOSEWISE_AUTH_SECRETS at a readable secrets.toml.") from exc
         if not isinstance(auth, dict):
-            raise BadInputError(f"{path} has no [auth] section.",
-                                "Add Streamlit's [auth] section (redirect_uri, cookie_secret, client_id, "
+            raise BadInputError(f"{path} has no `auth` section.",
+                                "Add Streamlit's `auth` table (redirect_uri, cookie_secret, client_id, "
                                 "client_secret, server_metadata_url).")
         return path
     if settings.oidc is not None:

@@ -1,0 +1,107 @@
+"""`dosewise review` and the app settings: loopback-only without a login, OIDC secrets, clear refusals."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from dosewise.app.auth import secrets_toml
+from dosewise.app.cli import app
+from dosewise.app.settings import AppSettings, OidcSettings, is_loopback
+from dosewise.data_schemas import BadInputError
+
+runner = CliRunner()
+OIDC_ENV = {
+    "DOSEWISE_OIDC_METADATA_URL": "http://127.0.0.1:9/.well-known/openid-configuration",
+    "DOSEWISE_OIDC_CLIENT_ID": "dosewise",
+    "DOSEWISE_OIDC_CLIENT_SECRET": "s3cret",
+}
+
+
+@pytest.mark.parametrize(("host", "loopback"), [
+    ("127.0.0.1", True), ("127.8.0.1", True), ("::1", True), ("[::1]", True), ("localhost", True),
+    ("0.0.0.0", False), ("10.0.0.5", False), ("::", False), ("example.org", False),
+])
+def test_is_loopback(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback
+
+
+def test_settings_defaults_and_local_registry(tmp_path: Path) -> None:
+    settings = AppSettings.from_env({"DOSEWISE_DATA_DIR": str(tmp_path)})
+    assert settings.data_root == tmp_path.resolve()
+    assert settings.review_db_url == f"sqlite:///{tmp_path.resolve() / 'reviews.db'}"
+    assert settings.tracking_uri is None and not settings.auth_configured
+    (tmp_path / "mlflow.db").touch()
+    assert AppSettings.from_env({"DOSEWISE_DATA_DIR": str(tmp_path)}).tracking_uri == (
+        f"sqlite:///{tmp_path.resolve() / 'mlflow.db'}"
+    )
+    explicit = AppSettings.from_env({"DOSEWISE_DATA_DIR": str(tmp_path), "MLFLOW_TRACKING_URI": "http://x:5000"})
+    assert explicit.tracking_uri == "http://x:5000"
+
+
+def test_non_loopback_needs_a_login(tmp_path: Path) -> None:
+    env = {"DOSEWISE_DATA_DIR": str(tmp_path), "DOSEWISE_REVIEW_HOST": "0.0.0.0"}
+    with pytest.raises(BadInputError, match="without a login"):
+        AppSettings.from_env(env).check_exposure()
+    AppSettings.from_env({**env, **OIDC_ENV}).check_exposure()  # allowed with OIDC configured
+
+
+def test_oidc_needs_client_id_and_secret(tmp_path: Path) -> None:
+    env = {"DOSEWISE_DATA_DIR": str(tmp_path),
+           "DOSEWISE_OIDC_METADATA_URL": OIDC_ENV["DOSEWISE_OIDC_METADATA_URL"]}
+    with pytest.raises(BadInputError, match="DOSEWISE_OIDC_CLIENT_ID"):
+        AppSettings.from_env(env)
+
+
+def test_secrets_toml_is_streamlit_auth_section() -> None:
+    oidc = OidcSettings(server_metadata_url="http://127.0.0.1:9/meta", client_id="c", client_secret='a"b',
+                        cookie_secret="x" * 64)
+    auth = tomllib.loads(secrets_toml(oidc, "127.0.0.1", 8600))["auth"]
+    assert auth["redirect_uri"] == "http://127.0.0.1:8600/oauth2callback"
+    assert auth["client_secret"] == 'a"b' and auth["server_metadata_url"] == "http://127.0.0.1:9/meta"
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.20"])
+def test_cli_refuses_public_host_without_login(
+    host: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in OIDC_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("DOSEWISE_AUTH_SECRETS", raising=False)
+    result = runner.invoke(app, ["review", "--host", host, "--data-root", str(tmp_path)])
+    assert result.exit_code == 2
+    assert f"Refusing to listen on {host} without a login" in result.output
+    assert "Hint:" in result.output
+
+
+def test_cli_refuses_a_port_in_use(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = runner.invoke(app, ["review", "--port", str(port), "--data-root", str(tmp_path)])
+    assert result.exit_code == 2
+    assert f"Cannot listen on 127.0.0.1:{port}" in result.output
+
+
+def test_cli_refuses_secrets_file_without_auth_section(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text("[other]\nx = 1\n")
+    monkeypatch.setenv("DOSEWISE_AUTH_SECRETS", str(secrets))
+    result = runner.invoke(app, ["review", "--host", "0.0.0.0", "--data-root", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "has no `auth` section" in result.output
+
+
+def test_root_cli_does_not_import_streamlit() -> None:
+    code = "import sys, dosewise.app.cli; print('streamlit' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
