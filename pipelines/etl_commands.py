@@ -1,0 +1,114 @@
+"""Bodies of the `dosewise etl ...` commands (registered on `etl_app` in cli.py)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dosewise.data_schemas import load_config
+from dosewise.data_schemas.console import cli_state, print_summary, print_table
+
+
+def etl_sepsis(
+    ctx: typer.Context,
+    source: Annotated[
+        Path, typer.Option(help="MIMIC-IV folder (hosp/, icu/) or MIMIC-III folder (*.csv.gz).")
+    ],
+    out: Annotated[Path, typer.Option(help="Output folder for trajectories, cohort, splits, quarantine.")],
+    config: Annotated[str, typer.Option(help="Shipped config name or TOML path.")] = "sepsis_mimic4",
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override: dotted.key=value.")] = None,
+    keep_concepts: Annotated[
+        bool, typer.Option("--keep-concepts", help="Also write out/concepts/*.parquet.")
+    ] = False,
+) -> None:
+    """Raw MIMIC -> Sepsis-3 trajectories in fixed-length bins (manifest written last)."""
+    from . import SepsisPipelineConfig, config_folder, run_sepsis_pipeline
+
+    overrides = list(set_ or [])
+    if config == "sepsis_mimic4" and not overrides_set(overrides, "source_version"):
+        overrides.insert(0, "source_version=auto")
+    if keep_concepts:
+        overrides.append("output.keep_concepts=true")
+    cfg = load_config(config, SepsisPipelineConfig, overrides, search=[config_folder()])
+    quiet = cli_state(ctx).quiet
+    start = time.perf_counter()
+    manifest = run_sepsis_pipeline(cfg, source, out, show_progress=not quiet)
+    seconds = time.perf_counter() - start
+    if quiet:
+        return
+    info = manifest.dataset
+    stages = {s.name: s for s in manifest.stages}
+    rows = [
+        ("source", f"{source} ({manifest.extra['source_version']})"),
+        ("cohort (episodes)", manifest.extra["n_episodes"]),
+        ("bins (stay x step rows)", stages["trajectories"].rows_out),
+        ("bin hours", cfg.binning.bin_hours),
+        ("state variables", len(info.state_columns) if info else 0),
+        (
+            "actions",
+            f"{info.n_actions if info else 0} ({' x '.join(map(str, info.action_grid)) if info else ''})",
+        ),
+        ("quarantined rows", sum(s.rows_quarantined for s in manifest.stages)),
+        ("seconds", f"{seconds:.1f}"),
+        ("output", out),
+    ]
+    print_summary("Sepsis ETL", rows)
+    print_table("Inclusion funnel", ["rule", "remaining"], [(f.rule, f.remaining) for f in manifest.funnel])
+    q_rows = [(s.name, rule, n) for s in manifest.stages for rule, n in s.quarantined_by_rule.items()]
+    if q_rows:
+        print_table("Quarantined rows by rule", ["stage", "rule", "rows"], q_rows)
+
+
+def overrides_set(overrides: list[str], key: str) -> bool:
+    """True when one of the `--set` overrides assigns `key`."""
+    return any(o.split("=", 1)[0].strip() == key for o in overrides)
+
+
+def etl_check_sources(
+    ctx: typer.Context,
+    source: Annotated[Path, typer.Option(help="Folder to inspect.")],
+) -> None:
+    """Detect MIMIC-III vs MIMIC-IV, list found and missing tables, and CareVue/MetaVision coverage."""
+    from .sources.check import check_sources
+    from .sources.mimic_layout import require_tables
+
+    report = check_sources(source, strict=False)
+    if not cli_state(ctx).quiet:
+        print_table(
+            f"{report.layout.label} tables in {source}", ["table", "file", "needed for"], report.tables
+        )
+        coverage = ", ".join(f"{k}: {v} stays" for k, v in report.care_systems.items()) or "unknown"
+        print_summary(
+            "Sources",
+            [
+                ("version", report.layout.label),
+                ("care systems", coverage),
+                ("missing tables", ", ".join(report.layout.missing) or "none"),
+            ],
+        )
+    require_tables(report.layout)
+
+
+def etl_concepts(
+    ctx: typer.Context,
+    source: Annotated[Path, typer.Option(help="MIMIC-IV or MIMIC-III folder.")],
+    out: Annotated[Path, typer.Option(help="Output folder; tables go to out/concepts/<concept>.parquet.")],
+    only: Annotated[
+        str | None, typer.Option(help="Comma-separated concept names (default: all buildable).")
+    ] = None,
+) -> None:
+    """Compute concept tables alone (keyed by source ids), for every concept whose tables are present."""
+    from .concepts import write_concept_tables
+
+    names = [n.strip() for n in only.split(",") if n.strip()] if only else None
+    manifest = write_concept_tables(source, out, names)
+    if cli_state(ctx).quiet:
+        return
+    print_table("Concept tables", ["concept", "rows"], sorted(manifest.extra["rows"].items()))
+    if manifest.extra["skipped"]:
+        print_table(
+            "Skipped (source tables missing)", ["concept", "needs"], sorted(manifest.extra["skipped"].items())
+        )

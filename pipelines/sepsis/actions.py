@@ -1,0 +1,36 @@
+"""Discrete action grid: per dose a zero bin plus quantile bins of the non-zero train-split doses.
+
+As in the AI Clinician (Komorowski 2018): 5 fluid x 5 vasopressor bins = 25 actions; the edges are
+fitted on the train split only and recorded in the manifest. A dose d falls in bin
+`searchsorted(edges, d, side="left")`: 0 for d <= 0, k for edges[k-1] < d <= edges[k], last bin above.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+BINNING_RULE = (
+    "bin = searchsorted(edges, dose, side='left'): dose <= edges[0] = 0 -> bin 0; "
+    "edges[k-1] < dose <= edges[k] -> bin k; dose > edges[-1] -> last bin; "
+    "action = fluid_bin * n_vaso_bins + vaso_bin"
+)
+
+
+def fit_dose_edges(train_doses: pd.Series, n_bins: int) -> list[float]:
+    """Edges [0, q_1, ..., q_{n-2}] from quantiles of the non-zero train doses (all 0 when none)."""
+    nonzero = train_doses[train_doses > 0].to_numpy(dtype="float64")
+    qs = np.linspace(0.0, 1.0, n_bins)[1:-1]
+    inner = np.quantile(nonzero, qs) if len(nonzero) else np.zeros(len(qs))
+    return [0.0, *(float(x) for x in np.maximum.accumulate(inner))]
+
+
+def discretize_doses(doses: pd.Series, edges: list[float]) -> np.ndarray:
+    """Bin index of each dose for the given edges (see module doc)."""
+    bins = np.searchsorted(np.asarray(edges, dtype="float64"), doses.to_numpy(dtype="float64"), side="left")
+    return np.asarray(bins, dtype="int64")
+
+
+def combine_actions(fluid_bin: np.ndarray, vaso_bin: np.ndarray, n_vaso_bins: int) -> np.ndarray:
+    """One discrete action per step: fluid_bin * n_vaso_bins + vaso_bin."""
+    return np.asarray(fluid_bin * n_vaso_bins + vaso_bin, dtype="int64")

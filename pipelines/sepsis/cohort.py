@@ -1,0 +1,125 @@
+"""Sepsis-3 cohort selection with a named funnel, and the per-stay time window.
+
+Sepsis-3: suspected infection with SOFA >= 2 (Singer et al., JAMA 2016); adults, first ICU stay,
+window 24 h before to 48 h after onset, as in the AI Clinician (Komorowski et al., Nat Med 2018).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from dosewise.data_schemas import FunnelStep, empty_quarantine, make_quarantine
+
+from .config import InclusionConfig
+
+STAGE = "cohort"
+
+
+@dataclass(frozen=True)
+class CohortResult:
+    """Included stays with their windows, the funnel, and a quarantine row per excluded stay."""
+
+    cohort: pd.DataFrame
+    funnel: list[FunnelStep]
+    excluded: pd.DataFrame
+
+
+def _rules(stays: pd.DataFrame, cfg: InclusionConfig) -> list[tuple[str, str, pd.Series]]:
+    """(rule, description, keep-mask) in funnel order."""
+    rules = [
+        (
+            "adult",
+            f"age at ICU admission >= {cfg.min_age_years:g} years",
+            stays["age_years"] >= cfg.min_age_years,
+        ),
+    ]
+    if cfg.first_icu_stay_only:
+        rules.append(("first_icu_stay", "first ICU stay of the patient", stays["stay_seq"] == 1))
+    if cfg.require_sepsis3:
+        rules.append(
+            (
+                "suspected_infection",
+                "antibiotic and culture paired (24 h / 72 h rule)",
+                stays["suspected_infection_time"].notna(),
+            )
+        )
+        rules.append(
+            (
+                "sepsis3_sofa_ge_2",
+                "SOFA >= 2 from 48 h before to 24 h after the suspicion",
+                stays["sepsis3"].fillna(False).astype(bool),
+            )
+        )
+    rules.append(
+        ("outcome_known", "admission with a recorded hospital outcome", stays["hospital_expire_flag"].notna())
+    )
+    rules.append(
+        ("window_nonempty", "onset window overlaps the ICU stay", stays["window_end"] > stays["window_start"])
+    )
+    return rules
+
+
+def add_windows(stays: pd.DataFrame, cfg: InclusionConfig, bin_hours: int) -> pd.DataFrame:
+    """Onset, window start/end, number of bins and how each window ends (death, discharge, timeout)."""
+    out = stays.copy()
+    onset = out["onset_time"] if "onset_time" in out else pd.Series(pd.NaT, index=out.index)
+    if not cfg.require_sepsis3:
+        onset = onset.where(onset.notna(), out["intime"])
+    out["onset_time"] = onset.fillna(out["intime"])
+    start = out["onset_time"] - pd.Timedelta(hours=cfg.hours_before_onset)
+    full_end = out["onset_time"] + pd.Timedelta(hours=cfg.hours_after_onset)
+    end = full_end.copy()
+    if cfg.clip_to_icu_stay:
+        start = start.where(start >= out["intime"], out["intime"])
+        end = end.where(end <= out["outtime"], out["outtime"])
+    death = out["deathtime"]
+    died_early = death.notna() & (death < end)
+    end = end.where(~died_early, death)
+    out["window_start"], out["window_end"] = start, end
+    out["end_reason"] = np.where(died_early, "death", np.where(end < full_end, "discharge", "timeout"))
+    seconds = (end - start).dt.total_seconds().clip(lower=0)
+    out["n_bins"] = np.ceil(seconds / (bin_hours * 3600)).astype("int64")
+    return out
+
+
+def select_sepsis3_cohort(
+    stays: pd.DataFrame, sepsis: pd.DataFrame, cfg: InclusionConfig, bin_hours: int
+) -> CohortResult:
+    """Apply the inclusion rules in order; every excluded stay is quarantined under its rule."""
+    merged = stays.merge(
+        sepsis[["stay_id", "suspected_infection_time", "sofa_score", "sofa_time", "sepsis3", "onset_time"]],
+        on="stay_id",
+        how="left",
+        validate="one_to_one",
+    )
+    merged = add_windows(merged.sort_values("stay_id").reset_index(drop=True), cfg, bin_hours)
+    merged["died_in_hospital"] = merged["hospital_expire_flag"].fillna(0).astype(int) == 1
+    death_date = merged["dod"].where(merged["dod"].notna(), merged["deathtime"])
+    merged["died_90d"] = death_date.notna() & (death_date <= merged["intime"] + pd.Timedelta(days=90))
+    merged["died_90d"] |= merged["died_in_hospital"]
+    funnel = [FunnelStep(rule="icu_stays", description="ICU stays in the source", remaining=len(merged))]
+    keep = pd.Series(True, index=merged.index)
+    parts = []
+    for rule, description, mask in _rules(merged, cfg):
+        failed = keep & ~mask.fillna(False).astype(bool)
+        parts.append(
+            make_quarantine(
+                merged[failed],
+                stage=STAGE,
+                rule=rule,
+                column=None,
+                reason=f"excluded: not {description}",
+                key_columns=["stay_id"],
+            )
+        )
+        keep &= ~failed
+        funnel.append(FunnelStep(rule=rule, description=description, remaining=int(keep.sum())))
+    excluded = (
+        pd.concat([p for p in parts if not p.empty], ignore_index=True)
+        if any(not p.empty for p in parts)
+        else empty_quarantine()
+    )
+    return CohortResult(merged[keep].reset_index(drop=True), funnel, excluded)

@@ -1,0 +1,155 @@
+"""`SepsisPipelineConfig`: every choice of the sepsis ETL, typed, documented and defaulted."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from dosewise.data_schemas import StrictConfig
+
+
+class InclusionConfig(StrictConfig):
+    """Cohort rules (Sepsis-3 per Singer 2016; exclusions per the AI Clinician, Komorowski 2018)."""
+
+    min_age_years: float = Field(default=18.0, ge=0, description="Adults only: minimum age at ICU admission.")
+    first_icu_stay_only: bool = Field(default=True, description="Keep only each patient's first ICU stay.")
+    require_sepsis3: bool = Field(
+        default=True, description="Require suspected infection with SOFA >= 2 (Sepsis-3)."
+    )
+    hours_before_onset: int = Field(default=24, ge=0, le=240, description="Window start, hours before onset.")
+    hours_after_onset: int = Field(default=48, ge=1, le=720, description="Window end, hours after onset.")
+    clip_to_icu_stay: bool = Field(
+        default=True, description="Clip the window to ICU admission and discharge (charted data is ICU-only)."
+    )
+    max_fluid_ml_per_bin: float = Field(
+        default=10000.0,
+        gt=0,
+        description="Exclude stays with more IV fluid than this in one bin (AI Clinician).",
+    )
+    exclude_treatment_withdrawal: bool = Field(
+        default=True,
+        description="Exclude stays that die within 24 h of the window end after vasopressors stopped "
+        "(AI Clinician's proxy for withdrawal of care).",
+    )
+
+
+class BinningConfig(StrictConfig):
+    """Time grid of the trajectories."""
+
+    bin_hours: int = Field(default=4, ge=1, le=24, description="Length of one step in hours (1-24).")
+
+
+class WeightConfig(StrictConfig):
+    """Weight used to convert weight-free vasopressor rates when a stay has no charted weight."""
+
+    fallback: Literal["population_median", "fixed"] = Field(
+        default="population_median",
+        description="Named fallback: the median charted weight of all stays, or `fallback_kg`.",
+    )
+    fallback_kg: float = Field(
+        default=80.0,
+        ge=20,
+        le=300,
+        description="Fixed fallback weight (kg); also used when no stay has a weight at all.",
+    )
+
+
+class DoseConfig(StrictConfig):
+    """How raw inputs become the two doses."""
+
+    tonicity_adjusted: bool = Field(
+        default=False,
+        description="Count fluids as tonicity-adjusted volumes (AI Clinician) instead of raw mL.",
+    )
+    cv_rate_hold_hours: int = Field(
+        default=4,
+        ge=1,
+        le=24,
+        description="MIMIC-III CareVue: hours a charted rate holds without a new chart.",
+    )
+
+
+class ImputationConfig(StrictConfig):
+    """Missing state values: sample-and-hold (rules/hold_hours.csv), then a fill."""
+
+    fill: Literal["train_median", "fill_default", "zero"] = Field(
+        default="train_median",
+        description="After the hold: median of the train split (else the rule's fill_default), the rule's "
+        "fill_default (a normal value), or 0.",
+    )
+
+
+class OutlierConfig(StrictConfig):
+    """What happens to values outside rules/outlier_bounds.csv."""
+
+    clip: bool = Field(
+        default=False, description="Clip to the bounds (recorded in quarantine) instead of quarantining."
+    )
+
+
+class ActionBinsConfig(StrictConfig):
+    """Discrete action grid: per dose, a zero bin plus quantile bins of the non-zero train doses."""
+
+    bins_per_dose: int = Field(
+        default=5, ge=2, le=10, description="Bins per dose (5 gives the 5x5 = 25 grid)."
+    )
+
+
+class RewardConfig(StrictConfig):
+    """Terminal outcome reward plus optional SOFA/lactate shaping (Raghu et al. 2017)."""
+
+    outcome: Literal["died_90d", "died_in_hospital"] = Field(
+        default="died_90d", description="Mortality that defines the terminal reward."
+    )
+    terminal_reward: float = Field(
+        default=15.0, gt=0, description="+R on survival, -R on death (Raghu 2017)."
+    )
+    intermediate_shaping: bool = Field(default=False, description="Add Raghu 2017 SOFA/lactate shaping.")
+    c0: float = Field(default=-0.025, description="Raghu 2017: penalty while SOFA stays the same and > 0.")
+    c1: float = Field(default=-0.125, description="Raghu 2017: coefficient of the SOFA change.")
+    c2: float = Field(default=-2.0, description="Raghu 2017: coefficient of tanh(lactate change).")
+
+
+class OutputConfig(StrictConfig):
+    """Identifiers, splits and optional outputs."""
+
+    pseudonymize_ids: bool = Field(
+        default=True, description="Salted-hash episode ids instead of raw stay ids."
+    )
+    id_salt: str = Field(default="", description="Salt for pseudonyms; empty reads it from `id_salt_env`.")
+    id_salt_env: str = Field(default="DOSEWISE_ID_SALT", description="Environment variable holding the salt.")
+    split_fractions: tuple[float, float, float] = Field(
+        default=(0.7, 0.15, 0.15), description="Patient-level train/validation/test fractions."
+    )
+    keep_concepts: bool = Field(default=False, description="Also write concepts/<concept>.parquet.")
+
+
+class SepsisPipelineConfig(StrictConfig):
+    """The sepsis ETL: raw MIMIC-III/IV -> Sepsis-3 trajectories in fixed-length bins."""
+
+    kind: Literal["sepsis_pipeline"] = Field(default="sepsis_pipeline", description="Config kind.")
+    source_version: Literal["auto", "mimic_iv", "mimic_iii"] = Field(
+        default="auto", description="MIMIC version of --source; `auto` detects it from the layout."
+    )
+    seed: int = Field(default=0, description="Seed of the patient-level split.")
+    threads: int | None = Field(default=None, ge=1, description="DuckDB threads (default: all cores).")
+    memory_limit: str | None = Field(default=None, description="DuckDB memory limit, e.g. '4GB'.")
+    inclusion: InclusionConfig = Field(default_factory=InclusionConfig, description="Cohort rules.")
+    binning: BinningConfig = Field(default_factory=BinningConfig, description="Time grid.")
+    weight: WeightConfig = Field(default_factory=WeightConfig, description="Missing-weight fallback.")
+    doses: DoseConfig = Field(default_factory=DoseConfig, description="Fluid and vasopressor doses.")
+    imputation: ImputationConfig = Field(default_factory=ImputationConfig, description="Missing values.")
+    outliers: OutlierConfig = Field(default_factory=OutlierConfig, description="Out-of-bounds values.")
+    actions: ActionBinsConfig = Field(default_factory=ActionBinsConfig, description="Discrete action grid.")
+    reward: RewardConfig = Field(default_factory=RewardConfig, description="Rewards.")
+    output: OutputConfig = Field(default_factory=OutputConfig, description="Ids, splits, extra outputs.")
+
+    @model_validator(mode="after")
+    def _window(self) -> SepsisPipelineConfig:
+        span = self.inclusion.hours_before_onset + self.inclusion.hours_after_onset
+        if span < self.binning.bin_hours:
+            raise ValueError(
+                f"the window ({span} h) must hold at least one bin of {self.binning.bin_hours} h"
+            )
+        return self

@@ -1,0 +1,184 @@
+"""Measurement events -> per-bin values, inside DuckDB: stay linkage, outlier quarantine, binning.
+
+All row-level work (millions of chart rows) stays in SQL; only the stay x bin x variable
+aggregates come back to pandas.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from ..sources.duckdb_catalog import MimicCatalog
+
+#: Variables that are summed per bin (volumes) or maxed (indicators); all others are averaged.
+SUMMED = ("urine_output_ml",)
+MAXED = ("mechvent",)
+GCS_PARTS = ("gcs_eye", "gcs_verbal", "gcs_motor", "gcs_total")
+
+Q_COLUMNS = 'stage, rule, "column", failure_case, row_key, reason'
+
+
+@dataclass(frozen=True)
+class StageCounts:
+    """Rows in, kept and quarantined (by rule) for one SQL stage."""
+
+    rows_in: int
+    rows_out: int
+    quarantined_by_rule: dict[str, int]
+    note: str = ""
+
+    @property
+    def rows_quarantined(self) -> int:
+        """Rows removed by quarantine rules (clipped rows are kept and not counted here)."""
+        return sum(v for k, v in self.quarantined_by_rule.items() if not k.endswith("_clipped"))
+
+
+def _count(cat: MimicCatalog, sql: str) -> int:
+    return int(cat.con.execute(sql).fetchall()[0][0])
+
+
+def _by_rule(cat: MimicCatalog, table: str) -> dict[str, int]:
+    rows = cat.con.execute(f"SELECT rule, count(*) FROM {table} GROUP BY rule ORDER BY rule").fetchall()
+    return {str(r): int(n) for r, n in rows}
+
+
+def link_events_to_stays(cat: MimicCatalog) -> StageCounts:
+    """Union the measurement and dose concepts; events whose stay id is unknown go to quarantine."""
+    gcs_parts = ", ".join(f"'{v}'" for v in GCS_PARTS)
+    cat.execute(
+        f"""
+        CREATE OR REPLACE TABLE all_events AS
+        SELECT 'chart' AS src, stay_id, charttime, itemid, variable, valuenum FROM chart_measurements
+            WHERE variable NOT IN ({gcs_parts})
+        UNION ALL SELECT 'gcs', stay_id, charttime, NULL, 'gcs_total', gcs_total FROM gcs
+        UNION ALL SELECT 'lab', stay_id, charttime, itemid, variable, valuenum FROM lab_measurements
+        UNION ALL SELECT 'urine', stay_id, charttime, itemid, 'urine_output_ml', urine_output_ml FROM
+            urine_output
+    """,
+        what="measurement events",
+    )
+    cat.execute(
+        """
+        CREATE OR REPLACE TABLE all_doses AS
+        SELECT 'fluid' AS kind, stay_id, starttime, endtime, itemid, amountuom AS unit,
+            amount_unit_known AS unit_known,
+               amount_ml, amount_tonicity_ml, CAST(NULL AS DOUBLE) AS norepi_eq_mcg_kg_min, NULL AS
+                   weight_source
+        FROM fluid_input
+        UNION ALL
+        SELECT 'vaso', stay_id, starttime, endtime, itemid, rateuom, rate_unit_known, NULL, NULL,
+               norepi_eq_mcg_kg_min, weight_source
+        FROM norepinephrine_equivalent_dose
+    """,
+        what="dose events",
+    )
+    cat.execute(
+        """
+        CREATE OR REPLACE TABLE q_stay_linkage AS
+        SELECT 'stay_linkage' AS stage, 'event_outside_stay' AS rule, 'stay_id' AS "column",
+               CAST(e.stay_id AS VARCHAR) AS failure_case,
+               'src=' || e.src || '|stay_id=' || coalesce(CAST(e.stay_id AS VARCHAR), 'NULL') || '|charttime='
+                   || coalesce(CAST(e.charttime AS VARCHAR), 'NULL')
+                   || '|itemid=' || coalesce(CAST(e.itemid AS VARCHAR), '') AS row_key,
+               'stay_id is missing or not in the ICU stays table' AS reason
+        FROM all_events e ANTI JOIN icustay_detail s USING (stay_id)
+        UNION ALL
+        SELECT 'stay_linkage', 'event_outside_stay', 'stay_id', CAST(d.stay_id AS VARCHAR),
+               'src=' || d.kind || '|stay_id=' || coalesce(CAST(d.stay_id AS VARCHAR), 'NULL')
+                   || '|starttime='
+                   || coalesce(CAST(d.starttime AS VARCHAR), 'NULL')
+                   || '|itemid=' || CAST(d.itemid AS VARCHAR),
+               'stay_id is missing or not in the ICU stays table'
+        FROM all_doses d ANTI JOIN icustay_detail s USING (stay_id)
+    """,
+        what="stay linkage",
+    )
+    rows_in = _count(cat, "SELECT (SELECT count(*) FROM all_events) + (SELECT count(*) FROM all_doses)")
+    by_rule = _by_rule(cat, "q_stay_linkage")
+    return StageCounts(rows_in, rows_in - sum(by_rule.values()), by_rule)
+
+
+def quarantine_measurements(cat: MimicCatalog, bin_hours: int, clip: bool) -> StageCounts:
+    """Select cohort events inside each window; quarantine missing, duplicate and out-of-bounds values."""
+    cat.execute(
+        f"""
+        CREATE OR REPLACE TABLE window_events AS
+        SELECT e.*, CAST(floor(date_diff('second', w.window_start, e.charttime) / {bin_hours * 3600}) AS
+            BIGINT) AS bin,
+               b.lower, b.upper,
+               row_number() OVER (PARTITION BY e.stay_id, e.charttime, e.variable, e.itemid, e.valuenum)
+                   AS copy_no
+        FROM all_events e
+        JOIN cohort_windows w USING (stay_id)
+        LEFT JOIN rule_outlier_bounds b ON b.variable = e.variable
+        WHERE e.charttime >= w.window_start AND e.charttime < w.window_end
+    """,
+        what="window events",
+    )
+    cat.execute(
+        """
+        CREATE OR REPLACE TABLE classified_events AS
+        SELECT *, CASE
+            WHEN valuenum IS NULL THEN 'valuenum_missing'
+            WHEN copy_no > 1 THEN 'duplicate_event'
+            WHEN valuenum < lower OR valuenum > upper THEN variable || '_range'
+        END AS rule
+        FROM window_events
+    """,
+        what="outlier rules",
+    )
+    keep_clipped = "rule LIKE '%\\_range' ESCAPE '\\'" if clip else "false"
+    cat.execute(
+        f"""
+        CREATE OR REPLACE TABLE kept_events AS
+        SELECT stay_id, charttime, bin, variable,
+               CASE WHEN {keep_clipped} THEN least(greatest(valuenum, lower), upper) ELSE valuenum END
+                   AS valuenum
+        FROM classified_events WHERE rule IS NULL OR {keep_clipped}
+    """,
+        what="kept events",
+    )
+    cat.execute(
+        f"""
+        CREATE OR REPLACE TABLE q_measurements AS
+        SELECT 'measurements' AS stage,
+               CASE WHEN {keep_clipped} THEN replace(rule, '_range', '_clipped') ELSE rule END AS rule,
+               variable AS "column", CAST(valuenum AS VARCHAR) AS failure_case,
+               'src=' || src || '|stay_id=' || CAST(stay_id AS VARCHAR) || '|charttime=' ||
+                   CAST(charttime AS VARCHAR)
+                   || '|itemid=' || coalesce(CAST(itemid AS VARCHAR), '') AS row_key,
+               CASE WHEN rule = 'valuenum_missing' THEN 'no numeric value for ' || variable
+                    WHEN rule = 'duplicate_event' THEN 'exact duplicate of an earlier row (first copy kept)'
+                    WHEN {keep_clipped} THEN 'outside [' || lower || ', ' || upper || ']; clipped and kept'
+                    ELSE 'outside [' || lower || ', ' || upper || '] (rules/outlier_bounds.csv)' END AS reason
+        FROM classified_events WHERE rule IS NOT NULL
+    """,
+        what="measurement quarantine",
+    )
+    rows_in = _count(cat, "SELECT count(*) FROM window_events")
+    by_rule = _by_rule(cat, "q_measurements")
+    counts = StageCounts(
+        rows_in,
+        _count(cat, "SELECT count(*) FROM kept_events"),
+        by_rule,
+        note="rows in = linked events of cohort stays inside their windows",
+    )
+    return counts
+
+
+def bin_measurements(cat: MimicCatalog) -> pd.DataFrame:
+    """Aggregate kept events per stay x bin x variable (mean; sums for volumes, max for indicators)."""
+    summed = ", ".join(f"'{v}'" for v in SUMMED)
+    maxed = ", ".join(f"'{v}'" for v in MAXED)
+    return cat.df(
+        f"""
+        SELECT stay_id, bin, variable,
+               CASE WHEN variable IN ({summed}) THEN sum(valuenum)
+                    WHEN variable IN ({maxed}) THEN max(valuenum)
+                    ELSE avg(valuenum) END AS value
+        FROM kept_events GROUP BY stay_id, bin, variable ORDER BY stay_id, bin, variable
+    """,
+        what="binned measurements",
+    )

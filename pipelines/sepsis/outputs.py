@@ -1,0 +1,81 @@
+"""Writers for the sepsis output folder: quarantine files, concept tables, cohort table.
+
+Large tables go straight from DuckDB to parquet (COPY) through `atomic_path`, so quarantines of
+millions of rows never pass through pandas and never appear half-written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from dosewise.data_schemas import atomic_path, write_table_atomic
+
+QUARANTINE_SQL_COLUMNS = 'stage, rule, "column", failure_case, row_key, reason'
+
+
+def copy_to_parquet(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> Path:
+    """Write the result of `query` to `path` atomically (zstd parquet, rows in query order)."""
+    with atomic_path(path) as tmp:
+        escaped = str(tmp).replace("'", "''")
+        con.execute(f"COPY ({query}) TO '{escaped}' (FORMAT parquet, COMPRESSION zstd)")
+    return path
+
+
+def write_sql_quarantine(con: duckdb.DuckDBPyConnection, table: str, path: Path) -> Path:
+    """A DuckDB quarantine table -> parquet, sorted so reruns give identical bytes."""
+    return copy_to_parquet(
+        con, f"SELECT {QUARANTINE_SQL_COLUMNS} FROM {table} ORDER BY rule, row_key, failure_case", path
+    )
+
+
+def write_frame_quarantine(frame: pd.DataFrame, path: Path) -> Path:
+    """A pandas quarantine frame -> parquet (string columns), sorted for stable bytes."""
+    out = frame.astype(object).where(frame.notna(), None)
+    out = out.sort_values(["rule", "row_key"], kind="stable").reset_index(drop=True)
+    for col in out.columns:
+        out[col] = out[col].astype("string")
+    return write_table_atomic(out, path)
+
+
+def write_concepts(con: duckdb.DuckDBPyConnection, names: Iterable[str], folder: Path) -> list[Path]:
+    """Each built concept table -> concepts/<name>.parquet, keyed by the source ids (sorted)."""
+    paths = []
+    for name in names:
+        cols = [r[0] for r in con.execute(f"DESCRIBE {name}").fetchall()]
+        keys = [k for k in ("stay_id", "subject_id", "hadm_id", "charttime", "starttime", "hr") if k in cols]
+        order = ", ".join(keys + [c for c in cols if c not in keys])
+        paths.append(
+            copy_to_parquet(con, f"SELECT * FROM {name} ORDER BY {order}", folder / f"{name}.parquet")
+        )
+    return paths
+
+
+COHORT_COLUMNS = [
+    "episode_id",
+    "age_years",
+    "gender",
+    "care_system",
+    "suspected_infection_time",
+    "onset_time",
+    "window_start",
+    "window_end",
+    "n_bins",
+    "end_reason",
+    "sofa_score",
+    "died_in_hospital",
+    "died_90d",
+    "weight_source",
+]
+
+
+def cohort_table(cohort: pd.DataFrame, raw_ids: bool) -> pd.DataFrame:
+    """One row per episode: demographics, onset, window, outcome; source ids only when configured."""
+    cols = COHORT_COLUMNS + (["stay_id", "subject_id", "hadm_id"] if raw_ids else [])
+    out = cohort[cols].sort_values("episode_id").reset_index(drop=True)
+    for col in ("suspected_infection_time", "onset_time", "window_start", "window_end"):
+        out[col] = pd.to_datetime(out[col]).astype("datetime64[ns]")
+    return out

@@ -1,0 +1,325 @@
+"""`run_sepsis_pipeline`: raw MIMIC-III/IV -> Sepsis-3 trajectories, cohort, splits, quarantine, manifest.
+
+Heavy row-level work runs in DuckDB (sources, concepts, linkage, outliers, binning); pandas only
+touches the stay x bin grid. The manifest is written last, so its presence means the folder is whole.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from dosewise.data_schemas import (
+    MANIFEST_NAME,
+    BadInputError,
+    RunManifest,
+    TrajectoryDatasetInfo,
+    counts_by_rule,
+    sha256_file,
+    trajectory_schema_for,
+    validate_frame,
+    write_table_atomic,
+)
+from dosewise.data_schemas import columns as c
+
+from ..privacy import pseudonymize_ids, resolve_salt
+from ..runner import StageRunner
+from ..sources.duckdb_catalog import MimicCatalog, rules_sha256
+from ..sources.mimic_layout import detect_layout, require_tables
+from ..splits import assign_splits
+from .actions import BINNING_RULE
+from .cohort import select_sepsis3_cohort
+from .config import SepsisPipelineConfig
+from .doses import bin_doses, quarantine_doses
+from .events import bin_measurements, link_events_to_stays, quarantine_measurements
+from .outputs import cohort_table, write_concepts, write_frame_quarantine, write_sql_quarantine
+from .states import add_derived, impute_states, imputed_fraction, make_grid, pivot_measurements, state_columns
+from .trajectories import (
+    add_actions,
+    add_rewards_and_ends,
+    finite_states,
+    post_binning_exclusions,
+    reward_description,
+)
+
+STAGES = (
+    "sources",
+    "concepts",
+    "cohort",
+    "stay_linkage",
+    "measurements",
+    "doses",
+    "binning",
+    "states",
+    "trajectories",
+    "outputs",
+)
+CONCEPTS = ("icustay_detail", "weight", "sofa", "sepsis3")
+
+
+def redacted_config(config: SepsisPipelineConfig) -> dict[str, Any]:
+    """The resolved config for the manifest, with the pseudonym salt removed."""
+    data = config.model_dump(mode="json")
+    if data["output"]["id_salt"]:
+        data["output"]["id_salt"] = "<redacted>"
+    return data
+
+
+def _prepare_out(out_dir: Path) -> None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise BadInputError(f"--out {out_dir} is a file.", "Pass a folder (it is created when missing).")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / MANIFEST_NAME).unlink(missing_ok=True)  # a half-rewritten folder must never look complete
+    for sub in ("quarantine", "concepts"):
+        if (out_dir / sub).is_dir():
+            shutil.rmtree(out_dir / sub)
+
+
+def _catalog_params(config: SepsisPipelineConfig) -> dict[str, Any]:
+    return {
+        "cv_rate_hold_hours": config.doses.cv_rate_hold_hours,
+        "weight_fallback": config.weight.fallback,
+        "weight_fallback_kg": config.weight.fallback_kg,
+    }
+
+
+def _stays_frame(cat: MimicCatalog) -> tuple[pd.DataFrame, pd.DataFrame]:
+    stays = cat.df(
+        "SELECT d.*, w.weight_source FROM icustay_detail d LEFT JOIN weight w USING (stay_id) "
+        "ORDER BY stay_id",
+        what="ICU stays",
+    )
+    sepsis = cat.df("SELECT * FROM sepsis3 ORDER BY stay_id", what="Sepsis-3 onset")
+    return stays, sepsis
+
+
+def run_sepsis_pipeline(
+    config: SepsisPipelineConfig, source_dir: Path | str, out_dir: Path | str, show_progress: bool = True
+) -> RunManifest:
+    """Run the sepsis ETL on a MIMIC-III or MIMIC-IV folder and write a complete trajectories folder."""
+    source_dir, out_dir = Path(source_dir), Path(out_dir)
+    h = config.binning.bin_hours
+    salt = (
+        resolve_salt(config.output.id_salt, config.output.id_salt_env)
+        if config.output.pseudonymize_ids
+        else ""
+    )
+    runner = StageRunner(STAGES, show_progress)
+    manifest = RunManifest.start("sepsis_trajectories", redacted_config(config), seed=config.seed)
+    extra: dict[str, Any] = {}
+    try:
+        with runner.stage("sources") as log:
+            layout = detect_layout(source_dir)
+            if config.source_version != "auto" and config.source_version != layout.version:
+                raise BadInputError(
+                    f"{source_dir} holds {layout.label}, but the config says "
+                    f"source_version = {config.source_version}.",
+                    "Use the matching config (sepsis_mimic3 / sepsis_mimic4) or source_version=auto.",
+                )
+            require_tables(layout)
+            _prepare_out(out_dir)
+            cat = MimicCatalog(
+                layout, _catalog_params(config), threads=config.threads, memory_limit=config.memory_limit
+            )
+            manifest.inputs = {
+                str(p.relative_to(source_dir)): sha256_file(p) for p in sorted(layout.files.values())
+            }
+            manifest.inputs.update(rules_sha256())
+            n_tables = len(layout.files)
+            log.set(n_tables, n_tables, note=f"{layout.label}: raw tables registered as typed DuckDB views")
+        with runner.stage("concepts") as log:
+            built = cat.build()
+            stays, sepsis = _stays_frame(cat)
+            log.set(
+                len(stays), len(stays), note=f"grain: {len(built)} concept tables built; rows = ICU stays"
+            )
+        with runner.stage("cohort") as log:
+            result = select_sepsis3_cohort(stays, sepsis, config.inclusion, h)
+            cohort = result.cohort
+            if cohort.empty:
+                raise BadInputError(
+                    "No ICU stay passed the cohort rules: "
+                    + ", ".join(f"{s.rule}={s.remaining}" for s in result.funnel)
+                    + ".",
+                    "Check the source data, or relax the rules with --set inclusion.<rule>=...",
+                )
+            write_frame_quarantine(result.excluded, out_dir / "quarantine" / "cohort.parquet")
+            cat.con.register("_windows", cohort[["stay_id", "window_start", "window_end", "n_bins"]])
+            cat.execute(
+                "CREATE OR REPLACE TABLE cohort_windows AS SELECT * FROM _windows", what="cohort windows"
+            )
+            log.set(len(stays), len(cohort), counts_by_rule(result.excluded))
+        with runner.stage("stay_linkage") as log:
+            counts = link_events_to_stays(cat)
+            write_sql_quarantine(cat.con, "q_stay_linkage", out_dir / "quarantine" / "stay_linkage.parquet")
+            log.set(counts.rows_in, counts.rows_out, counts.quarantined_by_rule)
+        with runner.stage("measurements") as log:
+            counts = quarantine_measurements(cat, h, config.outliers.clip)
+            write_sql_quarantine(cat.con, "q_measurements", out_dir / "quarantine" / "measurements.parquet")
+            log.set(
+                counts.rows_in,
+                counts.rows_out,
+                counts.quarantined_by_rule,
+                counts.note,
+                counts.rows_quarantined,
+            )
+        with runner.stage("doses") as log:
+            counts = quarantine_doses(cat, config.doses.tonicity_adjusted)
+            write_sql_quarantine(cat.con, "q_doses", out_dir / "quarantine" / "doses.parquet")
+            dose_bins = bin_doses(cat.con, h)
+            extra["fluid_ml_in_window_kept"] = _fluid_in_windows(cat, h)
+            log.set(counts.rows_in, counts.rows_out, counts.quarantined_by_rule, counts.note)
+        with runner.stage("binning") as log:
+            binned = bin_measurements(cat)
+            sofa_bins = cat.df(_SOFA_BINS.format(bs=h * 3600), what="SOFA per bin")
+            grid = make_grid(cohort, h)
+            hold = cat.rules["hold_hours"]
+            grid = pivot_measurements(grid, binned, [*hold["variable"], "urine_output_ml"])
+            grid = grid.merge(dose_bins, on=["stay_id", "bin"], how="left").merge(
+                sofa_bins, on=["stay_id", "bin"], how="left"
+            )
+            grid[["fluid_ml", c.NOREPI_EQ_MCG_KG_MIN]] = grid[["fluid_ml", c.NOREPI_EQ_MCG_KG_MIN]].fillna(
+                0.0
+            )
+            extra["fluid_ml_binned"] = round(float(grid["fluid_ml"].sum()), 3)
+            excl = post_binning_exclusions(grid, cohort, config, len(cohort))
+            n_kept = int(cat.con.execute("SELECT count(*) FROM kept_events").fetchall()[0][0])
+            log.set(
+                n_kept,
+                len(binned),
+                note="grain: kept events -> stay x bin x variable aggregates; "
+                f"grid = {len(grid)} stay x bin rows",
+            )
+        with runner.stage("states") as log:
+            cohort = cohort[cohort["stay_id"].isin(excl.keep_stays)].reset_index(drop=True)
+            grid_in = len(grid)
+            grid = grid[grid["stay_id"].isin(excl.keep_stays)].reset_index(drop=True)
+            cohort["episode_id"] = (
+                pseudonymize_ids(cohort["stay_id"], salt)
+                if config.output.pseudonymize_ids
+                else [f"stay_{s}" for s in cohort["stay_id"]]
+            )
+            subjects = (
+                pseudonymize_ids(cohort["subject_id"], salt, "pt_")
+                if config.output.pseudonymize_ids
+                else cohort["subject_id"].astype(str).tolist()
+            )
+            by_subject = assign_splits(subjects, config.output.split_fractions, config.seed)
+            split_of = dict(zip(by_subject[c.EPISODE_ID], by_subject[c.SPLIT], strict=True))
+            splits = pd.DataFrame(
+                {c.EPISODE_ID: cohort["episode_id"], c.SPLIT: [split_of[s] for s in subjects]}
+            )
+            train_stays = set(cohort.loc[splits[c.SPLIT].to_numpy() == "train", "stay_id"].tolist())
+            grid, mask, fills = impute_states(grid, hold, h, config.imputation.fill, train_stays)
+            grid = add_derived(grid, cohort, h)
+            states = state_columns(hold, h)
+            extra.update(fill_values=fills, filled_fraction=imputed_fraction(mask))
+            log.set(
+                grid_in, len(grid), counts_by_rule(excl.quarantined), rows_quarantined=len(excl.quarantined)
+            )
+        with runner.stage("trajectories") as log:
+            fluid_col = c.fluid_column(h)
+            grid = grid.rename(columns={"fluid_ml": fluid_col})
+            train_rows = grid["stay_id"].isin(train_stays)
+            grid, edges = add_actions(grid, train_rows, fluid_col, config.actions.bins_per_dose)
+            grid = add_rewards_and_ends(grid, cohort, config)
+            grid = grid.merge(
+                cohort[["stay_id", "episode_id"]], on="stay_id", how="left", validate="many_to_one"
+            )
+            grid[c.STEP] = grid["bin"].astype("int64")
+            traj = finite_states(grid, states)[
+                [
+                    c.EPISODE_ID,
+                    c.STEP,
+                    c.BIN_START,
+                    *states,
+                    fluid_col,
+                    c.NOREPI_EQ_MCG_KG_MIN,
+                    c.ACTION,
+                    c.REWARD,
+                    c.TERMINAL,
+                    c.TIMEOUT,
+                ]
+            ]
+            traj = traj.sort_values([c.EPISODE_ID, c.STEP], kind="stable").reset_index(drop=True)
+            n = config.actions.bins_per_dose
+            info = TrajectoryDatasetInfo(
+                state_columns=states,
+                n_actions=n * n,
+                continuous_action_columns=[fluid_col, c.NOREPI_EQ_MCG_KG_MIN],
+                action_bin_edges=edges,
+                action_grid=[n, n],
+                bin_hours=h,
+                ids_pseudonymised=config.output.pseudonymize_ids,
+                reward_description=reward_description(config),
+            )
+            traj = validate_frame(traj, trajectory_schema_for(info), "sepsis trajectories")
+            log.set(len(grid), len(traj))
+        with runner.stage("outputs") as log:
+            write_table_atomic(traj, out_dir / "trajectories.parquet")
+            write_table_atomic(
+                splits.sort_values(c.EPISODE_ID).reset_index(drop=True), out_dir / "splits.parquet"
+            )
+            write_table_atomic(
+                cohort_table(cohort, not config.output.pseudonymize_ids), out_dir / "cohort.parquet"
+            )
+            mask.insert(0, c.STEP, grid["bin"].to_numpy())
+            mask.insert(0, c.EPISODE_ID, grid["episode_id"].to_numpy())
+            write_table_atomic(
+                mask.sort_values([c.EPISODE_ID, c.STEP]).reset_index(drop=True),
+                out_dir / "imputed_mask.parquet",
+            )
+            write_frame_quarantine(excl.quarantined, out_dir / "quarantine" / "states.parquet")
+            if config.output.keep_concepts:
+                write_concepts(cat.con, built, out_dir / "concepts")
+            log.set(
+                len(traj), len(traj), note="written: trajectories, splits, cohort, imputed_mask, quarantine"
+            )
+        manifest.funnel = [*result.funnel, *excl.funnel]
+        manifest.dataset = info
+        manifest.extra = {
+            **extra,
+            "source_version": layout.version,
+            "care_systems": _care_systems(stays, cohort),
+            "weight_sources": cohort["weight_source"].value_counts().to_dict(),
+            "action_binning_rule": BINNING_RULE,
+            "n_episodes": len(cohort),
+            "imputed_mask": "imputed_mask.parquet: 0 measured, 1 held, 2 filled",
+        }
+        cat.close()
+    finally:
+        runner.close()
+    manifest.stages = runner.records
+    manifest.record_outputs(out_dir)
+    manifest.write(out_dir)
+    return manifest
+
+
+_SOFA_BINS = """
+SELECT s.stay_id, CAST(floor(date_diff('second', w.window_start, s.starttime) / {bs}) AS BIGINT) AS bin,
+       CAST(max(s.sofa_24h) AS DOUBLE) AS sofa_24h
+FROM sofa s JOIN cohort_windows w USING (stay_id)
+WHERE s.starttime >= w.window_start AND s.starttime < w.window_end
+GROUP BY ALL
+"""
+
+
+def _fluid_in_windows(cat: MimicCatalog, h: int) -> float:
+    """Kept fluid volume inside the windows, computed without bins (checks conservation)."""
+    rows = cat.con.execute("""
+        SELECT coalesce(sum(CASE WHEN d.endtime = d.starttime THEN d.quantity ELSE d.quantity *
+            greatest(0, date_diff('millisecond', greatest(d.starttime, w.window_start), least(d.endtime,
+                w.window_end)))
+            / date_diff('millisecond', d.starttime, d.endtime) END), 0)
+        FROM kept_doses d JOIN cohort_windows w USING (stay_id) WHERE d.kind = 'fluid'""").fetchall()
+    return round(float(rows[0][0]), 3)
+
+
+def _care_systems(stays: pd.DataFrame, cohort: pd.DataFrame) -> dict[str, dict[str, int]]:
+    return {
+        "icu_stays": stays["care_system"].value_counts().to_dict(),
+        "cohort": cohort["care_system"].value_counts().to_dict(),
+    }

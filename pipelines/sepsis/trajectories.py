@@ -1,0 +1,120 @@
+"""Assemble trajectories: AI Clinician exclusions on the binned doses, actions, rewards, end flags."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from dosewise.data_schemas import FunnelStep, empty_quarantine, make_quarantine
+from dosewise.data_schemas import columns as c
+
+from .actions import combine_actions, discretize_doses, fit_dose_edges
+from .config import SepsisPipelineConfig
+from .rewards import intermediate_sofa_lactate_reward, terminal_outcome_reward
+
+
+@dataclass(frozen=True)
+class Exclusions:
+    """Stays left after the post-binning exclusions, with their funnel steps and quarantine rows."""
+
+    keep_stays: set[int]
+    funnel: list[FunnelStep]
+    quarantined: pd.DataFrame
+
+
+def post_binning_exclusions(
+    grid: pd.DataFrame, cohort: pd.DataFrame, config: SepsisPipelineConfig, remaining: int
+) -> Exclusions:
+    """AI Clinician exclusions: extreme fluid in one bin; death soon after vasopressors were stopped."""
+    inc = config.inclusion
+    funnel, parts = [], []
+    keep = set(cohort["stay_id"].tolist())
+    extreme = set(grid.loc[grid["fluid_ml"] > inc.max_fluid_ml_per_bin, "stay_id"].tolist()) & keep
+    rules = [("extreme_fluid", f"no bin with more than {inc.max_fluid_ml_per_bin:g} mL IV fluid", extreme)]
+    if inc.exclude_treatment_withdrawal:
+        last = grid.groupby("stay_id").tail(1).set_index("stay_id")["norepi_eq_mcg_kg_min"]
+        ever = grid.groupby("stay_id")["norepi_eq_mcg_kg_min"].max()
+        c_ = cohort.set_index("stay_id")
+        died_soon = c_["deathtime"].notna() & (c_["deathtime"] <= c_["window_end"] + pd.Timedelta(hours=24))
+        stopped = (ever.reindex(c_.index).fillna(0) > 0) & (last.reindex(c_.index).fillna(0) == 0)
+        rules.append(
+            (
+                "treatment_withdrawal",
+                "not dead within 24 h of the window end after vasopressors stopped",
+                set(c_.index[died_soon & stopped].tolist()) & keep,
+            )
+        )
+    for rule, description, stays in rules:
+        stays = stays & keep
+        rows = grid[grid["stay_id"].isin(stays)].rename(columns={"bin": c.STEP})
+        parts.append(
+            make_quarantine(
+                rows,
+                stage="states",
+                rule=rule,
+                column=None,
+                reason=f"episode excluded: {description} fails",
+                key_columns=["stay_id", c.STEP],
+            )
+        )
+        keep -= stays
+        remaining -= len(stays)
+        funnel.append(FunnelStep(rule=rule, description=description, remaining=remaining))
+    nonempty = [p for p in parts if not p.empty]
+    return Exclusions(
+        keep, funnel, pd.concat(nonempty, ignore_index=True) if nonempty else empty_quarantine()
+    )
+
+
+def add_actions(
+    grid: pd.DataFrame, train: pd.Series, fluid_col: str, n_bins: int
+) -> tuple[pd.DataFrame, dict[str, list[float]]]:
+    """Fit edges on the train rows, then add the dose bins and the combined 0..n^2-1 action."""
+    edges = {
+        fluid_col: fit_dose_edges(grid.loc[train, fluid_col], n_bins),
+        c.NOREPI_EQ_MCG_KG_MIN: fit_dose_edges(grid.loc[train, c.NOREPI_EQ_MCG_KG_MIN], n_bins),
+    }
+    out = grid.copy()
+    out[c.FLUID_BIN] = discretize_doses(out[fluid_col], edges[fluid_col])
+    out[c.VASO_BIN] = discretize_doses(out[c.NOREPI_EQ_MCG_KG_MIN], edges[c.NOREPI_EQ_MCG_KG_MIN])
+    out[c.ACTION] = combine_actions(out[c.FLUID_BIN].to_numpy(), out[c.VASO_BIN].to_numpy(), n_bins)
+    return out, edges
+
+
+def add_rewards_and_ends(
+    grid: pd.DataFrame, cohort: pd.DataFrame, config: SepsisPipelineConfig
+) -> pd.DataFrame:
+    """Terminal (death or discharge inside the window) vs timeout, and the configured rewards."""
+    out = grid.merge(
+        cohort[["stay_id", "end_reason", config.reward.outcome]],
+        on="stay_id",
+        how="left",
+        validate="many_to_one",
+    )
+    last = out["bin"] == out.groupby("stay_id")["bin"].transform("max")
+    out[c.TERMINAL] = last & out["end_reason"].isin(["death", "discharge"])
+    out[c.TIMEOUT] = last & (out["end_reason"] == "timeout")
+    reward = terminal_outcome_reward(last, out[config.reward.outcome], config.reward.terminal_reward)
+    if config.reward.intermediate_shaping:
+        r = config.reward
+        reward = reward + intermediate_sofa_lactate_reward(out, r.c0, r.c1, r.c2)
+    out[c.REWARD] = reward.astype("float64")
+    return out.drop(columns=["end_reason", config.reward.outcome])
+
+
+def reward_description(config: SepsisPipelineConfig) -> str:
+    """One sentence for the manifest."""
+    r = config.reward
+    text = f"+{r.terminal_reward:g} on the last step if alive, -{r.terminal_reward:g} if dead ({r.outcome})"
+    if r.intermediate_shaping:
+        text += f"; plus Raghu 2017 SOFA/lactate shaping (c0={r.c0}, c1={r.c1}, c2={r.c2})"
+    return text
+
+
+def finite_states(frame: pd.DataFrame, states: list[str]) -> pd.DataFrame:
+    """Replace inf or NaN left by a derived ratio with 0: the state contract needs finite floats."""
+    out = frame.copy()
+    out[states] = out[states].replace([np.inf, -np.inf], np.nan).fillna(0.0)
+    return out

@@ -1,0 +1,264 @@
+"""DuckDB catalog: raw MIMIC files as typed views, rule CSVs as tables, concept SQL run in order.
+
+Every raw file is read with explicit column types and quote/escape settings (DuckDB's CSV sniffer
+picks no quote character on MIMIC-III CHARTEVENTS and then fails deep into the file).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import re
+import zlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from importlib.abc import Traversable
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from dosewise.data_schemas import BadInputError, MissingSourceTable
+from dosewise.data_schemas.raw_mimic import RawTable, raw_tables
+
+from .mimic_layout import SourceLayout
+
+RULE_FILES = (
+    "item_map",
+    "unit_conversions",
+    "rate_units",
+    "vasopressor_equivalents",
+    "fluid_items",
+    "outlier_bounds",
+    "hold_hours",
+    "antibiotics",
+)
+
+
+def _header(path: Path) -> list[str]:
+    """Column names from the first line of a CSV (plain or gzip), lower-cased."""
+    try:
+        opener = gzip.open if path.name.endswith(".gz") else open
+        with opener(path, "rt", encoding="utf-8", newline="") as handle:
+            line = handle.readline()
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as exc:
+        raise BadInputError(
+            f"Cannot read the header of {path}: {exc}.",
+            "The file is corrupt or truncated; re-download or re-extract it.",
+        ) from exc
+    if not line.strip():
+        raise BadInputError(
+            f"{path} has no header row.", "Re-extract the file; MIMIC CSVs start with a header."
+        )
+    return [name.strip().strip('"').lower() for name in line.rstrip("\r\n").split(",")]
+
+
+def _sql_str(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _view_sql(table: RawTable, path: Path, con: duckdb.DuckDBPyConnection) -> str:
+    """SELECT that reads `path` with the table's typed columns (other columns stay text)."""
+    if path.name.endswith(".parquet"):
+        present = [
+            r[0].lower()
+            for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet({_sql_str(str(path))})").fetchall()
+        ]
+        _check_columns(table, path, present)
+        cols = ", ".join(f'CAST("{c}" AS {t}) AS "{c}"' for c, t in table.columns.items())
+        return f"SELECT {cols} FROM read_parquet({_sql_str(str(path))})"
+    names = _header(path)
+    _check_columns(table, path, names)
+    types = ", ".join(f"'{n}': '{table.columns.get(n, 'VARCHAR')}'" for n in names)
+    cols = ", ".join(f'"{c}"' for c in table.columns)
+    return (
+        f"SELECT {cols} FROM read_csv({_sql_str(str(path))}, header=true, delim=',', quote='\"', "
+        f"escape='\"', columns={{{types}}}, auto_detect=false, timestampformat='%Y-%m-%d %H:%M:%S', "
+        "dateformat='%Y-%m-%d', null_padding=false)"
+    )
+
+
+def _check_columns(table: RawTable, path: Path, present: list[str]) -> None:
+    missing = [c for c in table.columns if c not in present]
+    if missing:
+        raise MissingSourceTable(
+            f"{path} lacks column(s) {', '.join(missing)} of table `{table.name}`, "
+            f"needed for {table.purpose}.",
+            f"Use the official file; its header has: {', '.join(present[:20])}.",
+        )
+
+
+def load_rules(folder: Traversable | None = None) -> dict[str, pd.DataFrame]:
+    """Read every rule CSV (item maps, conversions, bounds, hold hours, equivalents)."""
+    root = folder or files("dosewise.pipelines") / "rules"
+    rules = {}
+    for name in RULE_FILES:
+        with (root / f"{name}.csv").open("r", encoding="utf-8") as handle:
+            rules[name] = pd.read_csv(handle, keep_default_na=False, na_values=[""])
+    return rules
+
+
+def rules_sha256(folder: Traversable | None = None) -> dict[str, str]:
+    """SHA-256 of each rule CSV, recorded in the manifest."""
+    root = folder or files("dosewise.pipelines") / "rules"
+    return {
+        f"rules/{n}.csv": hashlib.sha256((root / f"{n}.csv").read_bytes()).hexdigest() for n in RULE_FILES
+    }
+
+
+@dataclass(frozen=True)
+class Concept:
+    """One concept SQL file: the table it makes, its raw-table needs and concept dependencies."""
+
+    name: str
+    sql: str
+    requires: tuple[tuple[str, ...], ...]
+    depends: tuple[str, ...]
+
+
+def _header_field(sql: str, key: str) -> str:
+    match = re.search(rf"^-- {key}:(.*)$", sql, flags=re.MULTILINE)
+    return match.group(1).strip() if match else ""
+
+
+def load_concepts(version: str) -> dict[str, Concept]:
+    """Concept SQL files for `version` (its own folder overrides `common/`), by table name."""
+    root = files("dosewise.pipelines") / "sql"
+    found: dict[str, Concept] = {}
+    for folder in ("common", version):
+        for entry in sorted((root / folder).iterdir(), key=lambda e: e.name):
+            if not entry.name.endswith(".sql"):
+                continue
+            sql = entry.read_text(encoding="utf-8")
+            requires = tuple(
+                tuple(alt.strip() for alt in part.split("|"))
+                for part in _header_field(sql, "requires").split(",")
+                if part.strip()
+            )
+            depends = tuple(d.strip() for d in _header_field(sql, "depends").split(",") if d.strip())
+            name = entry.name[: -len(".sql")]
+            found[name] = Concept(name=name, sql=sql, requires=requires, depends=depends)
+    return found
+
+
+def concept_order(concepts: Mapping[str, Concept], wanted: Iterable[str] | None = None) -> list[str]:
+    """Dependency order of `wanted` concepts (default all), each after what it depends on."""
+    order: list[str] = []
+    seen: set[str] = set()
+
+    def visit(name: str, trail: tuple[str, ...]) -> None:
+        if name in seen:
+            return
+        if name in trail or name not in concepts:
+            raise BadInputError(
+                f"Concept `{name}` is unknown or circular (via {' -> '.join(trail)}).",
+                f"Known concepts: {', '.join(sorted(concepts))}.",
+            )
+        for dep in concepts[name].depends:
+            visit(dep, (*trail, name))
+        seen.add(name)
+        order.append(name)
+
+    for name in wanted if wanted is not None else sorted(concepts):
+        visit(name, ())
+    return order
+
+
+class MimicCatalog:
+    """A DuckDB connection holding the raw views, the rule tables and the concept tables."""
+
+    def __init__(
+        self,
+        layout: SourceLayout,
+        params: Mapping[str, Any],
+        *,
+        threads: int | None = None,
+        memory_limit: str | None = None,
+        database: str = ":memory:",
+    ) -> None:
+        self.layout = layout
+        self.con = duckdb.connect(database)
+        if threads:
+            self.con.execute(f"SET threads = {int(threads)}")
+        if memory_limit:
+            self.con.execute(f"SET memory_limit = {_sql_str(memory_limit)}")
+        self.con.execute("SET preserve_insertion_order = false")
+        self.rules = load_rules()
+        for name, frame in self.rules.items():
+            self.con.register(f"_rule_{name}", frame)
+            self.con.execute(f"CREATE OR REPLACE TABLE rule_{name} AS SELECT * FROM _rule_{name}")
+            self.con.unregister(f"_rule_{name}")
+        tag = "iv" if layout.version == "mimic_iv" else "iii"
+        params_frame = pd.DataFrame([{"version_tag": tag, **params}])
+        self.con.register("_etl_params", params_frame)
+        self.con.execute("CREATE OR REPLACE TABLE etl_params AS SELECT * FROM _etl_params")
+        self.con.unregister("_etl_params")
+        tables = raw_tables(layout.version)
+        for name, path in layout.files.items():
+            self.con.execute(f'CREATE OR REPLACE VIEW "{name}" AS {_view_sql(tables[name], path, self.con)}')
+        self._empty_alternatives(tables)
+        self.concepts = load_concepts(layout.version)
+        self.built: list[str] = []
+
+    def _empty_alternatives(self, tables: Mapping[str, RawTable]) -> None:
+        """An absent either/or table (MIMIC-III CareVue or MetaVision inputs) becomes an empty view."""
+        for name, table in tables.items():
+            if (
+                name not in self.layout.files
+                and table.alternatives
+                and any(a in self.layout.files for a in table.alternatives)
+            ):
+                cols = ", ".join(f'CAST(NULL AS {t}) AS "{c}"' for c, t in table.columns.items())
+                self.con.execute(f'CREATE OR REPLACE VIEW "{name}" AS SELECT {cols} WHERE false')
+
+    def available(self, concept: str) -> bool:
+        """True when every raw table `concept` (and its dependencies) needs is present."""
+        for dep in concept_order(self.concepts, [concept]):
+            for options in self.concepts[dep].requires:
+                if not any(o in self.layout.files for o in options):
+                    return False
+        return True
+
+    def build(self, names: Iterable[str] | None = None) -> list[str]:
+        """Run the concept SQL files for `names` (default all) and their dependencies, in order."""
+        order = concept_order(self.concepts, names)
+        for name in order:
+            if name in self.built:
+                continue
+            self.execute(self.concepts[name].sql, what=f"concept `{name}`")
+            self.built.append(name)
+        return order
+
+    def execute(self, sql: str, *, what: str) -> None:
+        """Run SQL, turning DuckDB's read and conversion errors into a `BadInputError`."""
+        try:
+            self.con.execute(sql)
+        except (duckdb.ConversionException, duckdb.InvalidInputException, duckdb.IOException) as exc:
+            raise raw_read_error(exc, what) from exc
+
+    def df(self, sql: str, *, what: str) -> pd.DataFrame:
+        """Run a query and return a pandas frame, with the same error translation as `execute`."""
+        try:
+            return self.con.execute(sql).df()
+        except (duckdb.ConversionException, duckdb.InvalidInputException, duckdb.IOException) as exc:
+            raise raw_read_error(exc, what) from exc
+
+    def close(self) -> None:
+        """Close the DuckDB connection."""
+        self.con.close()
+
+
+def raw_read_error(exc: Exception, what: str) -> BadInputError:
+    """A readable error for a raw file DuckDB could not parse (bad timestamp, truncated gzip...)."""
+    text = str(exc)
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    file_line = next((ln for ln in lines if ln.startswith("file =")), "")
+    summary = " ".join(ln for ln in lines[:3] if not ln.startswith("file ="))[:600]
+    where = f" ({file_line})" if file_line else ""
+    return BadInputError(
+        f"While computing {what}, a raw file could not be read{where}: {summary}",
+        "Fix or re-extract the named file and column (timestamps must be YYYY-MM-DD HH:MM:SS; "
+        "gzip files must be complete).",
+    )

@@ -1,0 +1,27 @@
+-- title: Intravenous fluid volumes, crystalloids and colloids (MIMIC-III, CareVue and MetaVision)
+-- reference: rules/fluid_items.csv (mimic-code crystalloid_bolus.sql / colloid_bolus.sql items; AI Clinician tonicity factors); CareVue rows are charted amounts at charttime (start = end); MetaVision 'Rewritten' rows excluded
+-- units: amount_ml and amount_tonicity_ml in millilitres; stay_id = icustay_id
+-- requires: inputevents_cv | inputevents_mv
+-- depends:
+CREATE OR REPLACE TABLE fluid_input AS
+SELECT
+    cv.subject_id, cv.hadm_id, cv.icustay_id AS stay_id, cv.charttime AS starttime,
+    cv.charttime AS endtime, cv.itemid, f.fluid_class, f.tonicity_factor, cv.amountuom,
+    CASE lower(cv.amountuom) WHEN 'ml' THEN cv.amount WHEN 'l' THEN cv.amount * 1000 END AS amount_ml,
+    CASE lower(cv.amountuom) WHEN 'ml' THEN cv.amount WHEN 'l' THEN cv.amount * 1000 END
+        * f.tonicity_factor AS amount_tonicity_ml,
+    lower(cv.amountuom) IN ('ml', 'l') AS amount_unit_known
+FROM inputevents_cv cv
+JOIN rule_fluid_items f ON f.itemid = cv.itemid AND f.versions IN ('both', 'iii')
+WHERE cv.amount IS NOT NULL
+UNION ALL
+SELECT
+    mv.subject_id, mv.hadm_id, mv.icustay_id AS stay_id, mv.starttime, mv.endtime, mv.itemid,
+    f.fluid_class, f.tonicity_factor, mv.amountuom,
+    CASE lower(mv.amountuom) WHEN 'ml' THEN mv.amount WHEN 'l' THEN mv.amount * 1000 END AS amount_ml,
+    CASE lower(mv.amountuom) WHEN 'ml' THEN mv.amount WHEN 'l' THEN mv.amount * 1000 END
+        * f.tonicity_factor AS amount_tonicity_ml,
+    lower(mv.amountuom) IN ('ml', 'l') AS amount_unit_known
+FROM inputevents_mv mv
+JOIN rule_fluid_items f ON f.itemid = mv.itemid AND f.versions IN ('both', 'iii')
+WHERE mv.statusdescription IS DISTINCT FROM 'Rewritten';

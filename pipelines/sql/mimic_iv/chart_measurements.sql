@@ -1,0 +1,22 @@
+-- title: Charted measurements mapped to state variables (MIMIC-IV)
+-- reference: item ids from rules/item_map.csv (mimic-code vitalsign.sql, gcs.sql, ventilation.sql, weight_durations.sql); unit conversions from rules/unit_conversions.csv
+-- units: valuenum in the unit named by `variable` (e.g. temp_c in degrees Celsius); mechvent = 1 when a ventilator setting is charted
+-- requires: chartevents
+-- depends:
+CREATE OR REPLACE TABLE chart_measurements AS
+SELECT
+    ce.subject_id,
+    ce.hadm_id,
+    ce.stay_id,
+    ce.charttime,
+    ce.itemid,
+    m.variable,
+    CASE
+        WHEN m.variable = 'mechvent' THEN CASE WHEN ce.value IS NOT NULL OR ce.valuenum IS NOT NULL THEN 1.0 END
+        WHEN u.applies_above IS NULL OR ce.valuenum > u.applies_above THEN ce.valuenum * u.multiply + u.add
+        ELSE ce.valuenum
+    END AS valuenum
+FROM chartevents ce
+JOIN rule_item_map m
+  ON m.itemid = ce.itemid AND m.source_table = 'chartevents' AND m.versions IN ('both', 'iv')
+JOIN rule_unit_conversions u ON u.conversion = m.conversion;
