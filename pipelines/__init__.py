@@ -10,6 +10,8 @@ from importlib.resources import files
 
 from dosewise.data_schemas import StrictConfig
 
+from .sepsis.config import SepsisPipelineConfig
+from .sepsis.pipeline import run_sepsis_pipeline
 from .simulators.icu_sepsis import (
     IcuSepsisMdp,
     behaviour_policy_matrix,
@@ -20,10 +22,14 @@ from .simulators.icu_sepsis import (
     optimal_policy,
 )
 from .simulators.icu_sepsis_episodes import write_icu_sepsis_episodes
+from .simulators.synthetic_icu import write_synthetic_icu
+from .simulators.synthetic_icu_config import SyntheticIcuConfig
 from .splits import assign_splits
 
 __all__ = [
     "IcuSepsisMdp",
+    "SepsisPipelineConfig",
+    "SyntheticIcuConfig",
     "assign_splits",
     "behaviour_policy_matrix",
     "config_folder",
@@ -33,7 +39,9 @@ __all__ = [
     "exact_state_values",
     "load_icu_sepsis_mdp",
     "optimal_policy",
+    "run_sepsis_pipeline",
     "write_icu_sepsis_episodes",
+    "write_synthetic_icu",
 ]
 
 
@@ -44,4 +52,4 @@ def config_folder() -> Traversable:
 
 def config_kinds() -> dict[str, type[StrictConfig]]:
     """Config `kind` -> the pydantic model that validates it, for `dosewise config`."""
-    return {}
+    return {"sepsis_pipeline": SepsisPipelineConfig, "synthetic_icu": SyntheticIcuConfig}

@@ -39,6 +39,52 @@ def synth_icu_sepsis(
     )
 
 
+@synth_app.command("icu")
+def synth_icu(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Option(help="Output folder: hosp/, icu/, truth/ and manifest.json.")],
+    stays: Annotated[int, typer.Option(help="Number of ICU stays (10 to 100,000+).", min=1)] = 1000,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same bytes).", min=0)] = 0,
+    file_format: Annotated[
+        str | None, typer.Option("--format", help="csv.gz (as MIMIC-IV ships), csv or parquet.")
+    ] = None,
+    config: Annotated[str, typer.Option(help="Config name or TOML path.")] = "synthetic_icu",
+    overrides: Annotated[
+        list[str] | None, typer.Option("--set", help="Override a config field: key=value.")
+    ] = None,
+) -> None:
+    """MIMIC-IV-shaped raw tables with planted Sepsis-3 cases, streamed to disk in bounded memory."""
+    from dosewise.data_schemas import load_config
+
+    from . import config_folder
+    from .simulators.synthetic_icu import write_synthetic_icu
+    from .simulators.synthetic_icu_config import SyntheticIcuConfig
+
+    state = cli_state(ctx)
+    settings = load_config(config, SyntheticIcuConfig, overrides or [], search=[config_folder()])
+    manifest = write_synthetic_icu(out, stays, seed=seed, show_progress=not state.quiet,
+                                   config=settings, file_format=file_format)
+    extra = manifest.extra
+    seconds = extra["generate_seconds"] + extra["write_seconds"]
+    print_summary(
+        "Synthetic MIMIC-IV",
+        [("folder", out), ("format", extra["file_format"]), ("ICU stays", stays),
+         ("planted Sepsis-3 stays", extra["planted"]["planted_sepsis"]),
+         *((f"{name} rows", f"{rows:,}") for name, rows in extra["rows"].items()),
+         ("dirt rows planted", sum(extra["dirt"].values())),
+         ("rows/s written", f"{sum(extra['rows'].values()) / max(seconds, 1e-9):,.0f}"),
+         ("seconds", f"{seconds:.1f}")],
+        quiet=state.quiet,
+    )
+
+
+from . import etl_commands  # noqa: E402
+
+etl_app.command("sepsis")(etl_commands.etl_sepsis)
+etl_app.command("check-sources")(etl_commands.etl_check_sources)
+etl_app.command("concepts")(etl_commands.etl_concepts)
+
+
 def register(app: typer.Typer) -> None:
     """Add this layer's command groups to the root app."""
     if etl_app.registered_commands:
