@@ -16,6 +16,18 @@ from dosewise.data_schemas import StrictConfig
 # Public name -> module that defines it; imported on first access so that `import dosewise.models`
 # stays free of torch, d3rlpy and mlflow (each helper adds its names here).
 _LAZY_EXPORTS: dict[str, str] = {
+    "AdmissibleActions": ".masks",
+    "Policy": ".policy",
+    "TrainedPolicy": ".policy",
+    "load_policy": ".policy",
+    "TrainConfig": ".config",
+    "MaskConfig": ".config",
+    "TrainResult": ".training",
+    "train_policy": ".training",
+    "TrainingData": ".datasets",
+    "load_training_data": ".datasets",
+    "to_mdp_dataset": ".datasets",
+    "resolve_device": ".device",
     "MLflowAdapter": ".tracking.mlflow_logger",
     "MLflowAdapterFactory": ".tracking.mlflow_logger",
     "log_run_context": ".tracking.mlflow_logger",
@@ -64,6 +76,7 @@ def config_folder() -> Traversable:
 
 def config_kinds() -> dict[str, type[StrictConfig]]:
     """Config `kind` -> the pydantic model that validates it, for `dosewise config`."""
+    from .config import TrainConfig
     from .tracking.promotion import PromotionConfig
 
-    return {"promotion": PromotionConfig}
+    return {"promotion": PromotionConfig, "train": TrainConfig}

@@ -1,0 +1,93 @@
+"""`TrainConfig`: one training run (data split, device, budget, sampler, masks, algorithm)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from dosewise.data_schemas import StrictConfig
+
+from .algorithms import (
+    CQLSettings,
+    DiscreteBCQSettings,
+    DiscreteCQLSettings,
+    DoubleDQNSettings,
+    DQNSettings,
+    IQLSettings,
+    TD3PlusBCSettings,
+)
+
+AlgorithmSettings = Annotated[
+    DQNSettings
+    | DoubleDQNSettings
+    | DiscreteCQLSettings
+    | DiscreteBCQSettings
+    | CQLSettings
+    | IQLSettings
+    | TD3PlusBCSettings,
+    Field(discriminator="name"),
+]
+
+
+class MaskConfig(StrictConfig):
+    """Which actions a policy may recommend in a state (d3rlpy itself has no masks).
+
+    `observed_support` allows, per state cluster, the actions the clinicians took there at least
+    `min_count` times in the train split; `forbidden_actions` is a rule applied on top.
+    """
+
+    source: Literal["none", "observed_support"] = Field(
+        default="none", description="Where the allowed actions come from."
+    )
+    n_clusters: int = Field(
+        default=750, ge=1,
+        description="State clusters for `observed_support`; when the train split has no more distinct "
+        "states than this, each distinct state is its own cluster.",
+    )
+    min_count: int = Field(
+        default=1, ge=1, description="Times an action must be seen in a cluster to be allowed there."
+    )
+    forbidden_actions: list[int] = Field(
+        default_factory=list, description="Actions never allowed (a rule, e.g. doses a unit never gives)."
+    )
+    in_target: bool = Field(
+        default=True,
+        description="Also mask the bootstrap target's max/argmax (discrete algorithms only).",
+    )
+
+
+class TrainConfig(StrictConfig):
+    """Everything that decides a trained policy, besides the data itself."""
+
+    kind: Literal["train"] = Field(default="train", description="Config kind.")
+    seed: int = Field(default=0, ge=0, description="Seed of networks, sampler and clustering.")
+    device: str = Field(default="auto", description="auto, cpu, cuda or cuda:N.")
+    n_steps: int = Field(default=20000, ge=1, description="Gradient steps.")
+    batch_size: int = Field(default=256, ge=1, description="Transitions per gradient step.")
+    log_every: int = Field(default=1000, ge=1, description="Steps between logged (averaged) metrics.")
+    split: Literal["train", "validation", "test"] = Field(
+        default="train", description="Split the policy is fitted on (scaling is fitted on it too)."
+    )
+    features: list[str] | None = Field(
+        default=None, description="State columns to use, in order; None uses every state column."
+    )
+    sampler: Literal["vectorised", "d3rlpy"] = Field(
+        default="vectorised",
+        description="`vectorised`: whole batches by tensor indexing on the model's device, fed to the "
+        "update directly; `d3rlpy`: d3rlpy's own per-transition `fit()` sampler (slower; for comparison).",
+    )
+    compile: bool = Field(
+        default=False,
+        description="torch.compile the gradient step (CPU) or CUDA graphs + compile (GPU); pays off "
+        "after a few thousand steps.",
+    )
+    mask: MaskConfig = Field(default_factory=MaskConfig, description="Admissible-action masks.")
+    algorithm: AlgorithmSettings = Field(
+        default_factory=DiscreteCQLSettings, description="The algorithm and its settings."
+    )
+
+    @property
+    def action_space(self) -> Literal["discrete", "continuous"]:
+        """Discrete (action bins) or continuous (doses) for this run's algorithm."""
+        return "continuous" if self.algorithm.name in ("cql", "iql", "td3_plus_bc") else "discrete"

@@ -1,0 +1,155 @@
+"""Admissible-action masks: which actions a policy may pick in a state.
+
+d3rlpy has no action masking (takuseno/d3rlpy#356), so Dosewise adds it in two places:
+* when recommending, `PolicyNetwork` sets the Q-values of disallowed actions to -inf before argmax;
+* in the bootstrap target of the discrete algorithms, `install_target_mask` replaces the
+  implementation's target-action choice (DQN: max over the target network; Double DQN, discrete
+  CQL and BCQ: argmax of the online network) by the same argmax restricted to the next state's
+  allowed actions, so the learned values never bootstrap from actions the policy may not take.
+A mask is a lookup: state -> nearest cluster centre (in scaled feature space) -> allowed row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from types import MethodType
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from dosewise.data_schemas import ConfigError
+
+from .config import MaskConfig
+
+
+@dataclass(frozen=True)
+class AdmissibleActions:
+    """Cluster centres (scaled features) and the allowed actions of each cluster."""
+
+    centres: np.ndarray  # (k, d) float32
+    allowed: np.ndarray  # (k, n_actions) bool
+
+    def for_states(self, scaled: np.ndarray) -> np.ndarray:
+        """(n, n_actions) bool: the allowed actions of each (scaled) state's nearest cluster."""
+        d2 = (scaled**2).sum(1)[:, None] - 2.0 * scaled @ self.centres.T + (self.centres**2).sum(1)[None]
+        return self.allowed[np.argmin(d2, axis=1)]
+
+    def write(self, handle: BinaryIO) -> None:
+        """Write both arrays to one `.npz` file handle."""
+        np.savez(handle, centres=self.centres, allowed=self.allowed)
+
+    @classmethod
+    def load(cls, path: Path) -> AdmissibleActions:
+        """Read a mask written by `save`."""
+        with np.load(path) as data:
+            return cls(data["centres"].astype(np.float32), data["allowed"].astype(bool))
+
+
+def build_admissible_actions(
+    scaled_states: np.ndarray, actions: np.ndarray, n_actions: int, config: MaskConfig, seed: int
+) -> AdmissibleActions | None:
+    """Build the mask from the clinicians' observed support per state cluster and/or the rule.
+
+    Distinct states are their own clusters when there are at most `n_clusters` of them (as in the
+    ICU-Sepsis MDP); otherwise k-means (seeded) groups them. Every cluster keeps at least one
+    allowed action: its most frequent permitted one.
+    """
+    forbidden = np.zeros(n_actions, dtype=bool)
+    bad = [a for a in config.forbidden_actions if not 0 <= a < n_actions]
+    if bad:
+        raise ConfigError(f"`mask.forbidden_actions` must be in [0, {n_actions - 1}]. Got {bad}.",
+                          "Remove the out-of-range action indices.")
+    forbidden[list(config.forbidden_actions)] = True
+    if forbidden.all():
+        raise ConfigError("`mask.forbidden_actions` forbids every action.", "Allow at least one action.")
+    if config.source == "none":
+        if not forbidden.any():
+            return None
+        d = scaled_states.shape[1]
+        return AdmissibleActions(np.zeros((1, d), np.float32), ~forbidden[None, :])
+    centres, labels = _clusters(scaled_states, config.n_clusters, seed)
+    counts = np.zeros((len(centres), n_actions), dtype=np.int64)
+    np.add.at(counts, (labels, actions.astype(np.int64)), 1)
+    counts[:, forbidden] = 0
+    allowed = counts >= config.min_count
+    empty = ~allowed.any(axis=1)
+    fallback = np.where(counts.any(axis=1), counts.argmax(axis=1), int(np.argmin(forbidden)))
+    allowed[np.flatnonzero(empty), fallback[empty]] = True
+    return AdmissibleActions(centres.astype(np.float32), allowed)
+
+
+def _clusters(states: np.ndarray, n_clusters: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    unique, labels = np.unique(states, axis=0, return_inverse=True)
+    if len(unique) <= n_clusters:
+        return unique, labels.reshape(-1)
+    from sklearn.cluster import MiniBatchKMeans
+
+    km = MiniBatchKMeans(n_clusters=n_clusters, random_state=seed, n_init=3, batch_size=4096)
+    labels = km.fit_predict(states)
+    return km.cluster_centers_, labels
+
+
+def mask_module(mask: AdmissibleActions, device: str) -> Any:
+    """The mask as a torch module: scaled states (n, d) -> allowed actions (n, n_actions) bool."""
+    import torch
+
+    class AdmissibleMask(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("centres", torch.as_tensor(mask.centres, dtype=torch.float32))
+            self.register_buffer("centre_sq", (self.centres**2).sum(1))
+            self.register_buffer("allowed", torch.as_tensor(mask.allowed, dtype=torch.bool))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            d2 = self.centre_sq[None, :] - 2.0 * x @ self.centres.T
+            return self.allowed[torch.argmin(d2, dim=1)]
+
+    return AdmissibleMask().to(device)
+
+
+def install_target_mask(algo: Any, module: Any) -> None:
+    """Restrict the bootstrap target's action choice of a discrete d3rlpy algorithm to the
+    next state's allowed actions (instance-level override of the implementation's methods)."""
+    import torch
+    from d3rlpy.algos.qlearning.torch.bcq_impl import DiscreteBCQImpl
+    from d3rlpy.algos.qlearning.torch.dqn_impl import DoubleDQNImpl, DQNImpl
+
+    impl = algo.impl
+    neg_inf = float("-inf")
+
+    if isinstance(impl, DiscreteBCQImpl):
+        def bcq_best(self: Any, x: torch.Tensor) -> torch.Tensor:
+            dist = self._modules.imitator(x)
+            log_probs = torch.log_softmax(dist.logits, dim=1)
+            ratio = log_probs - log_probs.max(dim=1, keepdim=True).values
+            allowed = module(x)
+            keep = (ratio > float(np.log(self._action_flexibility))) & allowed
+            keep = keep | (allowed & ~keep.any(dim=1, keepdim=True))
+            q = self._q_func_forwarder.compute_expected_q(x)
+            return torch.where(keep, q, neg_inf).argmax(dim=1)
+
+        impl.inner_predict_best_action = MethodType(bcq_best, impl)
+    elif isinstance(impl, DoubleDQNImpl):
+
+        def double_best(self: Any, x: torch.Tensor) -> torch.Tensor:
+            q = self._q_func_forwarder.compute_expected_q(x)
+            return torch.where(module(x), q, neg_inf).argmax(dim=1)
+
+        impl.inner_predict_best_action = MethodType(double_best, impl)
+    elif isinstance(impl, DQNImpl):
+
+        def dqn_target(self: Any, batch: Any) -> torch.Tensor:
+            with torch.no_grad():
+                nxt = batch.next_observations
+                q = self._targ_q_func_forwarder.compute_expected_q(nxt)
+                action = torch.where(module(nxt), q, neg_inf).argmax(dim=1)
+                return self._targ_q_func_forwarder.compute_target(nxt, action, reduction="min")
+
+        impl.compute_target = MethodType(dqn_target, impl)
+    else:
+        raise ConfigError(
+            f"Admissible-action masks in the target are defined for discrete algorithms, not "
+            f"{type(algo).__name__}.",
+            "Set mask.in_target = false (the mask still applies when recommending).",
+        )
