@@ -154,22 +154,28 @@ class MLflowAdapter:
             self.failures.append(str(exc))
 
     def write_params(self, params: dict[str, Any]) -> None:
-        """Log d3rlpy's own algorithm config under `d3rlpy.*` (ours is logged by `log_run_context`)."""
+        """Log the trainer's params; keys the run already holds with another value go under `d3rlpy.`."""
         from mlflow.entities import Param
 
-        flat = flatten_config(json.loads(json.dumps(params, default=str)), "d3rlpy.")
-        batch = [Param(k, v) for k, v in flat.items()]
-        self._safely("log d3rlpy params", self.client.log_batch, self.run_id, params=batch)
+        def send() -> None:
+            have = self.client.get_run(self.run_id).data.params
+            flat = flatten_config(json.loads(json.dumps(params, default=str)))
+            batch = [Param(k if have.get(k, v) == v else f"d3rlpy.{k}", v)
+                     for k, v in flat.items() if have.get(k) != v]
+            self.client.log_batch(self.run_id, params=batch)
+
+        self._safely("log training params", send)
 
     def before_write_metric(self, epoch: int, step: int) -> None:
         """Start collecting one logging interval's metrics."""
         self._pending = []
 
     def write_metric(self, epoch: int, step: int, name: str, value: float) -> None:
-        """Queue `train/<name>` at `step` (sent in one batch by `after_write_metric`)."""
+        """Queue `train/<name>` (names with a namespace, e.g. `data/...`, as they are) at `step`."""
         from mlflow.entities import Metric
 
-        self._pending.append(Metric(f"{TRAIN_PREFIX}{name}", float(value), int(time.time() * 1000), step))
+        key = name if "/" in name else f"{TRAIN_PREFIX}{name}"
+        self._pending.append(Metric(key, float(value), int(time.time() * 1000), step))
 
     def after_write_metric(self, epoch: int, step: int) -> None:
         """Send the interval's metrics, plus `train/epoch`, in one request."""

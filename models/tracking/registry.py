@@ -245,5 +245,15 @@ def list_registered_policies(tracking_uri: str | None = None) -> list[Registered
     """Every version of every registered model: name, version, run id, aliases."""
     store, client = connect(tracking_uri)
     with tracking_errors(store, "list registered models"):
-        versions = client.search_model_versions()
-    return sorted((_as_registered(mv) for mv in versions), key=lambda r: (r.name, int(r.version)))
+        aliases: dict[tuple[str, str], list[str]] = {}
+        for model in client.search_registered_models():
+            for alias, version in (model.aliases or {}).items():
+                aliases.setdefault((model.name, str(version)), []).append(alias)
+        versions = client.search_model_versions()  # search results carry no aliases: add them
+    found = [
+        RegisteredPolicy(name=str(mv.name), version=str(mv.version), run_id=mv.run_id,
+                         aliases=tuple(sorted(aliases.get((str(mv.name), str(mv.version)), []))),
+                         model_uri=str(mv.source), status=str(mv.status))
+        for mv in versions
+    ]
+    return sorted(found, key=lambda r: (r.name, int(r.version)))

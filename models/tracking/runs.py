@@ -43,14 +43,23 @@ def end_run(run_id: str, *, failed: bool = False, tracking_uri: str | None = Non
         client.set_terminated(run_id, status="FAILED" if failed else "FINISHED")
 
 
-def log_training_outputs(run_id: str, policy_dir: Path, *, tracking_uri: str | None = None) -> None:
-    """Add the saved policy folder (`policy/`) and the learning curves (`plots/`) to a run."""
+def log_training_outputs(
+    run_id: str, policy_dir: Path, *, tracking_uri: str | None = None, metrics: dict[str, float] | None = None
+) -> None:
+    """Add the saved policy folder (`policy/`), the learning curves (`plots/`) and the final
+    non-`train/` metrics (e.g. `data/n_transitions`) to a run."""
     policy_dir = Path(policy_dir)
     if not policy_dir.is_dir():
         raise BadInputError(f"Policy folder {policy_dir} does not exist.", "Train a policy first.")
     store, client = connect(tracking_uri)
     with tracking_errors(store, f"log the policy folder to run {run_id}"):
         client.log_artifacts(run_id, str(policy_dir), artifact_path=POLICY_PATH)
+        extra = {k: float(v) for k, v in (metrics or {}).items() if not k.startswith(TRAIN_PREFIX)}
+        if extra:
+            from mlflow.entities import Metric
+
+            now = int(time.time() * 1000)
+            client.log_batch(run_id, metrics=[Metric(k, v, now, 0) for k, v in extra.items()])
         run = client.get_run(run_id)
         history = {
             key: [(m.step, m.value) for m in client.get_metric_history(run_id, key)]

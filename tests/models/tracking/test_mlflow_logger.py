@@ -60,7 +60,7 @@ def test_d3rlpy_fit_logs_train_metrics_into_its_own_run(
     assert [m.step for m in history] == [10, 20, 30]
     assert all(np.isfinite(m.value) for m in history)
     assert client.get_metric_history(run.info.run_id, "train/epoch")[-1].value == 3.0
-    assert run.data.params["d3rlpy.config.params.batch_size"] == "8"
+    assert run.data.params["config.params.batch_size"] == "8"
 
 
 def test_run_context_training_outputs_and_learning_curves(
