@@ -9,7 +9,7 @@ MIMIC) records what was planted per stay, for checking an ETL against known answ
 from __future__ import annotations
 
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -187,7 +187,7 @@ def write_synthetic_icu(out_dir: Path | str, n_stays: int, seed: int = 0, show_p
     fmt, ids, pools = config.file_format, IdCounters(), _pools(seed)
     dirt: Counter[str] = Counter()
     planted: Counter[str] = Counter()
-    seconds: Counter[str] = Counter()
+    seconds: dict[str, float] = defaultdict(float)
     n_chunks = -(-n_stays // config.chunk_stays)
     with ExitStack() as stack:
         writers = {name: stack.enter_context(open_table_writer(

@@ -37,7 +37,9 @@ def chart_slots(rng: np.random.Generator, course: Course, tl: Timeline) -> np.nd
     minutes = np.where(rng.random((n, hours)) < 0.6, 0, rng.integers(1, 60, (n, hours)))
     h = np.arange(hours)[None, :]
     room = np.maximum((course.los_h[:, None] - h) * HOUR - 60, 0)
-    return tl.intime[:, None] + h * HOUR + np.minimum(minutes * 60, room).astype(np.int64) // 60 * 60
+    slots: np.ndarray = tl.intime[:, None] + h * HOUR + np.minimum(minutes * 60, room).astype(
+        np.int64) // 60 * 60
+    return slots
 
 
 @dataclass
@@ -123,7 +125,8 @@ def chartevents_table(rng: np.random.Generator, c: Cohort, course: Course, tl: T
         "caregiver_id": caregivers[(tl.stay_id[stay] * 7 + (seconds // (12 * HOUR)) * 13)
                                    % caregivers.size],
         "charttime": times(seconds), "storetime": times(store), "itemid": item, "value": text,
-        "valuenum": num, "valueuom": uom, "warning": np.zeros(stay.size, dtype=np.int64),
+        "valuenum": pa.array(num, from_pandas=True), "valueuom": uom,
+        "warning": np.zeros(stay.size, dtype=np.int64),
     }, schema=t.table_schema("chartevents"))
 
 

@@ -63,15 +63,15 @@ class InputRows:
             "stay", "start", "end", "itemid", "amount", "amount_uom", "rate", "rate_uom", "cat",
             "total", "status", "orderid", "linkorderid")}
 
-    def add(self, ids: IdCounters, **block: np.ndarray) -> None:
+    def add(self, ids: IdCounters, **block: np.ndarray | float) -> None:
         """Add rows; `continues`/`first` (optional) chain segments of one infusion."""
-        size = block["stay"].size
+        size = np.asarray(block["stay"]).size
         orderid = ids.take("orderid", size)
-        first = block.pop("first", np.arange(size))
-        continues = block.pop("continues", np.zeros(size, dtype=bool))
+        first = np.asarray(block.pop("first", np.arange(size)))
+        continues = np.asarray(block.pop("continues", np.zeros(size, dtype=bool)))
         block.update(orderid=orderid, linkorderid=orderid[first], status=continues.astype(np.int64))
         for key, value in block.items():
-            self.cols[key].append(np.broadcast_to(value, (size,)).copy())
+            self.cols[key].append(np.broadcast_to(np.asarray(value), (size,)).copy())
 
     def columns(self) -> dict[str, np.ndarray]:
         """Concatenated columns sorted by stay, start time and item."""
@@ -103,6 +103,7 @@ def _add_pressors(rows: InputRows, c: Cohort, course: Course, tl: Timeline, ids:
         end = np.minimum(tl.intime[si] + h1 * HOUR, tl.outtime[si])
         minutes = (end - start) / 60.0
         weight = c.weight_kg[si]
+        rate_uom: np.ndarray | int
         per_minute = c.mcg_min[si] & (itemid in (t.NOREPI, t.PHENYLEPHRINE))
         if itemid == t.VASOPRESSIN:
             amount, rate_out, amount_uom, rate_uom = rate * minutes / 60.0, rate, 3, 4

@@ -64,7 +64,7 @@ def _panels(rng: np.random.Generator, c: Cohort, course: Course, tl: Timeline
     hourly = course.hourly
     shocked = (hourly["vent"] > 0) | (hourly["x"] > 0.3) | (hourly["lactate"] > 2.0)
     septic = (c.case == SEPTIC)[:, None]
-    draws = []
+    draws: list[tuple[tuple[str, ...], np.ndarray, np.ndarray, np.ndarray, bool, str]] = []
     for labs_, mask, priority in (
             (t.ROUTINE, inside & ((h % 12 == 5) | (h == 0)), "ROUTINE"),
             (t.DAILY, inside & ((h % 24 == 5) | (h == 0)), "ROUTINE"),
@@ -131,8 +131,8 @@ def outputevents_table(rng: np.random.Generator, c: Cohort, course: Course, tl: 
     h = np.arange(hours)[None, :]
     urine = course.hourly["urine_ml"]
     foley = c.foley[:, None]
-    four_hours = np.concatenate([np.zeros((n, 3)), urine], axis=1)
-    four_hours = sum(four_hours[:, k:k + hours] for k in range(4))
+    padded = np.concatenate([np.zeros((n, 3)), urine], axis=1)
+    four_hours = padded[:, 0:hours] + padded[:, 1:hours + 1] + padded[:, 2:hours + 2] + urine
     si, hi = np.nonzero(inside & ((foley & (rng.random((n, hours)) > 0.05))
                                   | (~foley & (h % 4 == 3))))
     on_foley = c.foley[si]

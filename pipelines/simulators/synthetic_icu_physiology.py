@@ -126,6 +126,7 @@ def draw_cohort(rng: np.random.Generator, n: int, config: SyntheticIcuConfig) ->
         "maint_hours": rng.uniform(12, 72, n),
         "postop_vent_h": np.where((case == NONE) & (rng.random(n) < 0.12), rng.uniform(3, 14, n), 0),
     }
+    _healthy_baseline(rng, base, case == INFECTION_ONLY)
     cohort = Cohort(
         n=n, is_second=is_second, protected=protected, subject_index=subject_index, age=age,
         female=female, case=case, severity=severity, infection_h=infection_h,
@@ -138,6 +139,18 @@ def draw_cohort(rng: np.random.Generator, n: int, config: SyntheticIcuConfig) ->
     )
     cohort.planned_los_h = _planned_los(rng, cohort)
     return cohort
+
+
+def _healthy_baseline(rng: np.random.Generator, base: dict[str, np.ndarray], rows: np.ndarray) -> None:
+    """Give `rows` organ function scoring SOFA 0-1 before infection, so a mild infection stays
+    below the Sepsis-3 threshold (SOFA >= 2 counts from an assumed baseline of 0)."""
+    k = int(rows.sum())
+    base["map"][rows] = rng.uniform(78, 95, k)
+    base["pf"][rows] = rng.uniform(430, 520, k)
+    base["creatinine"][rows] = rng.uniform(0.6, 1.0, k)
+    base["platelets"][rows] = rng.uniform(180, 350, k)
+    base["bilirubin"][rows] = rng.uniform(0.3, 0.9, k)
+    base["gcs"][rows] = 15.0
 
 
 def _planned_los(rng: np.random.Generator, c: Cohort) -> np.ndarray:

@@ -110,8 +110,8 @@ def build_timeline(rng: np.random.Generator, c: Cohort, course: Course,
     shift = np.where(c.age[first] < 18, 0, rng.integers(0, 3, n))[first]
     anchor_year = year[first] - shift
     anchor_age = np.floor(c.age[first]).astype(np.int64) - shift
-    age_now = anchor_age + year - anchor_year
     anchor_age = np.where(anchor_age > 89, 91, anchor_age)
+    age_now = anchor_age + year - anchor_year
     return Timeline(
         subject_id=subject, hadm_id=hadm, stay_id=stay, admittime=admit.astype(np.int64),
         intime=intime.astype(np.int64), outtime=outtime.astype(np.int64),

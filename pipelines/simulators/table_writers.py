@@ -11,7 +11,7 @@ import gzip
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import pyarrow as pa
 import pyarrow.csv as pa_csv
@@ -32,10 +32,11 @@ class TableWriter:
         if file_format == "parquet":
             self._parquet = pq.ParquetWriter(path, schema, compression="zstd")
             return
-        self._raw = open(path, "wb")  # noqa: SIM115 - closed in close()
-        self._out = (gzip.GzipFile(filename="", mode="wb", fileobj=self._raw, compresslevel=gzip_level,
-                                   mtime=0) if file_format == "csv.gz" else self._raw)
-        self._out.write((",".join(schema.names) + "\n").encode("utf-8"))
+        raw = open(path, "wb")  # noqa: SIM115 - closed in close()
+        out: Any = (gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=gzip_level,
+                                  mtime=0) if file_format == "csv.gz" else raw)
+        out.write((",".join(schema.names) + "\n").encode("utf-8"))
+        self._raw, self._out = raw, out
         self._options = pa_csv.WriteOptions(include_header=False, quoting_style="needed",
                                             batch_size=1 << 16)
 
