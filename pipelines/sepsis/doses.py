@@ -108,11 +108,11 @@ o AS (
     FROM x
 )
 SELECT stay_id, bin,
-       coalesce(sum(CASE WHEN kind = 'fluid' THEN
-                    CASE WHEN de = ds THEN quantity ELSE quantity * overlap_s / (de - ds) END END), 0.0)
-                        AS fluid_ml,
-       coalesce(sum(CASE WHEN kind = 'vaso' THEN quantity * overlap_s END) / max(bin_len_s), 0.0)
-           AS norepi_eq_mcg_kg_min
+       CAST(coalesce(sum(CASE WHEN kind = 'fluid' THEN CAST(
+                    CASE WHEN de = ds THEN quantity ELSE quantity * overlap_s / (de - ds) END AS DECIMAL(38, 9)) END),
+                    0) AS DOUBLE) AS fluid_ml,
+       CAST(coalesce(sum(CASE WHEN kind = 'vaso' THEN CAST(quantity * overlap_s AS DECIMAL(38, 9)) END), 0)
+            AS DOUBLE) / max(bin_len_s) AS norepi_eq_mcg_kg_min
 FROM o
 GROUP BY stay_id, bin
 ORDER BY stay_id, bin

@@ -175,9 +175,9 @@ def bin_measurements(cat: MimicCatalog) -> pd.DataFrame:
     return cat.df(
         f"""
         SELECT stay_id, bin, variable,
-               CASE WHEN variable IN ({summed}) THEN sum(valuenum)
+               CAST(CASE WHEN variable IN ({summed}) THEN sum(CAST(valuenum AS DECIMAL(38, 9)))
                     WHEN variable IN ({maxed}) THEN max(valuenum)
-                    ELSE avg(valuenum) END AS value
+                    ELSE sum(CAST(valuenum AS DECIMAL(38, 9))) / count(*) END AS DOUBLE) AS value
         FROM kept_events GROUP BY stay_id, bin, variable ORDER BY stay_id, bin, variable
     """,
         what="binned measurements",

@@ -20,8 +20,8 @@ pairs AS (
 )
 SELECT
     s.stay_id, s.subject_id, s.hadm_id,
-    arg_min(p.antibiotic_time, p.suspected_infection_time) AS antibiotic_time,
-    arg_min(p.culture_time, p.suspected_infection_time) AS culture_time,
+    first(p.antibiotic_time ORDER BY p.suspected_infection_time, p.antibiotic_time, p.culture_time) AS antibiotic_time,
+    first(p.culture_time ORDER BY p.suspected_infection_time, p.antibiotic_time, p.culture_time) AS culture_time,
     min(p.suspected_infection_time) AS suspected_infection_time
 FROM pairs p
 JOIN icustay_detail s

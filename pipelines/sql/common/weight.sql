@@ -12,7 +12,7 @@ WITH w AS (
 )
 SELECT
     s.stay_id,
-    arg_min(w.weight_kg, w.charttime) AS weight_kg,
+    first(w.weight_kg ORDER BY w.charttime, w.weight_kg) AS weight_kg,
     CASE WHEN count(w.weight_kg) > 0 THEN 'charted_first' ELSE 'missing' END AS weight_source
 FROM icustay_detail s
 LEFT JOIN w ON w.stay_id = s.stay_id

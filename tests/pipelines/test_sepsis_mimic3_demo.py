@@ -1,0 +1,88 @@
+"""The whole sepsis ETL on the real MIMIC-III demo (CareVue and MetaVision), checked by invariants."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from dosewise.app.cli import app
+from dosewise.data_schemas import MANIFEST_NAME, load_config
+from dosewise.pipelines import SepsisPipelineConfig, config_folder, run_sepsis_pipeline
+
+from .sepsis_invariants import check_sepsis_output
+
+pytestmark = pytest.mark.slow
+
+
+def _config(*overrides: str) -> SepsisPipelineConfig:
+    return load_config("sepsis_mimic3", SepsisPipelineConfig, ["output.id_salt=test-salt", *overrides],
+                       search=[config_folder()])
+
+
+@pytest.fixture(scope="module")
+def demo_out(mimic3_demo_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("demo_etl")
+    run_sepsis_pipeline(_config(), mimic3_demo_dir, out, show_progress=False)
+    return out
+
+
+def test_demo_invariants(demo_out: Path) -> None:
+    traj, manifest = check_sepsis_output(demo_out)
+    assert manifest.extra["source_version"] == "mimic_iii"
+    assert set(manifest.extra["care_systems"]["cohort"]) == {"carevue", "metavision"}
+    assert traj["episode_id"].str.startswith("ep_").all()  # pseudonymised
+    cohort = pd.read_parquet(demo_out / "cohort.parquet")
+    assert "stay_id" not in cohort and "subject_id" not in cohort
+    assert manifest.config["output"]["id_salt"] == "<redacted>"
+    assert any(k.startswith("rules/") for k in manifest.inputs)
+    assert (traj["fluid_ml_4h"] > 0).any() and (traj["norepi_eq_mcg_kg_min"] > 0).any()
+    assert traj["terminal"].any() and traj["timeout"].any()
+
+
+def test_same_config_and_seed_give_identical_trajectories(demo_out: Path, mimic3_demo_dir: Path,
+                                                          tmp_path: Path) -> None:
+    run_sepsis_pipeline(_config(), mimic3_demo_dir, tmp_path, show_progress=False)
+    for name in ("trajectories.parquet", "splits.parquet", "cohort.parquet"):
+        assert (tmp_path / name).read_bytes() == (demo_out / name).read_bytes(), name
+
+
+def test_crash_mid_write_leaves_no_manifest(demo_out: Path, mimic3_demo_dir: Path, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import dosewise.pipelines.sepsis.pipeline as pipeline
+
+    run_sepsis_pipeline(_config(), mimic3_demo_dir, tmp_path, show_progress=False)
+    assert (tmp_path / MANIFEST_NAME).exists()
+    real = pipeline.write_table_atomic
+
+    def crash(frame: pd.DataFrame, path: Path) -> Path:
+        if Path(path).name == "cohort.parquet":
+            raise OSError("disk full")
+        return real(frame, path)
+
+    monkeypatch.setattr(pipeline, "write_table_atomic", crash)
+    with pytest.raises(OSError, match="disk full"):
+        run_sepsis_pipeline(_config(), mimic3_demo_dir, tmp_path, show_progress=False)
+    assert not (tmp_path / MANIFEST_NAME).exists()
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_bin_hours_and_shaping_are_configurable(mimic3_demo_dir: Path, tmp_path: Path) -> None:
+    cfg = _config("binning.bin_hours=2", "reward.intermediate_shaping=true", "output.pseudonymize_ids=false")
+    manifest = run_sepsis_pipeline(cfg, mimic3_demo_dir, tmp_path, show_progress=False)
+    traj, _ = check_sepsis_output(tmp_path)
+    assert manifest.dataset is not None and manifest.dataset.bin_hours == 2
+    assert "fluid_ml_2h" in traj and traj["episode_id"].str.startswith("stay_").all()
+    assert (traj.loc[~(traj["terminal"] | traj["timeout"]), "reward"] != 0).any()
+
+
+def test_cli_summary_and_keep_concepts(mimic3_demo_dir: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["etl", "sepsis", "--source", str(mimic3_demo_dir), "--out", str(tmp_path),
+                                      "--config", "sepsis_mimic3", "--set", "output.id_salt=x", "--keep-concepts"])
+    assert result.exit_code == 0, result.output
+    assert "cohort (episodes)" in result.output and "Inclusion funnel" in result.output
+    assert (tmp_path / "concepts" / "sofa.parquet").exists() and (tmp_path / MANIFEST_NAME).exists()
+    sofa = pd.read_parquet(tmp_path / "concepts" / "sofa.parquet")
+    assert not sofa.duplicated(["stay_id", "hr"]).any()
