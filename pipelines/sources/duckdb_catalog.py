@@ -75,8 +75,8 @@ def _view_sql(table: RawTable, path: Path, con: duckdb.DuckDBPyConnection) -> st
     cols = ", ".join(f'"{c}"' for c in table.columns)
     return (
         f"SELECT {cols} FROM read_csv({_sql_str(str(path))}, header=true, delim=',', quote='\"', "
-        f"escape='\"', columns={{{types}}}, auto_detect=false, timestampformat='%Y-%m-%d %H:%M:%S', "
-        "dateformat='%Y-%m-%d', null_padding=false)"
+        f"escape='\"', columns={{{types}}}, auto_detect=false, "
+        "null_padding=false)"
     )
 
 
@@ -255,7 +255,9 @@ def raw_read_error(exc: Exception, what: str) -> BadInputError:
     text = str(exc)
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     file_line = next((ln for ln in lines if ln.startswith("file =")), "")
-    summary = " ".join(ln for ln in lines[:3] if not ln.startswith("file ="))[:600]
+    keys = ("CSV Error on Line", "Original Line", "Error when converting column", "Could not convert")
+    picked = [ln[:200] for ln in lines if ln.startswith(keys)] or lines[:2]
+    summary = " ".join(picked)[:700]
     where = f" ({file_line})" if file_line else ""
     return BadInputError(
         f"While computing {what}, a raw file could not be read{where}: {summary}",
