@@ -94,6 +94,9 @@ def register(app: typer.Typer) -> None:
             "--set", help="dotted.key=value override, e.g. algorithm.alpha=2.0 (repeatable).")] = None,
         out: Annotated[Path | None, typer.Option(
             "--out", help="Policy folder (default: policies/<algo>-<UTC time>).")] = None,
+        track: Annotated[bool, typer.Option(
+            "--track/--no-track", help="Record the run in MLflow (--tracking-uri; default ./mlflow.db)."
+        )] = True,
     ) -> None:
         """Train a dosing policy with d3rlpy on the trajectories' train split and save it."""
         from .training import train_policy
@@ -105,11 +108,23 @@ def register(app: typer.Typer) -> None:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         folder = out or Path("policies") / f"{cfg.algorithm.name}-{stamp}"
         factory = None if state.quiet else ConsoleAdapterFactory(cfg.n_steps)
-        result = train_policy(trajectories, cfg, out_dir=folder, logger_factory=factory,
-                              show_progress=not state.quiet)
+        tracked = None
+        if track:
+            from .tracking.session import train_tracked
+
+            tracked = train_tracked(trajectories, cfg, out_dir=folder, tracking_uri=state.tracking_uri,
+                                    extra_logger=factory, show_progress=not state.quiet)
+            result = tracked.result
+        else:
+            result = train_policy(trajectories, cfg, out_dir=folder, logger_factory=factory,
+                                  show_progress=not state.quiet)
         rows: list[tuple[str, Any]] = [
             ("policy", result.policy_dir), ("algorithm", cfg.algorithm.name), ("device", result.device),
             ("steps", cfg.n_steps), ("seconds", f"{result.seconds:.1f}"),
         ]
+        if tracked is not None:
+            rows += [("mlflow run", tracked.run_id), ("tracking uri", tracked.tracking_uri)]
+            if state.quiet:
+                typer.echo(tracked.run_id)  # for scripts: RUN=$(dosewise -q train ...)
         rows += [(k, f"{v:.4g}") for k, v in sorted(result.metrics.items())]
         print_summary("dosewise train", rows, quiet=state.quiet)

@@ -40,12 +40,63 @@ class TrackedEvaluation:
     tracking_uri: str | None
 
 
+class FanOutAdapterFactory:
+    """d3rlpy `LoggerAdapterFactory` sending every call to several factories (MLflow + console)."""
+
+    def __init__(self, *factories: Any) -> None:
+        self.factories = [f for f in factories if f is not None]
+
+    def create(self, algo: Any, experiment_name: str, n_steps_per_epoch: int) -> FanOutAdapter:
+        """Create one adapter per factory."""
+        return FanOutAdapter([f.create(algo, experiment_name, n_steps_per_epoch) for f in self.factories])
+
+
+class FanOutAdapter:
+    """d3rlpy `LoggerAdapter` forwarding each call to every wrapped adapter, in order."""
+
+    def __init__(self, adapters: list[Any]) -> None:
+        self.adapters = adapters
+
+    def _each(self, method: str, *args: Any) -> None:
+        for adapter in self.adapters:
+            getattr(adapter, method)(*args)
+
+    def write_params(self, params: dict[str, Any]) -> None:
+        """Forward `write_params`."""
+        self._each("write_params", params)
+
+    def before_write_metric(self, epoch: int, step: int) -> None:
+        """Forward `before_write_metric`."""
+        self._each("before_write_metric", epoch, step)
+
+    def write_metric(self, epoch: int, step: int, name: str, value: float) -> None:
+        """Forward `write_metric`."""
+        self._each("write_metric", epoch, step, name, value)
+
+    def after_write_metric(self, epoch: int, step: int) -> None:
+        """Forward `after_write_metric`."""
+        self._each("after_write_metric", epoch, step)
+
+    def save_model(self, epoch: int, algo: Any) -> None:
+        """Forward `save_model`."""
+        self._each("save_model", epoch, algo)
+
+    def watch_model(self, epoch: int, step: int) -> None:
+        """Forward `watch_model`."""
+        self._each("watch_model", epoch, step)
+
+    def close(self) -> None:
+        """Forward `close`."""
+        self._each("close")
+
+
 def train_tracked(
     trajectories_dir: Path, config: Any, *, out_dir: Path, tracking_uri: str | None = None,
     experiment: str | None = None, run_name: str | None = None, show_progress: bool = True,
+    extra_logger: Any = None,
 ) -> TrackedTraining:
     """`train_policy` inside a new MLflow run: params, data/code tags, manifest, `train/*` metrics,
-    the saved policy folder and its learning curves."""
+    the saved policy folder and its learning curves (`extra_logger`: another d3rlpy factory)."""
     from .. import train_policy
 
     out_dir = Path(out_dir).resolve()
@@ -56,7 +107,8 @@ def train_tracked(
         log_run_context(config, manifest, run_id=run_id, trajectories_dir=Path(trajectories_dir),
                         tracking_uri=store.uri)
         factory = MLflowAdapterFactory(run_id, tracking_uri=store.uri)
-        result = train_policy(Path(trajectories_dir), config, out_dir=out_dir, logger_factory=factory,
+        result = train_policy(Path(trajectories_dir), config, out_dir=out_dir,
+                              logger_factory=FanOutAdapterFactory(factory, extra_logger),
                               show_progress=show_progress)
     except BaseException:
         _end_quietly(run_id, store.uri)
