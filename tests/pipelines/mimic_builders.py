@@ -31,44 +31,136 @@ def septic_stay_tables(stay_id: int = 1, subject_id: int = 1, hadm_id: int = 1) 
             {**sid, "charttime": t, "itemid": 220179, "value": "100", "valuenum": 100, "valueuom": "mmHg"},
         ]
     chart += [
-        {**sid, "charttime": _t("09:00"), "itemid": 223761, "value": "101.3", "valuenum": 101.3, "valueuom": "°F"},
-        {**sid, "charttime": _t("09:00"), "itemid": 226531, "value": "176.37", "valuenum": 176.37, "valueuom": "lbs"},
+        {
+            **sid,
+            "charttime": _t("09:00"),
+            "itemid": 223761,
+            "value": "101.3",
+            "valuenum": 101.3,
+            "valueuom": "°F",
+        },
+        {
+            **sid,
+            "charttime": _t("09:00"),
+            "itemid": 226531,
+            "value": "176.37",
+            "valuenum": 176.37,
+            "valueuom": "lbs",
+        },
         {**sid, "charttime": _t("09:00"), "itemid": 223835, "value": "50", "valuenum": 50, "valueuom": "%"},
         {**sid, "charttime": _t("09:00"), "itemid": 220739, "value": "3", "valuenum": 3, "valueuom": ""},
         {**sid, "charttime": _t("09:00"), "itemid": 223900, "value": "4", "valuenum": 4, "valueuom": ""},
         {**sid, "charttime": _t("09:00"), "itemid": 223901, "value": "5", "valuenum": 5, "valueuom": ""},
     ]
     return {
-        "icustays": [{**sid, "intime": _t("08:00"), "outtime": _t("08:00", "2150-01-04"), "first_careunit": "MICU"}],
-        "patients": [{"subject_id": subject_id, "gender": "M", "anchor_age": 60, "anchor_year": 2150, "dod": ""}],
-        "admissions": [{**ids, "admittime": _t("00:00"), "dischtime": _t("00:00", "2150-01-10"), "deathtime": "",
-                        "hospital_expire_flag": 0}],
+        "icustays": [
+            {**sid, "intime": _t("08:00"), "outtime": _t("08:00", "2150-01-04"), "first_careunit": "MICU"}
+        ],
+        "patients": [
+            {"subject_id": subject_id, "gender": "M", "anchor_age": 60, "anchor_year": 2150, "dod": ""}
+        ],
+        "admissions": [
+            {
+                **ids,
+                "admittime": _t("00:00"),
+                "dischtime": _t("00:00", "2150-01-10"),
+                "deathtime": "",
+                "hospital_expire_flag": 0,
+            }
+        ],
         "chartevents": chart,
         "labevents": [
-            {**ids, "itemid": 50912, "charttime": _t("09:30"), "value": "2.5", "valuenum": 2.5, "valueuom": "mg/dL"},
-            {**ids, "itemid": 51265, "charttime": _t("09:30"), "value": "90", "valuenum": 90, "valueuom": "K/uL"},
-            {**ids, "itemid": 50813, "charttime": _t("09:30"), "value": "3", "valuenum": 3, "valueuom": "mmol/L"},
+            {
+                **ids,
+                "itemid": 50912,
+                "charttime": _t("09:30"),
+                "value": "2.5",
+                "valuenum": 2.5,
+                "valueuom": "mg/dL",
+            },
+            {
+                **ids,
+                "itemid": 51265,
+                "charttime": _t("09:30"),
+                "value": "90",
+                "valuenum": 90,
+                "valueuom": "K/uL",
+            },
+            {
+                **ids,
+                "itemid": 50813,
+                "charttime": _t("09:30"),
+                "value": "3",
+                "valuenum": 3,
+                "valueuom": "mmol/L",
+            },
         ],
         "inputevents": [
-            {**sid, "starttime": _t("10:00"), "endtime": _t("14:00"), "itemid": 225158, "amount": 1000,
-             "amountuom": "mL", "rate": 250, "rateuom": "mL/hour", "patientweight": 80,
-             "statusdescription": "FinishedRunning"},
-            {**sid, "starttime": _t("12:00"), "endtime": _t("20:00"), "itemid": 221906, "amount": 3.84,
-             "amountuom": "mg", "rate": 0.1, "rateuom": "mcg/kg/min", "patientweight": 80,
-             "statusdescription": "FinishedRunning"},
-            {**sid, "starttime": _t("12:00"), "endtime": _t("20:00"), "itemid": 221749, "amount": 48,
-             "amountuom": "mg", "rate": 100, "rateuom": "mcg/min", "patientweight": 80,
-             "statusdescription": "FinishedRunning"},
-            {**sid, "starttime": _t("12:00"), "endtime": _t("20:00"), "itemid": 222315, "amount": 19.2,
-             "amountuom": "units", "rate": 2.4, "rateuom": "units/hour", "patientweight": 80,
-             "statusdescription": "FinishedRunning"},
+            {
+                **sid,
+                "starttime": _t("10:00"),
+                "endtime": _t("14:00"),
+                "itemid": 225158,
+                "amount": 1000,
+                "amountuom": "mL",
+                "rate": 250,
+                "rateuom": "mL/hour",
+                "patientweight": 80,
+                "statusdescription": "FinishedRunning",
+            },
+            {
+                **sid,
+                "starttime": _t("12:00"),
+                "endtime": _t("20:00"),
+                "itemid": 221906,
+                "amount": 3.84,
+                "amountuom": "mg",
+                "rate": 0.1,
+                "rateuom": "mcg/kg/min",
+                "patientweight": 80,
+                "statusdescription": "FinishedRunning",
+            },
+            {
+                **sid,
+                "starttime": _t("12:00"),
+                "endtime": _t("20:00"),
+                "itemid": 221749,
+                "amount": 48,
+                "amountuom": "mg",
+                "rate": 100,
+                "rateuom": "mcg/min",
+                "patientweight": 80,
+                "statusdescription": "FinishedRunning",
+            },
+            {
+                **sid,
+                "starttime": _t("12:00"),
+                "endtime": _t("20:00"),
+                "itemid": 222315,
+                "amount": 19.2,
+                "amountuom": "units",
+                "rate": 2.4,
+                "rateuom": "units/hour",
+                "patientweight": 80,
+                "statusdescription": "FinishedRunning",
+            },
         ],
-        "outputevents": [{**sid, "charttime": _t(f"{h:02d}:30"), "itemid": 226559, "value": 100, "valueuom": "mL"}
-                         for h in range(9, 23)],
-        "microbiologyevents": [{**ids, "chartdate": _t("00:00"), "charttime": _t("10:00"),
-                                "spec_type_desc": "BLOOD CULTURE"}],
-        "prescriptions": [{**ids, "starttime": _t("12:00"), "stoptime": _t("12:00", "2150-01-03"),
-                           "drug": "Vancomycin", "route": "IV"}],
+        "outputevents": [
+            {**sid, "charttime": _t(f"{h:02d}:30"), "itemid": 226559, "value": 100, "valueuom": "mL"}
+            for h in range(9, 23)
+        ],
+        "microbiologyevents": [
+            {**ids, "chartdate": _t("00:00"), "charttime": _t("10:00"), "spec_type_desc": "BLOOD CULTURE"}
+        ],
+        "prescriptions": [
+            {
+                **ids,
+                "starttime": _t("12:00"),
+                "stoptime": _t("12:00", "2150-01-03"),
+                "drug": "Vancomycin",
+                "route": "IV",
+            }
+        ],
     }
 
 

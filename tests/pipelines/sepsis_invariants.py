@@ -13,7 +13,7 @@ from dosewise.pipelines.sepsis.actions import discretize_doses
 
 
 def check_sepsis_output(out: Path) -> tuple[pd.DataFrame, RunManifest]:
-    """Assert the contract and the ETL invariants on a finished output folder; return its frame and manifest."""
+    """Assert the contract and the ETL invariants on a finished output folder; return frame and manifest."""
     traj, manifest = read_trajectories(out)  # validates one row per episode x step, contiguous steps, ends
     info = manifest.dataset
     assert info is not None and len(info.state_columns) >= 40
@@ -29,8 +29,10 @@ def check_sepsis_output(out: Path) -> tuple[pd.DataFrame, RunManifest]:
     for stage in manifest.stages:
         if not stage.note.startswith("grain"):
             assert stage.rows_in == stage.rows_out + stage.rows_quarantined, stage
-        assert sum(v for k, v in stage.quarantined_by_rule.items() if not k.endswith("_clipped")) == \
-            stage.rows_quarantined, stage
+        assert (
+            sum(v for k, v in stage.quarantined_by_rule.items() if not k.endswith("_clipped"))
+            == stage.rows_quarantined
+        ), stage
     # quarantine files hold exactly the counted rows, with rule and reason
     for stage in manifest.stages:
         path = out / "quarantine" / f"{stage.name}.parquet"

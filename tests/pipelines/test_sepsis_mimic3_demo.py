@@ -18,8 +18,12 @@ pytestmark = pytest.mark.slow
 
 
 def _config(*overrides: str) -> SepsisPipelineConfig:
-    return load_config("sepsis_mimic3", SepsisPipelineConfig, ["output.id_salt=test-salt", *overrides],
-                       search=[config_folder()])
+    return load_config(
+        "sepsis_mimic3",
+        SepsisPipelineConfig,
+        ["output.id_salt=test-salt", *overrides],
+        search=[config_folder()],
+    )
 
 
 @pytest.fixture(scope="module")
@@ -42,15 +46,17 @@ def test_demo_invariants(demo_out: Path) -> None:
     assert traj["terminal"].any() and traj["timeout"].any()
 
 
-def test_same_config_and_seed_give_identical_trajectories(demo_out: Path, mimic3_demo_dir: Path,
-                                                          tmp_path: Path) -> None:
+def test_same_config_and_seed_give_identical_trajectories(
+    demo_out: Path, mimic3_demo_dir: Path, tmp_path: Path
+) -> None:
     run_sepsis_pipeline(_config(), mimic3_demo_dir, tmp_path, show_progress=False)
     for name in ("trajectories.parquet", "splits.parquet", "cohort.parquet"):
         assert (tmp_path / name).read_bytes() == (demo_out / name).read_bytes(), name
 
 
-def test_crash_mid_write_leaves_no_manifest(demo_out: Path, mimic3_demo_dir: Path, tmp_path: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_crash_mid_write_leaves_no_manifest(
+    demo_out: Path, mimic3_demo_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import dosewise.pipelines.sepsis.pipeline as pipeline
 
     run_sepsis_pipeline(_config(), mimic3_demo_dir, tmp_path, show_progress=False)
@@ -79,8 +85,22 @@ def test_bin_hours_and_shaping_are_configurable(mimic3_demo_dir: Path, tmp_path:
 
 
 def test_cli_summary_and_keep_concepts(mimic3_demo_dir: Path, tmp_path: Path) -> None:
-    result = CliRunner().invoke(app, ["etl", "sepsis", "--source", str(mimic3_demo_dir), "--out", str(tmp_path),
-                                      "--config", "sepsis_mimic3", "--set", "output.id_salt=x", "--keep-concepts"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "etl",
+            "sepsis",
+            "--source",
+            str(mimic3_demo_dir),
+            "--out",
+            str(tmp_path),
+            "--config",
+            "sepsis_mimic3",
+            "--set",
+            "output.id_salt=x",
+            "--keep-concepts",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "cohort (episodes)" in result.output and "Inclusion funnel" in result.output
     assert (tmp_path / "concepts" / "sofa.parquet").exists() and (tmp_path / MANIFEST_NAME).exists()

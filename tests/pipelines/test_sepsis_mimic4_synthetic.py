@@ -1,4 +1,4 @@
-"""The sepsis ETL on synthetic MIMIC-IV (`dosewise synth icu`): same reader as real MIMIC-IV, planted truth."""
+"""The sepsis ETL on synthetic MIMIC-IV (`dosewise synth icu`): the real MIMIC-IV reader, planted truth."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from dosewise.data_schemas import load_config
 from dosewise.pipelines import SepsisPipelineConfig, config_folder, run_sepsis_pipeline
 from dosewise.pipelines.simulators.synthetic_icu import write_synthetic_icu
-from dosewise.data_schemas import load_config
 
 from .sepsis_invariants import check_sepsis_output
 
@@ -27,8 +27,9 @@ def synthetic_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_mimic4_end_to_end_recovers_planted_sepsis(tmp_path: Path, file_format: str) -> None:
     source = tmp_path / "src"
     write_synthetic_icu(source, 120, seed=3, show_progress=False, file_format=file_format)
-    cfg = load_config("sepsis_mimic4", SepsisPipelineConfig, ["output.pseudonymize_ids=false"],
-                      search=[config_folder()])
+    cfg = load_config(
+        "sepsis_mimic4", SepsisPipelineConfig, ["output.pseudonymize_ids=false"], search=[config_folder()]
+    )
     out = tmp_path / "out"
     manifest = run_sepsis_pipeline(cfg, source, out, show_progress=False)
     traj, _ = check_sepsis_output(out)

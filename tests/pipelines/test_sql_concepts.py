@@ -31,8 +31,10 @@ def _culture_too_early() -> dict:
 
 @pytest.fixture(scope="module")
 def catalog(tmp_path_factory: pytest.TempPathFactory) -> MimicCatalog:
-    folder = write_mimic4(tmp_path_factory.mktemp("mimic4"),
-                          merge_tables(septic_stay_tables(), _abx_then_culture(), _culture_too_early()))
+    folder = write_mimic4(
+        tmp_path_factory.mktemp("mimic4"),
+        merge_tables(septic_stay_tables(), _abx_then_culture(), _culture_too_early()),
+    )
     cat = MimicCatalog(detect_layout(folder), PARAMS, threads=1)
     cat.build()
     return cat
@@ -67,25 +69,38 @@ def test_unit_conversions(catalog: MimicCatalog) -> None:
 
 
 def test_norepinephrine_equivalents(catalog: MimicCatalog) -> None:
-    ne = _df(catalog, "SELECT drug, norepi_eq_mcg_kg_min, weight_source FROM norepinephrine_equivalent_dose "
-                      "WHERE stay_id = 1").set_index("drug")
+    ne = _df(
+        catalog,
+        "SELECT drug, norepi_eq_mcg_kg_min, weight_source FROM norepinephrine_equivalent_dose "
+        "WHERE stay_id = 1",
+    ).set_index("drug")
     assert ne.loc["norepinephrine", "norepi_eq_mcg_kg_min"] == pytest.approx(0.1)
-    assert ne.loc["phenylephrine", "norepi_eq_mcg_kg_min"] == pytest.approx(100 / 80 * 0.1)  # mcg/min / kg x 0.1
+    assert ne.loc["phenylephrine", "norepi_eq_mcg_kg_min"] == pytest.approx(
+        100 / 80 * 0.1
+    )  # mcg/min / kg x 0.1
     assert ne.loc["phenylephrine", "weight_source"] == "infusion_weight"
-    assert ne.loc["vasopressin", "norepi_eq_mcg_kg_min"] == pytest.approx(2.4 / 60 * 2.5)  # units/h -> U/min x 2.5
+    assert ne.loc["vasopressin", "norepi_eq_mcg_kg_min"] == pytest.approx(
+        2.4 / 60 * 2.5
+    )  # units/h -> U/min x 2.5
 
 
 def test_suspicion_of_infection_rules(catalog: MimicCatalog) -> None:
-    si = _df(catalog, "SELECT stay_id, suspected_infection_time FROM suspicion_of_infection").set_index("stay_id")
+    si = _df(catalog, "SELECT stay_id, suspected_infection_time FROM suspicion_of_infection").set_index(
+        "stay_id"
+    )
     assert si.loc[1, "suspected_infection_time"] == pd.Timestamp("2150-01-01 10:00")  # culture, then abx
-    assert si.loc[2, "suspected_infection_time"] == pd.Timestamp("2150-01-01 08:30")  # abx, then culture < 24 h
+    assert si.loc[2, "suspected_infection_time"] == pd.Timestamp(
+        "2150-01-01 08:30"
+    )  # abx, then culture < 24 h
     assert 3 not in si.index  # culture more than 72 h before the antibiotic
 
 
 def test_sofa_and_sepsis3(catalog: MimicCatalog) -> None:
     sofa = _df(catalog, "SELECT * FROM sofa WHERE stay_id = 1 ORDER BY hr")
     assert sofa["hr"].is_unique and sofa["hr"].min() == -24
-    assert (sofa["sofa_24h"] == sofa[[c for c in sofa if c.endswith("_24h") and c != "sofa_24h"]].sum(axis=1)).all()
+    assert (
+        sofa["sofa_24h"] == sofa[[c for c in sofa if c.endswith("_24h") and c != "sofa_24h"]].sum(axis=1)
+    ).all()
     last = sofa.set_index("hr").loc[12]  # 20:00 on day 1: labs, GCS and vasopressors within 24 h
     assert last["renal_24h"] >= 2 and last["cns_24h"] == 2 and last["coagulation_24h"] == 2
     assert last["cardiovascular_24h"] == 4  # NE-equivalent > 0.1 mcg/kg/min
