@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter, defaultdict
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -43,7 +44,7 @@ from .synthetic_icu_stays import (
     patients_table,
     times,
 )
-from .table_writers import open_table_writer
+from .table_writers import TableWriter, open_table_writer
 
 CHUNK_TABLES = ("patients", "admissions", "icustays", "chartevents", "labevents",
                 "microbiologyevents", "prescriptions", "inputevents", "outputevents",
@@ -155,6 +156,15 @@ def _count_planted(truth: pa.Table, planted: Counter[str]) -> None:
     planted["stays"] += truth.num_rows
 
 
+def _write_chunk(writers: dict[str, TableWriter], tables: dict[str, pa.Table],
+                 seconds: dict[str, float]) -> None:
+    """Append one chunk's tables to their files (runs on the writer thread)."""
+    for name, table in tables.items():
+        started = time.perf_counter()
+        writers[name].write(table)
+        seconds[name] += time.perf_counter() - started
+
+
 def _relpath(name: str, file_format: str) -> str:
     return f"{name}.{file_format}" if name == TRUTH_TABLE else t.table_relpath(name, file_format)
 
@@ -197,6 +207,10 @@ def write_synthetic_icu(out_dir: Path | str, n_stays: int, seed: int = 0, show_p
             with open_table_writer(out / _relpath(name, fmt), table.schema, fmt,
                                    config.gzip_level) as writer:
                 writer.write(table)
+        # One writer thread formats and compresses chunk k while chunk k+1 is generated (arrow's
+        # CSV writer and zlib release the GIL); at most two chunks are in memory at once.
+        pool = stack.enter_context(ThreadPoolExecutor(max_workers=1))
+        pending: Future[None] | None = None
         for chunk in progress(range(n_chunks), desc=f"synthetic ICU stays ({config.chunk_stays}/chunk)",
                               total=n_chunks, show=show_progress):
             size = min(config.chunk_stays, n_stays - chunk * config.chunk_stays)
@@ -204,10 +218,11 @@ def write_synthetic_icu(out_dir: Path | str, n_stays: int, seed: int = 0, show_p
             tables = generate_chunk(seed, chunk, size, config, ids, pools, dirt)
             seconds["generate"] += time.perf_counter() - started
             _count_planted(tables[TRUTH_TABLE], planted)
-            for name, table in tables.items():
-                started = time.perf_counter()
-                writers[name].write(table)
-                seconds[name] += time.perf_counter() - started
+            if pending is not None:
+                pending.result()
+            pending = pool.submit(_write_chunk, writers, tables, seconds)
+        if pending is not None:
+            pending.result()
         rows = {name: writer.rows for name, writer in writers.items()}
     manifest.stages = [StageRecord(name=name, rows_in=rows[name], rows_out=rows[name],
                                    seconds=round(seconds[name], 3), note="rows written")
