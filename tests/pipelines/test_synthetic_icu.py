@@ -109,6 +109,28 @@ def test_covers_every_column_the_etl_reads(raw: Path) -> None:
         assert set(spec.columns) <= set(header), (spec.stem, set(spec.columns) - set(header))
 
 
+def test_ids_link_up_and_events_fall_inside_stays_except_planted_dirt(raw: Path) -> None:
+    def frame(table: str) -> pd.DataFrame:
+        return pd.read_csv(raw / f"{table}.csv.gz")
+
+    patients, admissions, stays = frame("hosp/patients"), frame("hosp/admissions"), frame("icu/icustays")
+    assert patients["subject_id"].is_unique and stays["stay_id"].is_unique
+    assert admissions["hadm_id"].is_unique and set(admissions["hadm_id"]) == set(stays["hadm_id"])
+    assert set(patients["subject_id"]) == set(stays["subject_id"])
+    joined = stays.merge(admissions, on=["subject_id", "hadm_id"])
+    assert (joined["admittime"] <= joined["intime"]).all()
+    assert (joined["outtime"] <= joined["dischtime"]).all()
+    windows = stays[["stay_id", "intime", "outtime"]]
+    chart = frame("icu/chartevents").merge(windows, on="stay_id")
+    outside = (chart["charttime"] < chart["intime"]) | (chart["charttime"] > chart["outtime"])
+    dirt = RunManifest.read(raw).extra["dirt"]
+    planted = dirt["chartevents_outside_stay"]
+    assert planted <= outside.sum() <= planted + dirt["chartevents_duplicate_rows"]
+    for table, column in (("icu/inputevents", "starttime"), ("icu/outputevents", "charttime")):
+        events = frame(table).merge(windows, on="stay_id")
+        assert events[column].between(events["intime"], events["outtime"]).all(), table
+
+
 def test_same_seed_same_bytes_other_seed_differs(tmp_path: Path) -> None:
     config = SyntheticIcuConfig(chunk_stays=10)
     hashes = []
