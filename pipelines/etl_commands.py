@@ -18,7 +18,10 @@ def etl_sepsis(
         Path, typer.Option(help="MIMIC-IV folder (hosp/, icu/) or MIMIC-III folder (*.csv.gz).")
     ],
     out: Annotated[Path, typer.Option(help="Output folder for trajectories, cohort, splits, quarantine.")],
-    config: Annotated[str, typer.Option(help="Shipped config name or TOML path.")] = "sepsis_mimic4",
+    config: Annotated[
+        str | None,
+        typer.Option(help="Shipped config name or TOML path (default: sepsis_mimic4, version detected)."),
+    ] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override: dotted.key=value.")] = None,
     keep_concepts: Annotated[
         bool, typer.Option("--keep-concepts", help="Also write out/concepts/*.parquet.")
@@ -28,7 +31,8 @@ def etl_sepsis(
     from . import SepsisPipelineConfig, config_folder, run_sepsis_pipeline
 
     overrides = list(set_ or [])
-    if config == "sepsis_mimic4" and not overrides_set(overrides, "source_version"):
+    if config is None:
+        config = "sepsis_mimic4"
         overrides.insert(0, "source_version=auto")
     if keep_concepts:
         overrides.append("output.keep_concepts=true")
@@ -60,11 +64,6 @@ def etl_sepsis(
     q_rows = [(s.name, rule, n) for s in manifest.stages for rule, n in s.quarantined_by_rule.items()]
     if q_rows:
         print_table("Quarantined rows by rule", ["stage", "rule", "rows"], q_rows)
-
-
-def overrides_set(overrides: list[str], key: str) -> bool:
-    """True when one of the `--set` overrides assigns `key`."""
-    return any(o.split("=", 1)[0].strip() == key for o in overrides)
 
 
 def etl_check_sources(

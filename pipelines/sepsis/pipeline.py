@@ -37,6 +37,7 @@ from .doses import bin_doses, quarantine_doses
 from .events import bin_measurements, link_events_to_stays, quarantine_measurements
 from .outputs import cohort_table, write_concepts, write_frame_quarantine, write_sql_quarantine
 from .states import add_derived, impute_states, imputed_fraction, make_grid, pivot_measurements, state_columns
+from .summaries import SOFA_BINS, care_systems, fluid_in_windows, weight_fallback
 from .trajectories import (
     add_actions,
     add_rewards_and_ends,
@@ -170,11 +171,11 @@ def run_sepsis_pipeline(
             counts = quarantine_doses(cat, config.doses.tonicity_adjusted)
             write_sql_quarantine(cat.con, "q_doses", out_dir / "quarantine" / "doses.parquet")
             dose_bins = bin_doses(cat.con, h)
-            extra["fluid_ml_in_window_kept"] = _fluid_in_windows(cat, h)
+            extra["fluid_ml_in_window_kept"] = fluid_in_windows(cat)
             log.set(counts.rows_in, counts.rows_out, counts.quarantined_by_rule, counts.note)
         with runner.stage("binning") as log:
             binned = bin_measurements(cat)
-            sofa_bins = cat.df(_SOFA_BINS.format(bs=h * 3600), what="SOFA per bin")
+            sofa_bins = cat.df(SOFA_BINS.format(bs=h * 3600), what="SOFA per bin")
             grid = make_grid(cohort, h)
             hold = cat.rules["hold_hours"]
             grid = pivot_measurements(grid, binned, [*hold["variable"], "urine_output_ml"])
@@ -283,8 +284,9 @@ def run_sepsis_pipeline(
         manifest.extra = {
             **extra,
             "source_version": layout.version,
-            "care_systems": _care_systems(stays, cohort),
+            "care_systems": care_systems(stays, cohort),
             "weight_sources": cohort["weight_source"].value_counts().to_dict(),
+            "weight_fallback": weight_fallback(cat, cohort),
             "action_binning_rule": BINNING_RULE,
             "n_episodes": len(cohort),
             "imputed_mask": "imputed_mask.parquet: 0 measured, 1 held, 2 filled",
@@ -296,30 +298,3 @@ def run_sepsis_pipeline(
     manifest.record_outputs(out_dir)
     manifest.write(out_dir)
     return manifest
-
-
-_SOFA_BINS = """
-SELECT s.stay_id, CAST(floor(date_diff('second', w.window_start, s.starttime) / {bs}) AS BIGINT) AS bin,
-       CAST(max(s.sofa_24h) AS DOUBLE) AS sofa_24h
-FROM sofa s JOIN cohort_windows w USING (stay_id)
-WHERE s.starttime >= w.window_start AND s.starttime < w.window_end
-GROUP BY ALL
-"""
-
-
-def _fluid_in_windows(cat: MimicCatalog, h: int) -> float:
-    """Kept fluid volume inside the windows, computed without bins (checks conservation)."""
-    rows = cat.con.execute("""
-        SELECT coalesce(sum(CASE WHEN d.endtime = d.starttime THEN d.quantity ELSE d.quantity *
-            greatest(0, date_diff('millisecond', greatest(d.starttime, w.window_start), least(d.endtime,
-                w.window_end)))
-            / date_diff('millisecond', d.starttime, d.endtime) END), 0)
-        FROM kept_doses d JOIN cohort_windows w USING (stay_id) WHERE d.kind = 'fluid'""").fetchall()
-    return round(float(rows[0][0]), 3)
-
-
-def _care_systems(stays: pd.DataFrame, cohort: pd.DataFrame) -> dict[str, dict[str, int]]:
-    return {
-        "icu_stays": stays["care_system"].value_counts().to_dict(),
-        "cohort": cohort["care_system"].value_counts().to_dict(),
-    }

@@ -185,6 +185,7 @@ class MimicCatalog:
         if memory_limit:
             self.con.execute(f"SET memory_limit = {_sql_str(memory_limit)}")
         self.con.execute("SET preserve_insertion_order = false")
+        self.con.execute("SET enable_progress_bar = false")
         self.rules = load_rules()
         for name, frame in self.rules.items():
             self.con.register(f"_rule_{name}", frame)
