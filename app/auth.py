@@ -72,7 +72,7 @@ def require_reviewer(settings: AppSettings) -> Reviewer:
     Stops the script (nothing below renders) until the user has logged in.
     """
     if login_configured():
-        if not st.user.is_logged_in:
+        if not st.user.get("is_logged_in", False):
             st.title("Dosewise clinician review")
             st.info("Please log in with your organisation's account to review recommendations.")
             st.button("Log in", type="primary", on_click=st.login, key="login_button")
@@ -92,7 +92,7 @@ def require_reviewer(settings: AppSettings) -> Reviewer:
     st.warning(
         f"No login configured: this app listens on loopback ({settings.host}) only, so only this "
         "machine can reach it, and reviewers are identified by the name below, not by a login.",
-        icon="🔒",
+        icon=":material/lock:",
     )
     default = st.session_state.get("local_reviewer") or _os_user()
     name = st.sidebar.text_input("Reviewer name (local mode)", value=default, key="local_reviewer")

@@ -69,11 +69,12 @@ def action_heatmap(
     if policy_actions is not None:
         panels.append(("Policy", policy_actions))
     fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[p[0] for p in panels])
-    for i, (_, actions) in enumerate(panels, start=1):
-        share = _grid_counts(actions, grid)
+    shares = [_grid_counts(actions, grid) for _, actions in panels]
+    top = max(0.01, max(float(share.max()) for share in shares))  # one colour scale for both panels
+    for i, share in enumerate(shares, start=1):
         fig.add_heatmap(
             z=share, x=[f"V{v}" for v in range(grid[1])], y=[f"F{f}" for f in range(grid[0])],
-            colorscale="Blues", zmin=0, zmax=max(0.01, float(share.max())), showscale=i == len(panels),
+            colorscale="Blues", zmin=0, zmax=top, showscale=i == len(panels),
             text=np.round(share * 100, 1), texttemplate="%{text}%", row=1, col=i,
             hovertemplate="fluid bin %{y}, vasopressor bin %{x}: %{z:.1%}<extra></extra>",
         )
@@ -149,19 +150,29 @@ def action_values(
 
 
 def ope_forest(estimates: pd.DataFrame, references: Mapping[str, float] | None = None) -> go.Figure:
-    """Each estimator's value with its interval (`estimator`, `value`, `ci_low`, `ci_high`)."""
-    frame = estimates.iloc[::-1]
-    fig = go.Figure(go.Scatter(
-        x=frame["value"], y=frame["estimator"], mode="markers", marker={"size": 10, "color": "#1f77b4"},
-        error_x={"type": "data", "symmetric": False, "array": frame["ci_high"] - frame["value"],
-                 "arrayminus": frame["value"] - frame["ci_low"]},
-        name="policy estimate", hovertemplate="%{y}: %{x:.3f}<extra></extra>",
-    ))
-    for i, (label, value) in enumerate((references or {}).items()):
-        fig.add_vline(x=value, line_dash="dash", line_color=["#2ca02c", "#7f7f7f", "#9467bd"][i % 3],
+    """Each estimator's value with its interval, one row per estimator and one marker per target
+    (the policy beside the clinicians); `estimator`, `target`, `value`, `ci_low`, `ci_high`."""
+    order = list(dict.fromkeys(estimates["estimator"]))
+    targets = list(dict.fromkeys(estimates["target"]))
+    fig = go.Figure()
+    for i, target in enumerate(targets):
+        part = estimates[estimates["target"] == target]
+        offset = 0.0 if len(targets) == 1 else 0.3 * (0.5 - i / (len(targets) - 1))
+        y = [len(order) - 1 - order.index(e) + offset for e in part["estimator"]]
+        colour = "#7f7f7f" if target == "clinicians" else ["#1f77b4", "#ff7f0e", "#2ca02c"][i % 3]
+        fig.add_scatter(
+            x=part["value"], y=y, mode="markers", name=str(target), marker={"size": 10, "color": colour},
+            error_x={"type": "data", "symmetric": False, "array": part["ci_high"] - part["value"],
+                     "arrayminus": part["value"] - part["ci_low"], "color": colour},
+            customdata=part["estimator"],
+            hovertemplate=f"{target} · %{{customdata}}: %{{x:.3f}}<extra></extra>",
+        )
+    for label, value in (references or {}).items():
+        fig.add_vline(x=value, line_dash="dash", line_color="#2ca02c",
                       annotation_text=f"{label}: {value:.3f}", annotation_position="top")
-    fig.update_layout(xaxis_title="estimated policy value", yaxis_title="")
-    return _titled(fig, "Off-policy estimates with intervals", height=max(300, 45 * len(frame) + 150))
+    fig.update_yaxes(tickvals=list(range(len(order))), ticktext=order[::-1], range=[-0.6, len(order) - 0.4])
+    fig.update_layout(xaxis_title="estimated policy value (expected return)", legend_title_text="target")
+    return _titled(fig, "Off-policy estimates with intervals", height=max(300, 60 * len(order) + 150))
 
 
 def calibration(curve: pd.DataFrame) -> go.Figure:

@@ -110,18 +110,12 @@ class ReviewStore:
             ) from exc
         self.url = url
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        self._folder: Path | None = None
         kwargs: dict[str, Any] = {"pool_pre_ping": True}
         if self.is_sqlite:
             kwargs["connect_args"] = {"timeout": _BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
             if parsed.database and parsed.database != ":memory:":
-                folder = Path(parsed.database).expanduser().parent
-                try:
-                    folder.mkdir(parents=True, exist_ok=True)
-                except OSError as exc:
-                    raise ReviewStoreError(
-                        f"Cannot create the folder {folder} for the review database ({exc.strerror}).",
-                        "Point DOSEWISE_REVIEW_DB_URL at a writable location.",
-                    ) from exc
+                self._folder = Path(parsed.database).expanduser().parent
         try:
             self.engine: Engine = sa.create_engine(parsed, **kwargs)
         except ImportError as exc:
@@ -137,9 +131,17 @@ class ReviewStore:
         """Create the table and its append-only triggers on first use (idempotent, race-safe)."""
         if self._ready:
             return
+        if self._folder is not None:
+            try:
+                self._folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ReviewStoreError(
+                    f"Cannot create the folder {self._folder} for the review database ({exc.strerror}).",
+                    "Point DOSEWISE_REVIEW_DB_URL at a writable location.",
+                ) from exc
         for attempt in range(attempts):
             try:
-                with self._guard("prepare"), self.engine.begin() as conn:
+                with self._guard("prepare the review table"), self.engine.begin() as conn:
                     # Several writers may open a fresh database at once: PostgreSQL serialises the DDL
                     # on an advisory lock (concurrent CREATE OR REPLACE deadlocks); SQLite's single
                     # writer lock and IF NOT EXISTS make the rest idempotent.
@@ -156,6 +158,11 @@ class ReviewStore:
                     raise
                 time.sleep(0.1 * (attempt + 1))
         self._ready = True
+
+    @property
+    def display_url(self) -> str:
+        """The database URL with any password hidden."""
+        return _redacted(self.url)
 
     def _guard(self, what: str) -> _Guard:
         return _Guard(self.url, what)

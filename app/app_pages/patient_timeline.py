@@ -1,4 +1,5 @@
-"""Patient timeline: one stay's vitals, labs and SOFA; doses given beside recommended; action values."""
+"""Patient timeline: one stay's doses given beside recommended (out-of-support flagged), the action
+values of a chosen bin, and its vitals, labs and SOFA over the bins."""
 
 from __future__ import annotations
 
@@ -17,35 +18,38 @@ outcome = "terminal" if bool(last[c.TERMINAL]) else "timeout" if bool(last[c.TIM
 st.caption(f"Stay `{episode_id}` · {len(stay)} bins · split `{stay[c.SPLIT].iloc[0]}` · ends {outcome} · "
            f"return {float(stay[c.REWARD].sum()):.2f}")
 
-columns = st.multiselect("Vitals, labs and scores", list(dataset.info.state_columns),
-                         default=da.default_timeline_columns(dataset), key="timeline_columns")
-st.plotly_chart(charts.state_timeline(stay, columns), key="state_timeline")
-
 policy = page_context.optional_policy(selection, dataset)
 recommendations, q_values, flags = None, None, None
-if policy is not None and selection.policy is not None:
+if policy is not None:
     with page_context.errors_as_banner("compute the policy's recommendations"):
         recommendations, q_values = da.stay_recommendations(policy, stay)
-        report = page_context.report_for(selection, dataset, policy)
-        flags = da.support_flags(report)
+        flags = da.support_flags(page_context.report_for(selection, dataset, policy))
 doses, in_units = da.dose_frame(dataset, stay, recommendations, flags)
 st.plotly_chart(charts.doses_given_vs_recommended(doses), key="doses")
+notes = []
 if not in_units:
-    st.caption("This dataset records discrete dose bins, not doses in units: bins are quantiles of "
-               "the cohort's doses (bin 0 = none).")
+    notes.append("This dataset records discrete dose bins, not doses in units: bins are quantiles of the "
+                 "cohort's doses (bin 0 = none).")
 if policy is not None and flags is None:
-    st.caption("Out-of-support flags come from the policy's OPE report; none was found for this dataset.")
+    notes.append("Out-of-support flags come from the policy's OPE report; none was found for this dataset.")
 elif flags is not None and not flags[c.EPISODE_ID].eq(episode_id).any():
-    st.caption("Out-of-support flags cover the evaluated split only; this stay is not in it.")
+    notes.append("Out-of-support flags cover the evaluated split only; this stay is not in it.")
+for note in notes:
+    st.caption(note)
 
-st.subheader("Action values of one bin")
+st.subheader("One bin: given vs recommended, and the action values")
 step = page_context.bin_picker(stay, page="timeline")
 st.dataframe(da.bin_summary(doses, step), hide_index=True)
 if q_values is not None and recommendations is not None:
     row = int(stay.index[stay[c.STEP] == step][0])
-    given = int(stay[c.ACTION].iloc[row])
-    recommended = int(recommendations["recommended"].iloc[row])
     grid = dataset.grid or (1, dataset.info.n_actions)
-    st.plotly_chart(charts.action_values(q_values[row], grid, given, recommended), key="action_values")
+    chart = charts.action_values(q_values[row], grid, int(stay[c.ACTION].iloc[row]),
+                                 int(recommendations["recommended"].iloc[row]))
+    st.plotly_chart(chart, key="action_values")
 else:
     st.info("Select a registered policy to see its action values.")
+
+st.subheader("Vitals, labs and scores")
+columns = st.multiselect("Show", list(dataset.info.state_columns),
+                         default=da.default_timeline_columns(dataset), key="timeline_columns")
+st.plotly_chart(charts.state_timeline(stay, columns), key="state_timeline")

@@ -3,6 +3,7 @@ and the clinicians' value beside the policy's."""
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from dosewise.app import charts, page_context
@@ -26,19 +27,20 @@ if loaded is None:
         f"--out {selection.settings.data_root}/ope` and reload.",
     )
 report = loaded.report
-estimates, references = da.estimates_for_forest(report)
-main = estimates[estimates["estimator"] == "WIS"]
-main_row = main.iloc[0] if len(main) else estimates.iloc[0]
+estimates = report.estimates_frame()
+policy_row, clinician_row = da.headline(estimates)
+interval = f"{report.bootstrap.confidence:.0%} bootstrap interval"
 
 cols = st.columns(5)
-cols[0].metric(f"Policy value ({main_row['estimator']})", f"{main_row['value']:.3f}",
-               help=f"{report.bootstrap.confidence:.0%} bootstrap interval "
-                    f"[{main_row['ci_low']:.3f}, {main_row['ci_high']:.3f}]")
-clinician_value = next(iter(references.values()), None)
-cols[1].metric("Clinicians' value", "n/a" if clinician_value is None else f"{clinician_value:.3f}")
-ess = main_row["ess"]
-cols[2].metric("Effective sample size", "n/a" if ess != ess or ess is None else f"{ess:,.0f}",
-               help=f"of {report.n_episodes:,} episodes")
+cols[0].metric(f"Policy value ({policy_row['estimator']})", f"{policy_row['value']:.3f}",
+               help=f"{interval} [{policy_row['ci_low']:.3f}, {policy_row['ci_high']:.3f}]")
+if clinician_row is not None:
+    cols[1].metric(f"Clinicians' value ({clinician_row['estimator']})", f"{clinician_row['value']:.3f}",
+                   delta=f"{policy_row['value'] - clinician_row['value']:+.3f} policy vs clinicians",
+                   help=f"{interval} [{clinician_row['ci_low']:.3f}, {clinician_row['ci_high']:.3f}]")
+ess = policy_row["ess"]
+cols[2].metric("Effective sample size", "n/a" if pd.isna(ess) else f"{ess:,.1f}",
+               help=f"Kish ESS of the {policy_row['estimator']} weights, of {report.n_episodes:,} episodes")
 cols[3].metric("Out of support", f"{report.support.share_steps_out_of_support:.1%}",
                help=f"share of recommended actions whose behaviour probability < {report.support.threshold}")
 cols[4].metric("Behaviour ECE", f"{report.behaviour.heldout_ece:.3f}",
@@ -46,10 +48,11 @@ cols[4].metric("Behaviour ECE", f"{report.behaviour.heldout_ece:.3f}",
 st.caption(f"Report from {loaded.origin} · split `{report.split}` · {report.n_episodes:,} episodes · "
            f"gamma {report.gamma} · epsilon {report.epsilon} · {report.bootstrap.n_resamples} resamples")
 
-st.plotly_chart(charts.ope_forest(estimates, references), key="ope_forest")
-table = report.estimates_frame().pivot_table(index="estimator", columns="target", values="value")
-st.subheader("Policy vs clinicians, by estimator")
-st.dataframe(table.style.format("{:.3f}"))
+st.plotly_chart(charts.ope_forest(estimates), key="ope_forest")
+cells = estimates.assign(cell=[f"{r.value:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}]"
+                               for r in estimates.itertuples()])
+st.subheader("Policy vs clinicians, by estimator (value [interval])")
+st.dataframe(cells.pivot(index="estimator", columns="target", values="cell"))
 for warning in report.warnings:
     st.warning(warning)
 

@@ -12,8 +12,8 @@ import pandas as pd
 import streamlit as st
 from pydantic import ValidationError
 
+from dosewise.app import charts, page_context
 from dosewise.app import data_access as da
-from dosewise.app import page_context
 from dosewise.app.review_store import ReviewStoreError
 from dosewise.data_schemas import VERDICTS, ClinicianReviewSchema
 from dosewise.data_schemas import columns as c
@@ -31,16 +31,23 @@ policy = page_context.require_policy(selection, dataset)
 episode_id, stay = page_context.stay_picker(dataset, page="review")
 step = page_context.bin_picker(stay, page="review")
 with page_context.errors_as_banner("compute the policy's recommendation"):
-    recommendations, _ = da.stay_recommendations(policy, stay)
+    recommendations, q_values = da.stay_recommendations(policy, stay)
     report = page_context.report_for(selection, dataset, policy)
     flags = da.support_flags(report)
-doses, in_units = da.dose_frame(dataset, stay, recommendations, flags)
+doses, _ = da.dose_frame(dataset, stay, recommendations, flags)
 row = stay[stay[c.STEP] == step].iloc[0]
 rec = recommendations[recommendations[c.STEP] == step].iloc[0]
 st.markdown(f"**Policy** `{selection.policy.label}` · **stay** `{episode_id}` · **bin** {step} "
             f"(from {pd.Timestamp(row[c.BIN_START]):%Y-%m-%d %H:%M}) · "
             f"**reviewer** `{selection.reviewer.identity}`")
-st.dataframe(da.bin_summary(doses, step), hide_index=True)
+summary_col, chart_col = st.columns([1, 1])
+summary_col.dataframe(da.bin_summary(doses, step), hide_index=True)
+position = int(stay.index[stay[c.STEP] == step][0])
+chart_col.plotly_chart(
+    charts.action_values(q_values[position], dataset.grid or (1, dataset.info.n_actions), int(row[c.ACTION]),
+                         int(rec["recommended"])),
+    key="review_action_values",
+)
 
 
 def _dose(values: pd.Series, key: str) -> float | None:
@@ -66,7 +73,8 @@ with st.form("review_form", clear_on_submit=False):
     comment = st.text_area("Your reasoning (free text)", max_chars=5000, key=f"comment|{form_key}")
     submitted = st.form_submit_button("Submit review", type="primary")
 
-store = da.review_store(selection.settings.review_db_url)
+with page_context.errors_as_banner("open the review database"):
+    store = da.review_store(selection.settings.review_db_url)
 if submitted:
     if verdict is None:
         st.error("Choose agree, partly or disagree before submitting.")
@@ -96,7 +104,7 @@ try:
 except ReviewStoreError as exc:
     st.error(f"{exc.message} {exc.hint}")
     st.stop()
-st.caption(f"{len(past):,} review(s) in `{store.url.split('///')[-1]}`")
+st.caption(f"{len(past):,} review(s) in `{store.display_url}`")
 st.dataframe(past.iloc[::-1], hide_index=True, key="past_reviews")
 csv_col, parquet_col = st.columns(2)
 csv_col.download_button("Export CSV", past.to_csv(index=False).encode("utf-8"), "reviews.csv", "text/csv",

@@ -27,8 +27,8 @@ from .policies import (
 from .reports import (
     LoadedReport,
     behaviour_calibration,
-    estimates_for_forest,
     find_report,
+    headline,
     reliability_curve,
     support_flags,
 )
@@ -50,10 +50,10 @@ __all__ = [
     "default_timeline_columns",
     "dose_frame",
     "episode_ids",
-    "estimates_for_forest",
     "find_datasets",
     "find_policies",
     "find_report",
+    "headline",
     "load_dataset",
     "load_policy",
     "reliability_curve",

@@ -105,17 +105,14 @@ def support_flags(loaded: LoadedReport | None) -> pd.DataFrame | None:
     return flags[[c.EPISODE_ID, c.STEP, "out_of_support"]]
 
 
-def estimates_for_forest(report: OpeReport) -> tuple[pd.DataFrame, dict[str, float]]:
-    """The policy's estimates (one row per estimator) and the clinicians' values as references."""
-    frame = report.estimates_frame()
-    policy = frame[frame["target"] != "clinicians"]
-    clinicians = frame[frame["target"] == "clinicians"]
-    references = {f"clinicians ({row.estimator})": float(row.value) for row in clinicians.itertuples()
-                  if row.estimator in {"WIS", "PDWIS", "FQE"}}
-    observed = report.config.get("clinician_observed_return") if isinstance(report.config, dict) else None
-    if isinstance(observed, int | float):
-        references["clinicians (observed)"] = float(observed)
-    return policy.reset_index(drop=True), references
+def headline(frame: pd.DataFrame, estimator: str = "WIS") -> tuple[pd.Series, pd.Series | None]:
+    """The policy's and the clinicians' rows of the headline estimator (the first one if absent)."""
+    chosen = estimator if estimator in set(frame["estimator"]) else str(frame["estimator"].iloc[0])
+    rows = frame[frame["estimator"] == chosen]
+    policy = rows[rows["target"] != "clinicians"]
+    clinicians = rows[rows["target"] == "clinicians"]
+    clinician_row = clinicians.iloc[0] if len(clinicians) else None
+    return (policy.iloc[0] if len(policy) else rows.iloc[0]), clinician_row
 
 
 def reliability_curve(

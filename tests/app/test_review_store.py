@@ -89,7 +89,7 @@ def test_unreachable_database_is_a_clear_error(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")
     with pytest.raises(ReviewStoreError, match="Cannot create the folder"):
-        ReviewStore(f"sqlite:///{blocker / 'sub' / 'reviews.db'}")
+        ReviewStore(f"sqlite:///{blocker / 'sub' / 'reviews.db'}").append(make_review())
     dead = ReviewStore("postgresql+psycopg://nobody@127.0.0.1:1/reviews")
     with pytest.raises(ReviewStoreError, match=r"review database .*127\.0\.0\.1"):
         dead.append(make_review())

@@ -1,0 +1,23 @@
+"""Data roots for the review app tests: empty, dataset only, and the full chain (session-scoped)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.app.review_root import ReviewRoot, build_dataset, build_review_root
+
+
+@pytest.fixture(scope="session")
+def review_root(tmp_path_factory: pytest.TempPathFactory) -> ReviewRoot:
+    """Dataset, trained policy, OPE report and registry, made once by the real producers."""
+    return build_review_root(tmp_path_factory.mktemp("review_root"))
+
+
+@pytest.fixture(scope="session")
+def dataset_only_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data root with one dataset and no registry."""
+    root = tmp_path_factory.mktemp("dataset_only")
+    build_dataset(root, episodes=20)
+    return root

@@ -1,0 +1,54 @@
+"""A data root for the review app, made by the real producers: ICU-Sepsis episodes, a trained
+policy, its OPE report, and the policy registered (alias `champion`) in a sqlite MLflow store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from dosewise import models, pipelines
+
+MODEL_NAME = "sepsis-dosing"
+
+
+@dataclass(frozen=True)
+class ReviewRoot:
+    """Where each part of the data root lies."""
+
+    root: Path
+    dataset: Path
+    policy: Path
+    ope: Path
+    tracking_uri: str
+    run_id: str
+
+
+def build_dataset(root: Path, episodes: int = 60, seed: int = 0) -> Path:
+    """A small ICU-Sepsis trajectories folder (`root/icu_sepsis`)."""
+    out = root / "icu_sepsis"
+    pipelines.write_icu_sepsis_episodes(out, episodes, behaviour="clinician", seed=seed)
+    return out
+
+
+def build_review_root(root: Path, episodes: int = 60) -> ReviewRoot:
+    """Dataset -> tiny discrete CQL policy -> fast OPE -> MLflow run -> registered `sepsis-dosing`."""
+    from dosewise.models.ope.config import OpeConfig
+    from dosewise.models.ope.report import evaluate_policy
+
+    dataset = build_dataset(root, episodes)
+    config = models.TrainConfig(n_steps=30, batch_size=64, log_every=15, device="cpu")
+    tracking_uri = models.local_store_uri(root)
+    _, run_id = models.start_run(tracking_uri, run_name="review-app-test")
+    trained = models.train_policy(dataset, config, out_dir=root / "policy", show_progress=False)
+    models.log_training_outputs(run_id, trained.policy_dir, tracking_uri=tracking_uri)
+    ope_config = OpeConfig.model_validate({
+        "n_bootstrap": 50, "bca": False, "estimators": ["IS", "WIS", "PDWIS"], "min_episodes": 5,
+        "behaviour": {"base": "logistic", "max_iter": 50}, "fqe": {"enabled": False},
+    })
+    policy = models.load_policy(trained.policy_dir)
+    evaluate_policy(dataset, policy, ope_config, split="test", out_dir=root / "ope", show_progress=False)
+    models.log_ope_results(run_id, root / "ope", tracking_uri=tracking_uri)
+    models.end_run(run_id, tracking_uri=tracking_uri)
+    models.register_policy(run_id, MODEL_NAME, alias="champion", tracking_uri=tracking_uri)
+    return ReviewRoot(root=root, dataset=dataset, policy=trained.policy_dir, ope=root / "ope",
+                      tracking_uri=tracking_uri, run_id=run_id)

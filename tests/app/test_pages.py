@@ -1,0 +1,155 @@
+"""Every page of the review app under `streamlit.testing.v1.AppTest`: no exception, key elements
+present, empty states instead of tracebacks, and a submitted review lands in the database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dosewise.app.review_store import ReviewStore
+from dosewise.data_schemas import RunManifest
+from tests.app.review_root import MODEL_NAME, ReviewRoot
+from tests.conftest import REPO_ROOT
+
+ENTRY = str(REPO_ROOT / "app" / "streamlit_app.py")
+PAGES = [
+    "app_pages/patient_timeline.py", "app_pages/policy_evaluation.py", "app_pages/recommendation_review.py",
+]
+
+
+def _app(monkeypatch: pytest.MonkeyPatch, root: Path, **env: str) -> AppTest:
+    for name in ("MLFLOW_TRACKING_URI", "DOSEWISE_REVIEW_DB_URL", "DOSEWISE_AUTH_REQUIRED",
+                 "DOSEWISE_OIDC_METADATA_URL", "DOSEWISE_AUTH_SECRETS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DOSEWISE_DATA_DIR", str(root))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return AppTest.from_file(ENTRY, default_timeout=120)
+
+
+def _visit(at: AppTest, page: str | None) -> AppTest:
+    if page is None:
+        at.run()
+    else:
+        at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _texts(at: AppTest) -> str:
+    return " ".join(str(x.value) for kind in ("info", "warning", "error", "success") for x in at.get(kind))
+
+
+def test_empty_root_gives_helpful_empty_states(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    at = _app(monkeypatch, tmp_path)
+    for page in [None, *PAGES]:
+        _visit(at, page)
+        assert "No datasets found" in _texts(at)
+        assert "dosewise synth icu-sepsis" in _texts(at)
+        assert "listens on loopback" in _texts(at)  # the no-login notice is on every page
+
+
+def test_dataset_without_registry(monkeypatch: pytest.MonkeyPatch, dataset_only_root: Path) -> None:
+    at = _app(monkeypatch, dataset_only_root)
+    _visit(at, None)
+    assert [m.label for m in at.metric][:2] == ["Stays", "Bins"] and at.metric[0].value == "20"
+    assert len(at.get("plotly_chart")) == 1  # clinicians' action heatmap alone
+    assert "No registered policy yet" in _texts(at)
+    _visit(at, PAGES[0])
+    assert len(at.get("plotly_chart")) == 2  # doses (given only) and the vitals timeline
+    for page in PAGES[1:]:
+        _visit(at, page)
+        assert "No registered policy" in _texts(at)
+
+
+def test_every_page_renders_its_charts(monkeypatch: pytest.MonkeyPatch, review_root: ReviewRoot) -> None:
+    at = _app(monkeypatch, review_root.root)
+    _visit(at, None)
+    assert at.selectbox(key="policy_pick").value == f"{MODEL_NAME} v1 (champion)"
+    heatmap = at.get("plotly_chart")[0].proto.spec
+    assert "Clinicians" in heatmap and "Policy" in heatmap
+    _visit(at, PAGES[0])
+    specs = [c.proto.spec for c in at.get("plotly_chart")]
+    assert len(specs) == 3 and "given vs recommended" in specs[0] and "Action values" in specs[1]
+    _visit(at, PAGES[1])
+    specs = [c.proto.spec for c in at.get("plotly_chart")]
+    assert "Off-policy estimates" in specs[0] and "calibration" in specs[1]
+    assert {m.label for m in at.metric} >= {"Policy value (WIS)", "Effective sample size", "Out of support"}
+    _visit(at, PAGES[2])
+    assert "Action values" in at.get("plotly_chart")[0].proto.spec
+
+
+def test_unknown_stay_id_is_a_warning(monkeypatch: pytest.MonkeyPatch, review_root: ReviewRoot) -> None:
+    at = _app(monkeypatch, review_root.root)
+    _visit(at, None)
+    _visit(at, PAGES[0])
+    at.text_input(key="stay_id_timeline").input("no-such-stay").run()
+    assert not at.exception
+    assert "No stay with id `no-such-stay`" in _texts(at)
+    at.text_input(key="stay_id_timeline").input("sim-0").run()
+    assert "Did you mean" in _texts(at)
+
+
+def _submit_review(at: AppTest, comment: str) -> AppTest:
+    at.radio[0].set_value("disagree")
+    at.text_area[0].input(comment)
+    submit = next(b for b in at.get("button") if "Submit review" in str(b.proto.label))
+    submit.click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_submitted_review_is_stored(monkeypatch: pytest.MonkeyPatch, review_root: ReviewRoot,
+                                    tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'reviews.db'}"
+    at = _app(monkeypatch, review_root.root, DOSEWISE_REVIEW_DB_URL=url)
+    _visit(at, None)
+    at.text_input(key="local_reviewer").input("dr-house").run()
+    _visit(at, PAGES[2])
+    _submit_review(at, "Too much fluid for this MAP")
+    assert "Review stored (disagree)" in _texts(at)
+    stored = ReviewStore(url).read()
+    assert len(stored) == 1
+    row = stored.iloc[0]
+    manifest = RunManifest.read(review_root.dataset)
+    assert row["reviewer"] == "local:dr-house" and row["verdict"] == "disagree"
+    assert row["policy_name"] == MODEL_NAME and row["policy_version"] == "1"
+    assert row["dataset_sha256"] == manifest.outputs["trajectories.parquet"]
+    assert row["comment"] == "Too much fluid for this MAP"
+    assert "1 review(s)" in " ".join(str(c.value) for c in at.caption)
+
+
+def test_unreachable_database_keeps_the_input(
+    monkeypatch: pytest.MonkeyPatch, review_root: ReviewRoot
+) -> None:
+    at = _app(monkeypatch, review_root.root,
+              DOSEWISE_REVIEW_DB_URL="postgresql+psycopg://nobody@127.0.0.1:1/reviews")
+    _visit(at, None)
+    _visit(at, PAGES[2])
+    _submit_review(at, "keep me")
+    assert "Connection refused" in _texts(at)
+    assert "Your input is kept" in _texts(at)
+    assert at.text_area[0].value == "keep me" and at.radio[0].value == "disagree"
+
+
+def test_login_guards_every_page(monkeypatch: pytest.MonkeyPatch, review_root: ReviewRoot) -> None:
+    at = _app(monkeypatch, review_root.root)
+    at.secrets["auth"] = {
+        "redirect_uri": "http://127.0.0.1:9/oauth2callback", "cookie_secret": "x" * 40,
+        "client_id": "c", "client_secret": "s", "server_metadata_url": "http://127.0.0.1:9/meta",
+    }
+    for page in [None, *PAGES]:
+        _visit(at, page)
+        assert "Please log in" in _texts(at)
+        assert not at.get("plotly_chart") and not at.text_input  # nothing behind the login
+        assert any("Log in" in str(b.proto.label) for b in at.get("button"))
+
+
+def test_login_required_without_provider_refuses(
+    monkeypatch: pytest.MonkeyPatch, review_root: ReviewRoot
+) -> None:
+    at = _app(monkeypatch, review_root.root, DOSEWISE_AUTH_REQUIRED="1")
+    _visit(at, None)
+    assert "will not open" in _texts(at) and not at.get("plotly_chart")
