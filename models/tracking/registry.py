@@ -7,6 +7,7 @@ OPE gate; `load_registered_policy("models:/sepsis-dosing@candidate")` gives the 
 
 from __future__ import annotations
 
+import logging
 import re
 import tempfile
 from dataclasses import dataclass
@@ -170,6 +171,11 @@ def register_policy(
             active = mlflow.active_run()
             reopen = active is None or active.info.run_id != run_id
             context = mlflow.start_run(run_id=run_id, nested=active is not None) if reopen else None
+            # The python_model is pickled by reference to the installed PolicyPyfuncModel class
+            # (no weights or code inside); MLflow's generic warning about pickles is muted.
+            pyfunc_log = logging.getLogger("mlflow.pyfunc")
+            level = pyfunc_log.level
+            pyfunc_log.setLevel(logging.ERROR)
             try:
                 info = mlflow.pyfunc.log_model(
                     name=MODEL_NAME, python_model=PolicyPyfuncModel(), artifacts=artifacts,
@@ -178,6 +184,7 @@ def register_policy(
                     metadata={"dosewise.policy_name": policy.name, "dosewise.n_actions": policy.n_actions},
                 )
             finally:
+                pyfunc_log.setLevel(level)
                 if context is not None:
                     mlflow.end_run()
             version = mlflow.register_model(info.model_uri, name, tags={
