@@ -24,16 +24,24 @@ from pathlib import Path
 
 from dosewise.data_schemas.console import print_table
 
-GENERATE = """
-import json, resource, sys, time
+# Peak RSS is read from /proc/self/status VmHWM: this process image's own high-water mark
+# (ru_maxrss would also count the parent's RSS at fork time).
+PEAK = """
+import re
+def peak_gb():
+    status = open("/proc/self/status").read()
+    return int(re.search(r"VmHWM:\\s+(\\d+)", status).group(1)) / 2**20
+"""
+GENERATE = PEAK + """
+import json, sys, time
 from dosewise.pipelines import write_synthetic_icu
 start = time.perf_counter()
 m = write_synthetic_icu(sys.argv[1], int(sys.argv[2]), seed=int(sys.argv[3]), show_progress=False)
 print(json.dumps({"seconds": time.perf_counter() - start, "rows": m.extra["rows"],
-                  "rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}))
+                  "rss_gb": peak_gb()}))
 """
-ETL = """
-import json, resource, sys, time
+ETL = PEAK + """
+import json, sys, time
 from dosewise.data_schemas import load_config
 from dosewise.pipelines import SepsisPipelineConfig, config_folder, run_sepsis_pipeline
 config = load_config(sys.argv[3], SepsisPipelineConfig, search=[config_folder()])
@@ -42,15 +50,15 @@ m = run_sepsis_pipeline(config, sys.argv[1], sys.argv[2], show_progress=False)
 seconds = time.perf_counter() - start
 print(json.dumps({"seconds": seconds, "episodes": m.funnel[-1].remaining if m.funnel else None,
                   "funnel": [[f.rule, f.remaining] for f in m.funnel],
-                  "rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}))
+                  "rss_gb": peak_gb()}))
 """
-PANDAS = """
-import json, resource, sys, time
+PANDAS = PEAK + """
+import json, sys, time
 import pandas as pd
 start = time.perf_counter()
 frame = pd.read_csv(sys.argv[1], parse_dates=["charttime", "storetime"])
 print(json.dumps({"seconds": time.perf_counter() - start, "rows": len(frame),
-                  "rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}))
+                  "rss_gb": peak_gb()}))
 """
 
 

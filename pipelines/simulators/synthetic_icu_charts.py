@@ -25,7 +25,7 @@ def fio2_percent(course: Course) -> np.ndarray:
     """Inspired O2 (%) per hour: titrated to PaO2 ~85 mmHg when ventilated, nasal cannula
     (28-36 %) when PaO2/FiO2 < 300, room air (21 %) otherwise."""
     pf, vent = course.hourly["pf"], course.hourly["vent"] > 0
-    titrated = np.clip(np.round(8500.0 / pf / 5.0) * 5.0, 30.0, 100.0)
+    titrated = np.clip(np.round(8500.0 / np.maximum(pf, 40.0) / 5.0) * 5.0, 30.0, 100.0)
     cannula = 28.0 + 4.0 * (pf < 220) + 4.0 * (pf < 160)
     return np.where(vent, titrated, np.where(pf < 300, cannula, 21.0))
 

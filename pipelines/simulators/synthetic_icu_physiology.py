@@ -182,72 +182,94 @@ def infection_stress(c: Cohort, hours: int) -> np.ndarray:
 
 
 def simulate_course(rng: np.random.Generator, c: Cohort) -> Course:
-    """Run the hourly treat-and-respond loop for all stays of a chunk at once."""
+    """Run the hourly treat-and-respond loop for all stays of a chunk at once.
+
+    Stays are processed longest-first so the ones still in the ICU form a prefix; the working
+    arrays shrink as stays end, keeping the loop's cost proportional to stay-hours.
+    """
     hours = int(np.ceil(c.planned_los_h.max()))
-    n, b = c.n, c.baseline
-    x = infection_stress(c, hours)
-    noise = rng.normal(0.0, 1.0, (6, n, hours))
-    u = rng.random((5, n, hours))
-    out = {k: np.zeros((n, hours)) for k in (
-        "map", "lactate", "creatinine", "platelets", "bilirubin", "ne_eq", "vaso", "bolus_ml",
-        "vent", "pf", "gcs", "urine_ml")}
-    lact, creat = b["lactate"].copy(), b["creatinine"].copy()
-    plt, bili = b["platelets"].copy(), b["bilirubin"].copy()
-    pool = np.zeros(n)
-    cum_fluid = np.zeros(n)
-    ne_eq = np.zeros(n)
-    vaso = np.zeros(n)
-    vent = np.zeros(n, dtype=bool)
-    e_map = np.zeros(n)
-    alive = np.ones(n, dtype=bool)
+    n = c.n
+    order = np.argsort(-c.planned_los_h, kind="stable")
+    x_by_hour = np.ascontiguousarray(infection_stress(c, hours)[order].T)  # (T, n) rows
+    noise = rng.normal(0.0, 1.0, (5, hours, n))
+    u = rng.random((5, hours, n))
+    still_in = (c.planned_los_h[order][None, :] > np.arange(hours)[:, None]).sum(axis=1)
+    fixed = {**{k: v[order] for k, v in c.baseline.items()}, "age": c.age[order],
+             "protected": c.protected[order], "los": c.planned_los_h[order]}
+    zeros = np.zeros(n)
+    state = {"lact": fixed["lactate"].copy(), "creat": fixed["creatinine"].copy(),
+             "plt": fixed["platelets"].copy(), "bili": fixed["bilirubin"].copy(),
+             "pool": zeros.copy(), "cum_fluid": zeros.copy(), "ne_eq": zeros.copy(),
+             "vaso": zeros.copy(), "vent": zeros.astype(bool), "e_map": zeros.copy(),
+             "alive": np.ones(n, dtype=bool), "death_h": np.full(n, np.inf)}
+    out = {k: np.zeros((hours, n)) for k in _HOURLY}
     death_h = np.full(n, np.inf)
+    m = n
     for t in range(hours):
-        xt = x[:, t]
-        e_map = 0.7 * e_map + 2.5 * noise[0, :, t]
-        fluid_effect = 10.0 * pool / (pool + 0.5) * np.exp(-cum_fluid / 6.0)
-        pressor_effect = 35.0 * (ne_eq + 0.1 * (vaso > 0)) / (ne_eq + 0.1 * (vaso > 0) + 0.25)
-        map_t = b["map"] - 38.0 * xt + fluid_effect + pressor_effect + e_map
-        low = map_t < 65.0
-        p_bolus = np.where(low, 0.55, np.where(lact > 2.5, 0.15, 0.01)) * (cum_fluid < 8.0)
-        volume = np.where(u[1, :, t] < 0.7, 500.0, np.where(u[1, :, t] < 0.9, 1000.0, 250.0))
-        bolus = np.where(u[0, :, t] < p_bolus, volume, 0.0)
-        start = low & (ne_eq == 0) & ((cum_fluid >= 1.0) | (map_t < 55)) & (u[2, :, t] < 0.6)
-        ne_eq = np.where(start, np.where(u[3, :, t] < 0.5, 0.05, 0.1), ne_eq)
-        up = low & (ne_eq > 0) & ~start & (u[2, :, t] < 0.6)
-        ne_eq = np.where(up, np.minimum(ne_eq + 0.04, 1.0), ne_eq)
-        down = (map_t > 75.0) & (ne_eq > 0) & (u[2, :, t] < 0.5)
-        ne_eq = np.where(down, ne_eq - 0.03, ne_eq)
-        ne_eq = np.where(ne_eq < 0.03, 0.0, ne_eq).round(2)
-        vaso = np.where((vaso == 0) & (ne_eq > 0.25) & (u[3, :, t] < 0.3), 2.4,
-                        np.where(ne_eq < 0.1, 0.0, vaso))
-        pool = pool * np.exp(-LN2 / 3.0) + bolus / 1000.0
-        cum_fluid += bolus / 1000.0
-        perfused = np.where(map_t >= 65.0, 1.0, 0.4)
-        lact = np.clip(lact + 0.5 * xt + 0.1 * np.maximum(65.0 - map_t, 0) / 5.0
-                       - 0.12 * (lact - b["lactate"]) * perfused + 0.05 * noise[1, :, t], 0.3, 25.0)
-        creat = np.clip(creat + 0.015 * xt + 0.005 * np.maximum(65.0 - map_t, 0) / 5.0
-                        - 0.01 * (creat - b["creatinine"]) * (xt < 0.2), 0.2, 15.0)
-        plt = np.clip(plt - 1.5 * xt * plt / 100.0 + 0.01 * (b["platelets"] - plt), 5.0, 900.0)
-        bili = np.clip(bili + 0.01 * xt * (1 + bili / 3.0)
-                       - 0.005 * (bili - b["bilirubin"]) * (xt < 0.2), 0.1, 40.0)
-        gcs = np.clip(np.round(b["gcs"] - 5.0 * xt + 0.6 * noise[2, :, t]), 3, 15)
-        pf = np.clip(b["pf"] * (1.0 - 0.55 * xt) + 40.0 * vent + 15.0 * noise[3, :, t], 40, 600)
-        recover = (xt < 0.3) & (pf > 250) & (t >= b["postop_vent_h"])
-        vent = np.where(vent, ~recover, (pf < 180) | (gcs <= 8) | (t < b["postop_vent_h"]))
-        urine = b["urine_ml_h"] * (1.0 - 0.75 * np.minimum(xt, 1.0)) * np.where(low, 0.6, 1.0)
-        hazard_logit = (-10.5 + 3.0 * xt + 0.25 * lact + 0.04 * np.maximum(60.0 - map_t, 0)
-                        + 0.03 * (c.age - 65.0))
-        dies = alive & ~c.protected & (t < c.planned_los_h) & (
-            u[4, :, t] < 1.0 / (1.0 + np.exp(-hazard_logit)))
-        death_h = np.where(dies, t + 0.1 + 0.8 * u[3, :, t], death_h)
-        alive &= ~dies
-        for key, value in (("map", map_t), ("lactate", lact), ("creatinine", creat),
-                           ("platelets", plt), ("bilirubin", bili), ("ne_eq", ne_eq),
-                           ("vaso", vaso), ("bolus_ml", bolus), ("vent", vent), ("pf", pf),
-                           ("gcs", gcs), ("urine_ml", urine * np.exp(0.25 * noise[4, :, t]))):
-            out[key][:, t] = value
-    out["x"] = x
-    out["noise"] = noise[5]
+        if still_in[t] < 0.7 * m:  # drop stays that have left the ICU from the working arrays
+            death_h[:m] = state["death_h"]
+            m = int(still_in[t])
+            state = {k: v[:m] for k, v in state.items()}
+            fixed = {k: v[:m] for k, v in fixed.items()}
+        state, hourly = _step(t, state, fixed, x_by_hour[t, :m], noise[:, t, :m], u[:, t, :m])
+        for key, value in hourly.items():
+            out[key][t, :m] = value
+    death_h[:m] = state["death_h"]
+    back = np.argsort(order, kind="stable")
+    hourly_out = {key: np.ascontiguousarray(value.T[back]) for key, value in out.items()}
+    hourly_out["x"] = infection_stress(c, hours)
+    death_h = death_h[back]
     died = np.isfinite(death_h)
     los = np.where(died, np.minimum(death_h, c.planned_los_h), c.planned_los_h)
-    return Course(hourly=out, los_h=los, died_icu=died & (death_h <= c.planned_los_h))
+    return Course(hourly=hourly_out, los_h=los, died_icu=died & (death_h <= c.planned_los_h))
+
+
+_HOURLY = ("map", "lactate", "creatinine", "platelets", "bilirubin", "ne_eq", "vaso", "bolus_ml",
+           "vent", "pf", "gcs", "urine_ml")
+
+
+def _step(t: int, s: dict[str, np.ndarray], b: dict[str, np.ndarray], xt: np.ndarray,
+          noise: np.ndarray, u: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """One hour: observe MAP, treat (bolus, titrate norepinephrine, add vasopressin), respond."""
+    e_map = 0.7 * s["e_map"] + 2.5 * noise[0]
+    pool, cum_fluid, ne_eq, vaso, lact = s["pool"], s["cum_fluid"], s["ne_eq"], s["vaso"], s["lact"]
+    fluid_effect = 10.0 * pool / (pool + 0.5) * np.exp(-cum_fluid / 6.0)
+    pressor = ne_eq + 0.1 * (vaso > 0)
+    map_t = b["map"] - 38.0 * xt + fluid_effect + 35.0 * pressor / (pressor + 0.25) + e_map
+    low = map_t < 65.0
+    p_bolus = np.where(low, 0.55, np.where(lact > 2.5, 0.15, 0.01)) * (cum_fluid < 8.0)
+    volume = np.where(u[1] < 0.7, 500.0, np.where(u[1] < 0.9, 1000.0, 250.0))
+    bolus = np.where(u[0] < p_bolus, volume, 0.0)
+    start = low & (ne_eq == 0) & ((cum_fluid >= 1.0) | (map_t < 55)) & (u[2] < 0.6)
+    ne_eq = np.where(start, np.where(u[3] < 0.5, 0.05, 0.1), ne_eq)
+    ne_eq = np.where(low & (ne_eq > 0) & ~start & (u[2] < 0.6), np.minimum(ne_eq + 0.04, 1.0), ne_eq)
+    ne_eq = np.where((map_t > 75.0) & (ne_eq > 0) & (u[2] < 0.5), ne_eq - 0.03, ne_eq)
+    ne_eq = np.where(ne_eq < 0.03, 0.0, ne_eq).round(2)
+    vaso = np.where((vaso == 0) & (ne_eq > 0.25) & (u[3] < 0.3), 2.4, np.where(ne_eq < 0.1, 0.0, vaso))
+    perfused = np.where(low, 0.4, 1.0)
+    hypoperfusion = np.maximum(65.0 - map_t, 0) / 5.0
+    lact = np.clip(lact + 0.5 * xt + 0.1 * hypoperfusion - 0.12 * (lact - b["lactate"]) * perfused
+                   + 0.05 * noise[1], 0.3, 25.0)
+    creat = np.clip(s["creat"] + 0.015 * xt + 0.005 * hypoperfusion
+                    - 0.01 * (s["creat"] - b["creatinine"]) * (xt < 0.2), 0.2, 15.0)
+    plt = np.clip(s["plt"] - 1.5 * xt * s["plt"] / 100.0 + 0.01 * (b["platelets"] - s["plt"]), 5, 900)
+    bili = np.clip(s["bili"] + 0.01 * xt * (1 + s["bili"] / 3.0)
+                   - 0.005 * (s["bili"] - b["bilirubin"]) * (xt < 0.2), 0.1, 40.0)
+    gcs = np.clip(np.round(b["gcs"] - 5.0 * xt + 0.6 * noise[2]), 3, 15)
+    vent = s["vent"]
+    pf = np.clip(b["pf"] * (1.0 - 0.55 * xt) + 40.0 * vent + 15.0 * noise[3], 40, 600)
+    recover = (xt < 0.3) & (pf > 250) & (t >= b["postop_vent_h"])
+    vent = np.where(vent, ~recover, (pf < 180) | (gcs <= 8) | (t < b["postop_vent_h"]))
+    urine = b["urine_ml_h"] * (1.0 - 0.75 * np.minimum(xt, 1.0)) * np.where(low, 0.6, 1.0)
+    hazard_logit = (-10.5 + 3.0 * xt + 0.25 * lact + 0.04 * np.maximum(60.0 - map_t, 0)
+                    + 0.03 * (b["age"] - 65.0))
+    dies = s["alive"] & ~b["protected"] & (t < b["los"]) & (
+        u[4] < 1.0 / (1.0 + np.exp(-hazard_logit)))
+    state = {"lact": lact, "creat": creat, "plt": plt, "bili": bili, "vent": vent, "e_map": e_map,
+             "pool": pool * np.exp(-LN2 / 3.0) + bolus / 1000.0, "cum_fluid": cum_fluid + bolus / 1000.0,
+             "ne_eq": ne_eq, "vaso": vaso, "alive": s["alive"] & ~dies,
+             "death_h": np.where(dies, t + 0.1 + 0.8 * u[3], s["death_h"])}
+    hourly = {"map": map_t, "lactate": lact, "creatinine": creat, "platelets": plt,
+              "bilirubin": bili, "ne_eq": ne_eq, "vaso": vaso, "bolus_ml": bolus, "vent": vent,
+              "pf": pf, "gcs": gcs, "urine_ml": urine * np.exp(0.25 * noise[4])}
+    return state, hourly
