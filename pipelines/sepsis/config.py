@@ -134,7 +134,10 @@ class SepsisPipelineConfig(StrictConfig):
     )
     seed: int = Field(default=0, description="Seed of the patient-level split.")
     threads: int | None = Field(default=None, ge=1, description="DuckDB threads (default: all cores).")
-    memory_limit: str | None = Field(default=None, description="DuckDB memory limit, e.g. '4GB'.")
+    memory_limit: str | None = Field(
+        default="4GB",
+        description="DuckDB memory limit (larger tables spill to a temp folder); None = DuckDB's default.",
+    )
     inclusion: InclusionConfig = Field(default_factory=InclusionConfig, description="Cohort rules.")
     binning: BinningConfig = Field(default_factory=BinningConfig, description="Time grid.")
     weight: WeightConfig = Field(default_factory=WeightConfig, description="Missing-weight fallback.")

@@ -110,8 +110,8 @@ o AS (
 SELECT stay_id, bin,
        CAST(coalesce(sum(CASE WHEN kind = 'fluid' THEN CAST(
                     CASE WHEN de = ds THEN quantity ELSE quantity * overlap_s / (de - ds) END
-                    AS DECIMAL(38, 9)) END), 0) AS DOUBLE) AS fluid_ml,
-       CAST(coalesce(sum(CASE WHEN kind = 'vaso' THEN CAST(quantity * overlap_s AS DECIMAL(38, 9)) END), 0)
+                    AS DECIMAL(18, 6)) END), 0) AS DOUBLE) AS fluid_ml,
+       CAST(coalesce(sum(CASE WHEN kind = 'vaso' THEN CAST(quantity * overlap_s AS DECIMAL(18, 6)) END), 0)
             AS DOUBLE) / max(bin_len_s) AS norepi_eq_mcg_kg_min
 FROM o
 GROUP BY stay_id, bin

@@ -49,7 +49,7 @@ def link_events_to_stays(cat: MimicCatalog) -> StageCounts:
     gcs_parts = ", ".join(f"'{v}'" for v in GCS_PARTS)
     cat.execute(
         f"""
-        CREATE OR REPLACE TABLE all_events AS
+        CREATE OR REPLACE VIEW all_events AS
         SELECT 'chart' AS src, stay_id, charttime, itemid, variable, valuenum FROM chart_measurements
             WHERE variable NOT IN ({gcs_parts})
         UNION ALL SELECT 'gcs', stay_id, charttime, NULL, 'gcs_total', gcs_total FROM gcs
@@ -101,71 +101,75 @@ def link_events_to_stays(cat: MimicCatalog) -> StageCounts:
 
 
 def quarantine_measurements(cat: MimicCatalog, bin_hours: int, clip: bool) -> StageCounts:
-    """Select cohort events inside each window; quarantine missing, duplicate and out-of-bounds values."""
+    """Select cohort events inside each window; quarantine missing, duplicate and out-of-bounds values.
+
+    Exact duplicates are found by grouping (one kept, the other copies quarantined), which is much
+    cheaper than a window function over millions of rows.
+    """
     cat.execute(
         f"""
         CREATE OR REPLACE TABLE window_events AS
-        SELECT e.*, CAST(floor(date_diff('second', w.window_start, e.charttime) / {bin_hours * 3600}) AS
-            BIGINT) AS bin,
-               b.lower, b.upper,
-               row_number() OVER (PARTITION BY e.stay_id, e.charttime, e.variable, e.itemid, e.valuenum)
-                   AS copy_no
-        FROM all_events e
-        JOIN cohort_windows w USING (stay_id)
-        LEFT JOIN rule_outlier_bounds b ON b.variable = e.variable
-        WHERE e.charttime >= w.window_start AND e.charttime < w.window_end
-    """,
+        WITH g AS (
+            SELECT e.src, e.stay_id, e.charttime, e.itemid, e.variable, e.valuenum,
+                   CAST(floor(date_diff('second', w.window_start, e.charttime) / {bin_hours * 3600})
+                        AS BIGINT)
+                       AS bin,
+                   count(*) AS copies
+            FROM all_events e JOIN cohort_windows w USING (stay_id)
+            WHERE e.charttime >= w.window_start AND e.charttime < w.window_end
+            GROUP BY ALL
+        )
+        SELECT g.*, b.lower, b.upper,
+               CASE WHEN g.valuenum IS NULL THEN 'valuenum_missing'
+                    WHEN g.valuenum < b.lower OR g.valuenum > b.upper THEN g.variable || '_range' END AS rule
+        FROM g LEFT JOIN rule_outlier_bounds b ON b.variable = g.variable
+        """,
         what="window events",
     )
-    cat.execute(
-        """
-        CREATE OR REPLACE TABLE classified_events AS
-        SELECT *, CASE
-            WHEN valuenum IS NULL THEN 'valuenum_missing'
-            WHEN copy_no > 1 THEN 'duplicate_event'
-            WHEN valuenum < lower OR valuenum > upper THEN variable || '_range'
-        END AS rule
-        FROM window_events
-    """,
-        what="outlier rules",
-    )
-    keep_clipped = "rule LIKE '%\\_range' ESCAPE '\\'" if clip else "false"
+    clipped = "(rule LIKE '%\\_range' ESCAPE '\\')" if clip else "false"
     cat.execute(
         f"""
         CREATE OR REPLACE TABLE kept_events AS
         SELECT stay_id, charttime, bin, variable,
-               CASE WHEN {keep_clipped} THEN least(greatest(valuenum, lower), upper) ELSE valuenum END
-                   AS valuenum
-        FROM classified_events WHERE rule IS NULL OR {keep_clipped}
-    """,
+               CASE WHEN {clipped} THEN least(greatest(valuenum, lower), upper) ELSE valuenum END AS valuenum
+        FROM window_events WHERE rule IS NULL OR {clipped}
+        """,
         what="kept events",
     )
     cat.execute(
         f"""
         CREATE OR REPLACE TABLE q_measurements AS
-        SELECT 'measurements' AS stage,
-               CASE WHEN {keep_clipped} THEN replace(rule, '_range', '_clipped') ELSE rule END AS rule,
-               variable AS "column", CAST(valuenum AS VARCHAR) AS failure_case,
-               'src=' || src || '|stay_id=' || CAST(stay_id AS VARCHAR) || '|charttime=' ||
-                   CAST(charttime AS VARCHAR)
+        WITH q AS (
+            SELECT *, CASE WHEN {clipped} THEN replace(rule, '_range', '_clipped') ELSE rule END AS qrule,
+                   CASE WHEN {clipped} THEN 1 ELSE copies END AS n
+            FROM window_events WHERE rule IS NOT NULL
+            UNION ALL
+            SELECT *, 'duplicate_event' AS qrule, copies - 1 AS n
+            FROM window_events WHERE (rule IS NULL OR {clipped}) AND copies > 1
+        ),
+        expanded AS (SELECT *, unnest(range(n)) AS copy_no FROM q)
+        SELECT 'measurements' AS stage, qrule AS rule, variable AS "column",
+               CAST(valuenum AS VARCHAR) AS failure_case,
+               'src=' || src || '|stay_id=' || CAST(stay_id AS VARCHAR)
+                   || '|charttime=' || CAST(charttime AS VARCHAR)
                    || '|itemid=' || coalesce(CAST(itemid AS VARCHAR), '') AS row_key,
-               CASE WHEN rule = 'valuenum_missing' THEN 'no numeric value for ' || variable
-                    WHEN rule = 'duplicate_event' THEN 'exact duplicate of an earlier row (first copy kept)'
-                    WHEN {keep_clipped} THEN 'outside [' || lower || ', ' || upper || ']; clipped and kept'
+               CASE WHEN qrule = 'valuenum_missing' THEN 'no numeric value for ' || variable
+                    WHEN qrule = 'duplicate_event' THEN 'exact duplicate of an earlier row (first copy kept)'
+                    WHEN qrule LIKE '%\\_clipped' ESCAPE '\\'
+                        THEN 'outside [' || lower || ', ' || upper || ']; clipped and kept'
                     ELSE 'outside [' || lower || ', ' || upper || '] (rules/outlier_bounds.csv)' END AS reason
-        FROM classified_events WHERE rule IS NOT NULL
-    """,
+        FROM expanded
+        """,
         what="measurement quarantine",
     )
-    rows_in = _count(cat, "SELECT count(*) FROM window_events")
+    rows_in = _count(cat, "SELECT coalesce(sum(copies), 0) FROM window_events")
     by_rule = _by_rule(cat, "q_measurements")
-    counts = StageCounts(
+    return StageCounts(
         rows_in,
         _count(cat, "SELECT count(*) FROM kept_events"),
         by_rule,
         note="rows in = linked events of cohort stays inside their windows",
     )
-    return counts
 
 
 def bin_measurements(cat: MimicCatalog) -> pd.DataFrame:
@@ -175,9 +179,9 @@ def bin_measurements(cat: MimicCatalog) -> pd.DataFrame:
     return cat.df(
         f"""
         SELECT stay_id, bin, variable,
-               CAST(CASE WHEN variable IN ({summed}) THEN sum(CAST(valuenum AS DECIMAL(38, 9)))
+               CAST(CASE WHEN variable IN ({summed}) THEN sum(CAST(valuenum AS DECIMAL(18, 6)))
                     WHEN variable IN ({maxed}) THEN max(valuenum)
-                    ELSE sum(CAST(valuenum AS DECIMAL(38, 9))) / count(*) END AS DOUBLE) AS value
+                    ELSE sum(CAST(valuenum AS DECIMAL(18, 6))) / count(*) END AS DOUBLE) AS value
         FROM kept_events GROUP BY stay_id, bin, variable ORDER BY stay_id, bin, variable
     """,
         what="binned measurements",

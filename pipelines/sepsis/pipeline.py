@@ -58,7 +58,8 @@ STAGES = (
     "trajectories",
     "outputs",
 )
-CONCEPTS = ("icustay_detail", "weight", "sofa", "sepsis3")
+PIPELINE_CONCEPTS = ("icustay_detail", "weight", "gcs", "lab_measurements", "urine_output", "fluid_input",
+                     "norepinephrine_equivalent_dose", "sofa", "sepsis3")
 
 
 def redacted_config(config: SepsisPipelineConfig) -> dict[str, Any]:
@@ -84,6 +85,9 @@ def _catalog_params(config: SepsisPipelineConfig) -> dict[str, Any]:
         "cv_rate_hold_hours": config.doses.cv_rate_hold_hours,
         "weight_fallback": config.weight.fallback,
         "weight_fallback_kg": config.weight.fallback_kg,
+        "sofa_scope": "filtered"
+        if config.inclusion.require_sepsis3 and not config.output.keep_concepts
+        else "all",
     }
 
 
@@ -132,7 +136,11 @@ def run_sepsis_pipeline(
             n_tables = len(layout.files)
             log.set(n_tables, n_tables, note=f"{layout.label}: raw tables registered as typed DuckDB views")
         with runner.stage("concepts") as log:
-            built = cat.build()
+            if _catalog_params(config)["sofa_scope"] == "filtered":  # only suspected infection -> Sepsis-3
+                cat.build(["suspicion_of_infection"])
+                cat.execute("INSERT INTO sofa_stay_filter SELECT stay_id FROM suspicion_of_infection",
+                            what="SOFA scope")
+            built = cat.build(PIPELINE_CONCEPTS)
             stays, sepsis = _stays_frame(cat)
             log.set(
                 len(stays), len(stays), note=f"grain: {len(built)} concept tables built; rows = ICU stays"
@@ -275,6 +283,7 @@ def run_sepsis_pipeline(
             )
             write_frame_quarantine(excl.quarantined, out_dir / "quarantine" / "states.parquet")
             if config.output.keep_concepts:
+                built = cat.build()
                 write_concepts(cat.con, built, out_dir / "concepts")
             log.set(
                 len(traj), len(traj), note="written: trajectories, splits, cohort, imputed_mask, quarantine"

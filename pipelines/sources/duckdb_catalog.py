@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import re
+import tempfile
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -184,6 +185,8 @@ class MimicCatalog:
             self.con.execute(f"SET threads = {int(threads)}")
         if memory_limit:
             self.con.execute(f"SET memory_limit = {_sql_str(memory_limit)}")
+        self._spill = tempfile.TemporaryDirectory(prefix="dosewise-duckdb-")
+        self.con.execute(f"SET temp_directory = {_sql_str(self._spill.name)}")
         self.con.execute("SET preserve_insertion_order = false")
         self.con.execute("SET enable_progress_bar = false")
         self.rules = load_rules()
@@ -192,10 +195,11 @@ class MimicCatalog:
             self.con.execute(f"CREATE OR REPLACE TABLE rule_{name} AS SELECT * FROM _rule_{name}")
             self.con.unregister(f"_rule_{name}")
         tag = "iv" if layout.version == "mimic_iv" else "iii"
-        params_frame = pd.DataFrame([{"version_tag": tag, **params}])
+        params_frame = pd.DataFrame([{"version_tag": tag, "sofa_scope": "all", **params}])
         self.con.register("_etl_params", params_frame)
         self.con.execute("CREATE OR REPLACE TABLE etl_params AS SELECT * FROM _etl_params")
         self.con.unregister("_etl_params")
+        self.con.execute("CREATE OR REPLACE TABLE sofa_stay_filter (stay_id BIGINT)")
         tables = raw_tables(layout.version)
         for name, path in layout.files.items():
             self.con.execute(f'CREATE OR REPLACE VIEW "{name}" AS {_view_sql(tables[name], path, self.con)}')
@@ -247,8 +251,9 @@ class MimicCatalog:
             raise raw_read_error(exc, what) from exc
 
     def close(self) -> None:
-        """Close the DuckDB connection."""
+        """Close the DuckDB connection and remove its spill folder."""
         self.con.close()
+        self._spill.cleanup()
 
 
 def raw_read_error(exc: Exception, what: str) -> BadInputError:

@@ -1,25 +1,30 @@
 -- title: SOFA score per ICU hour, worst value over the preceding 24 hours
 -- reference: Vincent et al., Intensive Care Med 1996 (SOFA); mimic-code sofa.sql (hourly grid from 24 h before ICU admission, rolling 24 h worst); cardiovascular points use the norepinephrine-equivalent rate (> 0.1 mcg/kg/min = 4, > 0 = 3, MAP < 70 mmHg = 1), a simplification recorded here
--- units: component scores and sofa_24h in points (0-24); hr = hours since ICU admission
+-- units: component scores and sofa_24h in points (0-24); hr = hours since ICU admission; stays limited to sofa_stay_filter when etl_params.sofa_scope = 'filtered' (the pipeline scores only stays with a suspected infection)
 -- requires:
 -- depends: icustay_detail, chart_measurements, gcs, lab_measurements, ventilation, urine_output, norepinephrine_equivalent_dose
 CREATE OR REPLACE TABLE sofa AS
-WITH grid AS (
-    SELECT stay_id, intime, unnest(range(-24, CAST(ceil(date_diff('second', intime, outtime) / 3600.0) AS BIGINT))) AS hr
-    FROM icustay_detail
+WITH scope AS (
+    SELECT stay_id, intime, outtime FROM icustay_detail
     WHERE outtime > intime
+      AND ((SELECT sofa_scope FROM etl_params) = 'all' OR stay_id IN (SELECT stay_id FROM sofa_stay_filter))
+),
+grid AS (
+    SELECT stay_id, intime,
+           unnest(range(-24, CAST(ceil(date_diff('second', intime, outtime) / 3600.0) AS BIGINT))) AS hr
+    FROM scope
 ),
 hourly_chart AS (
     SELECT c.stay_id, CAST(floor(date_diff('second', s.intime, c.charttime) / 3600.0) AS BIGINT) AS hr,
            min(c.valuenum) FILTER (WHERE c.variable = 'map_mmhg' AND c.valuenum BETWEEN 1 AND 250) AS map_min
-    FROM chart_measurements c JOIN icustay_detail s USING (stay_id)
+    FROM chart_measurements c JOIN scope s USING (stay_id)
     WHERE c.variable = 'map_mmhg'
     GROUP BY ALL
 ),
 hourly_gcs AS (
     SELECT g.stay_id, CAST(floor(date_diff('second', s.intime, g.charttime) / 3600.0) AS BIGINT) AS hr,
            min(g.gcs_total) FILTER (WHERE g.gcs_total BETWEEN 3 AND 15) AS gcs_min
-    FROM gcs g JOIN icustay_detail s USING (stay_id)
+    FROM gcs g JOIN scope s USING (stay_id)
     GROUP BY ALL
 ),
 hourly_lab AS (
@@ -28,20 +33,20 @@ hourly_lab AS (
            max(l.valuenum) FILTER (WHERE l.variable = 'bilirubin_total_mg_dl' AND l.valuenum BETWEEN 0 AND 60) AS bilirubin_max,
            max(l.valuenum) FILTER (WHERE l.variable = 'creatinine_mg_dl' AND l.valuenum BETWEEN 0 AND 150) AS creatinine_max,
            min(l.valuenum) FILTER (WHERE l.variable = 'pao2_mmhg' AND l.valuenum BETWEEN 1 AND 700) AS pao2_min
-    FROM lab_measurements l JOIN icustay_detail s USING (stay_id)
+    FROM lab_measurements l JOIN scope s USING (stay_id)
     WHERE l.variable IN ('platelets_k_ul', 'bilirubin_total_mg_dl', 'creatinine_mg_dl', 'pao2_mmhg')
     GROUP BY ALL
 ),
 hourly_vent AS (
     SELECT v.stay_id, CAST(floor(date_diff('second', s.intime, v.charttime) / 3600.0) AS BIGINT) AS hr,
            max(v.mechvent) AS mechvent, max(v.fio2_frac) AS fio2_frac
-    FROM ventilation v JOIN icustay_detail s USING (stay_id)
+    FROM ventilation v JOIN scope s USING (stay_id)
     GROUP BY ALL
 ),
 hourly_uo AS (
     SELECT u.stay_id, CAST(floor(date_diff('second', s.intime, u.charttime) / 3600.0) AS BIGINT) AS hr,
            sum(u.urine_output_ml) FILTER (WHERE u.urine_output_ml BETWEEN 0 AND 10000) AS uo_ml
-    FROM urine_output u JOIN icustay_detail s USING (stay_id)
+    FROM urine_output u JOIN scope s USING (stay_id)
     GROUP BY ALL
 ),
 hourly_vaso AS (
@@ -49,7 +54,7 @@ hourly_vaso AS (
         SELECT n.stay_id, n.norepi_eq_mcg_kg_min AS rate,
                unnest(range(CAST(floor(date_diff('second', s.intime, n.starttime) / 3600.0) AS BIGINT),
                             CAST(floor(date_diff('second', s.intime, greatest(n.endtime, n.starttime)) / 3600.0) AS BIGINT) + 1)) AS hr
-        FROM norepinephrine_equivalent_dose n JOIN icustay_detail s USING (stay_id)
+        FROM norepinephrine_equivalent_dose n JOIN scope s USING (stay_id)
         WHERE n.rate_unit_known AND n.norepi_eq_mcg_kg_min BETWEEN 0 AND 10
     ) GROUP BY ALL
 ),
