@@ -7,11 +7,12 @@ hourly course, with measurement noise and the units real MIMIC-IV rows carry.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from . import synthetic_icu_tables as t
 from .synthetic_icu_config import SyntheticIcuConfig
@@ -50,29 +51,39 @@ class EventRows:
     time: list[np.ndarray] = field(default_factory=list)
     item: list[np.ndarray] = field(default_factory=list)
     num: list[np.ndarray] = field(default_factory=list)
-    text: list[pa.Array] = field(default_factory=list)
+    text: list[np.ndarray] = field(default_factory=list)
+    vocabulary: list[str] = field(default_factory=list)
     uom: list[np.ndarray] = field(default_factory=list)
     uoms: list[str | None] = field(default_factory=list)
 
     def add(self, stay: np.ndarray, seconds: np.ndarray, itemid: int, valuenum: np.ndarray,
-            uom: str | None, text: pa.Array | None = None) -> None:
-        """Append one block; `text` defaults to the number as MIMIC writes it."""
+            uom: str | None, text: tuple[Sequence[str], np.ndarray] | None = None) -> None:
+        """Append one block; `text` = (labels, codes) for text items, else the value is the
+        number as MIMIC writes it."""
         if uom not in self.uoms:
             self.uoms.append(uom)
         self.stay.append(stay)
         self.time.append(np.asarray(seconds, dtype=np.int64))
         self.item.append(np.full(stay.size, itemid, dtype=np.int64))
         self.num.append(np.asarray(valuenum, dtype=np.float64))
-        self.text.append(numbers_as_text(valuenum) if text is None else text)
+        if text is None:
+            self.text.append(np.full(stay.size, -1, dtype=np.int64))
+        else:
+            offset = len(self.vocabulary)
+            self.vocabulary.extend(text[0])
+            self.text.append(np.asarray(text[1], dtype=np.int64) + offset)
         self.uom.append(np.full(stay.size, self.uoms.index(uom), dtype=np.int32))
 
     def sorted_columns(self) -> tuple[np.ndarray, ...]:
         """(order-applied) stay, time, item, valuenum, value text, uom text."""
         stay, seconds, item = (np.concatenate(a) for a in (self.stay, self.time, self.item))
         order = np.lexsort((item, seconds, stay))
-        text = pa.concat_arrays(self.text).take(pa.array(order))
+        num, code = np.concatenate(self.num)[order], np.concatenate(self.text)[order]
+        is_text = code >= 0
+        value = pc.replace_with_mask(numbers_as_text(num), pa.array(is_text),
+                                     labels(self.vocabulary, code[is_text]))
         uom = labels(self.uoms, np.concatenate(self.uom)[order])
-        return stay[order], seconds[order], item[order], np.concatenate(self.num)[order], text, uom
+        return stay[order], seconds[order], item[order], num, value, uom
 
 
 def chartevents_table(rng: np.random.Generator, c: Cohort, course: Course, tl: Timeline,
@@ -151,10 +162,10 @@ def _gcs(rows: EventRows, picked: tuple[np.ndarray, np.ndarray, np.ndarray],
     motor = np.clip(6 - np.round(0.35 * deficit), 1, 6)
     verbal = np.clip(total - eye - motor, 1, 5)
     ett = vent[si, hi]
-    rows.add(si, ts, t.GCS_EYE, eye, None, labels(t.GCS_EYE_TEXT, eye.astype(int)))
+    rows.add(si, ts, t.GCS_EYE, eye, None, (t.GCS_EYE_TEXT, eye.astype(int)))
     rows.add(si, ts, t.GCS_VERBAL, np.where(ett, 1, verbal), None,
-             labels(t.GCS_VERBAL_TEXT, np.where(ett, 0, verbal).astype(int)))
-    rows.add(si, ts, t.GCS_MOTOR, motor, None, labels(t.GCS_MOTOR_TEXT, motor.astype(int)))
+             (t.GCS_VERBAL_TEXT, np.where(ett, 0, verbal).astype(int)))
+    rows.add(si, ts, t.GCS_MOTOR, motor, None, (t.GCS_MOTOR_TEXT, motor.astype(int)))
 
 
 def _respiratory(rows: EventRows, rng: np.random.Generator, pick: Picker,
@@ -170,10 +181,10 @@ def _respiratory(rows: EventRows, rng: np.random.Generator, pick: Picker,
     si, hi, ts = pick(inside & (h % 4 == 0))
     device = np.where(vent[si, hi], 0, np.where(fio2[si, hi] > 21, 1, 2))
     rows.add(si, ts, t.O2_DEVICE, np.full(si.size, np.nan), None,
-             labels(["Endotracheal tube", "Nasal cannula", "None"], device))
+             (["Endotracheal tube", "Nasal cannula", "None"], device))
     si, hi, ts = pick(inside & vent & (h % 4 == 0))
     rows.add(si, ts, t.VENT_MODE, np.full(si.size, np.nan), None,
-             labels(["CMV/ASSIST/AutoFlow", "CPAP/PSV"], (rng.random(si.size) < 0.3).astype(int)))
+             (["CMV/ASSIST/AutoFlow", "CPAP/PSV"], (rng.random(si.size) < 0.3).astype(int)))
     rows.add(si, ts, t.PEEP, rng.choice([5.0, 8.0, 10.0, 12.0], si.size), "cmH2O")
 
 

@@ -38,10 +38,10 @@ def _set(table: pa.Table, name: str, rows: np.ndarray, values: pa.Array | np.nda
 
 
 def _duplicate(table: pa.Table, rows: np.ndarray) -> pa.Table:
-    """Repeat `rows` right after themselves (exact duplicate rows)."""
+    """Append exact copies of `rows` (re-sent interface messages land later in the extract)."""
     if rows.size == 0:
         return table
-    return table.take(np.sort(np.concatenate([np.arange(table.num_rows), rows])))
+    return pa.concat_tables([table, table.take(rows)])
 
 
 def dirty_chartevents(rng: np.random.Generator, table: pa.Table, rate: float,
