@@ -157,3 +157,18 @@ def test_mimic3_without_input_events(tmp_path: Path, mimic3_demo_dir: Path) -> N
         (tmp_path / f"{name}.csv.gz").symlink_to(mimic3_demo_dir / f"{name}.csv.gz")
     result = CliRunner().invoke(app, ["etl", "check-sources", "--source", str(tmp_path)])
     assert result.exit_code == 2 and "INPUTEVENTS_CV" in result.output
+
+
+def test_clipping_keeps_the_row_and_records_it(tmp_path: Path) -> None:
+    tables = septic_stay_tables()
+    tables["chartevents"].append(
+        {**tables["chartevents"][1], "charttime": "2150-01-01 12:30:00", "valuenum": 900, "value": "900"}
+    )
+    source = write_mimic4(tmp_path / "src", tables)
+    cfg = SepsisPipelineConfig(output={"pseudonymize_ids": False}, outliers={"clip": True}, threads=1)
+    manifest = run_sepsis_pipeline(cfg, source, tmp_path / "out", show_progress=False)
+    stage = next(s for s in manifest.stages if s.name == "measurements")
+    assert stage.quarantined_by_rule == {"map_mmhg_clipped": 1} and stage.rows_quarantined == 0
+    assert stage.rows_in == stage.rows_out
+    traj = pd.read_parquet(tmp_path / "out" / "trajectories.parquet")
+    assert traj["map_mmhg"].max() == pytest.approx((250 + 4 * 60) / 5)  # 12-16 h bin: four 60s + clipped 900
