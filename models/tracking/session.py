@@ -17,7 +17,7 @@ from dosewise.data_schemas import BadInputError, DosewiseError, RunManifest, Tra
 from .mlflow_logger import MLflowAdapterFactory, log_run_context
 from .registry import load_registered_policy, resolve_registered
 from .runs import end_run, log_ope_results, log_training_outputs, start_run
-from .stores import connect, tracking_errors
+from .stores import connect, resolve_store, tracking_errors
 
 POLICY_DIR_TAG = "dosewise.policy_dir"
 
@@ -136,6 +136,9 @@ def _end_quietly(run_id: str, tracking_uri: str) -> None:
 
 def find_policy_run(policy_dir: Path, tracking_uri: str | None = None) -> str | None:
     """The latest run whose `dosewise train` saved its policy in `policy_dir` (None if none)."""
+    store = resolve_store(tracking_uri)
+    if store.uri.startswith("sqlite:///") and not Path(store.uri[len("sqlite:///"):]).is_file():
+        return None  # no local store yet: nothing was tracked, and searching must not create one
     store, client = connect(tracking_uri)
     path = str(Path(policy_dir).resolve()).replace("'", "\\'")
     with tracking_errors(store, "search runs"):
