@@ -124,3 +124,16 @@ def test_mimic3_concepts_run_on_the_real_demo(mimic3_demo_dir: Path) -> None:
     assert sepsis["stay_id"].is_unique and sepsis["sepsis3"].sum() > 0
     temps = _df(cat, "SELECT valuenum FROM vitals WHERE variable = 'temp_c' AND valuenum IS NOT NULL")
     assert temps["valuenum"].between(25, 45).mean() > 0.99  # Fahrenheit items converted
+
+
+def test_rule_tables_are_complete_and_cited() -> None:
+    from dosewise.pipelines.sources.duckdb_catalog import load_rules
+
+    rules = load_rules()
+    for name, frame in rules.items():
+        assert "reference" in frame and frame["reference"].notna().all(), f"rules/{name}.csv lacks references"
+    bounded = set(rules["outlier_bounds"]["variable"])
+    mapped = set(rules["item_map"]["variable"]) - {"gcs_eye", "gcs_verbal", "gcs_motor"}
+    assert mapped <= bounded, f"variables without outlier bounds: {sorted(mapped - bounded)}"
+    assert set(rules["hold_hours"]["variable"]) <= bounded
+    assert set(rules["unit_conversions"]["conversion"]) >= set(rules["item_map"]["conversion"])
