@@ -92,8 +92,8 @@ def ope_metrics(report: OpeReport) -> dict[str, float]:
 
 
 def log_ope_results(run_id: str, ope_dir: Path, *, tracking_uri: str | None = None) -> dict[str, float]:
-    """Log an `evaluate` output folder to the policy's run: `ope/...` metrics, the report, the
-    behaviour model and support flags under `ope/`, every PNG under `plots/`."""
+    """Log an `evaluate` output folder to the policy's run: `ope/...` metrics, the whole folder
+    (report, behaviour model, support flags, figures) under `ope/`, and its PNGs under `plots/`."""
     ope_dir = Path(ope_dir)
     report_path = ope_dir / REPORT_NAME
     if not report_path.is_file():
@@ -112,10 +112,9 @@ def log_ope_results(run_id: str, ope_dir: Path, *, tracking_uri: str | None = No
             tags=[RunTag("dosewise.ope_split", report.split),
                   RunTag("dosewise.ope_policy", report.policy_name)],
         )
-        for path in sorted(ope_dir.iterdir()):
-            if path.is_file() and not path.name.startswith("."):
-                folder = PLOTS_PATH if path.suffix == ".png" else OPE_PATH
-                client.log_artifact(run_id, str(path), artifact_path=folder)
+        client.log_artifacts(run_id, str(ope_dir), artifact_path=OPE_PATH)  # the folder as written
+        for path in sorted(ope_dir.glob("*.png")):
+            client.log_artifact(run_id, str(path), artifact_path=PLOTS_PATH)  # images beside the curves
     return metrics
 
 
