@@ -131,6 +131,18 @@ def test_ids_link_up_and_events_fall_inside_stays_except_planted_dirt(raw: Path)
         assert events[column].between(events["intime"], events["outtime"]).all(), table
 
 
+def test_dictionaries_describe_every_item_used(raw: Path) -> None:
+    d_items = read(raw, "icu/d_items")
+    assert d_items["itemid"].is_unique
+    linked = dict(zip(d_items["itemid"], d_items["linksto"], strict=True))
+    for table in ("chartevents", "inputevents", "outputevents", "procedureevents"):
+        used = set(read(raw, f"icu/{table}")["itemid"])
+        assert used and all(linked.get(item) == table for item in used), table
+    labs = set(read(raw, "hosp/d_labitems")["itemid"])
+    assert set(read(raw, "hosp/labevents")["itemid"]) <= labs
+    assert {"50813", "50912", "50885", "51265", "51301", "50821"} <= labs  # SOFA and lactate labs
+
+
 def test_same_seed_same_bytes_other_seed_differs(tmp_path: Path) -> None:
     config = SyntheticIcuConfig(chunk_stays=10)
     hashes = []
