@@ -192,6 +192,9 @@ def write_synthetic_icu(out_dir: Path | str, n_stays: int, seed: int = 0, show_p
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / MANIFEST_NAME).unlink(missing_ok=True)
+    for name in (*CHUNK_TABLES, TRUTH_TABLE, "d_items", "d_labitems"):  # an earlier run's format
+        for other in t.FORMATS:
+            (out / _relpath(name, other)).unlink(missing_ok=True)
     manifest = RunManifest.start("synthetic_mimic_iv",
                                  {**config.model_dump(mode="json"), "n_stays": n_stays}, seed=seed)
     fmt, ids, pools = config.file_format, IdCounters(), _pools(seed)

@@ -231,7 +231,9 @@ def test_physiology_responds_to_treatment() -> None:
 
 
 def test_formats_bad_input_and_atomic_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_synthetic_icu(tmp_path / "pq", 10, 0, False)
     manifest = write_synthetic_icu(tmp_path / "pq", 20, 0, False, file_format="parquet")
+    assert not list((tmp_path / "pq").rglob("*.csv.gz"))  # no stale tables of another format
     chart = pd.read_parquet(tmp_path / "pq" / "icu" / "chartevents.parquet")
     assert list(chart.columns) == OFFICIAL["icu/chartevents"].split()
     assert len(chart) == manifest.extra["rows"]["chartevents"]
