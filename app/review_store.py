@@ -80,13 +80,17 @@ _POSTGRES_APPEND_ONLY = [
 _APPEND_ONLY = {"sqlite": _SQLITE_APPEND_ONLY, "postgresql": _POSTGRES_APPEND_ONLY}
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(journal_mode: str) -> Any:
     """WAL lets readers run beside one writer; busy_timeout makes writers wait, not fail."""
-    cursor = dbapi_connection.cursor()
-    cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA journal_mode={journal_mode}")
+        cursor.execute("PRAGMA synchronous=NORMAL" if journal_mode == "wal" else "PRAGMA synchronous=FULL")
+        cursor.close()
+
+    return on_connect
 
 
 def _redacted(url: str) -> str:
@@ -100,7 +104,14 @@ def _redacted(url: str) -> str:
 class ReviewStore:
     """Append and read clinician reviews at one SQLAlchemy URL."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, sqlite_journal_mode: str = "wal") -> None:
+        """Args:
+            url: SQLAlchemy URL, e.g. `sqlite:///reviews.db` or `postgresql+psycopg://u@host/db`.
+            sqlite_journal_mode: `wal` (default); `delete` (SQLite's rollback journal) only to
+                compare in `bench/review_load.py`.
+        """
+        if sqlite_journal_mode not in {"wal", "delete"}:
+            raise BadInputError(f"Unknown SQLite journal mode `{sqlite_journal_mode}`.", "Use wal or delete.")
         try:
             parsed = sa.make_url(url)
         except sa.exc.ArgumentError as exc:
@@ -124,7 +135,7 @@ class ReviewStore:
                 "Use sqlite:///FILE or postgresql+psycopg://USER@HOST/DB, or install the driver.",
             ) from exc
         if self.is_sqlite:
-            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas(sqlite_journal_mode))
         self._ready = False
 
     def _ensure_schema(self, attempts: int = 3) -> None:
