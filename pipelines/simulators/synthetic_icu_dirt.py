@@ -2,8 +2,9 @@
 
 Each kind is counted and the counts go into the manifest, so tests can reconcile what an ETL
 quarantined with what was planted: implausible values (fat-finger x10, 0, -1, 9999), exact
-duplicate rows, chart events weeks after the stay ended, vasopressor rows in a rate unit no
-conversion table knows (`mL/hour` with no concentration), absurd doses and negative volumes.
+duplicate rows, chart events weeks after the stay ended or of a stay id no `icustays` row has
+(orphans), vasopressor rows in a rate unit no conversion table knows (`mL/hour` with no
+concentration), absurd doses and negative volumes.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from . import synthetic_icu_tables as t
 from .synthetic_icu_stays import DAY
 
 UNKNOWN_RATE_UNIT = "mL/hour"
+ORPHAN_STAY_ID = 39_000_000  # stay ids from here on exist in no icustays row
 PRESSORS = (t.NOREPI, t.EPI, t.DOPAMINE, t.PHENYLEPHRINE)
 FLUIDS = (t.NACL_09, t.D5W, t.LR, t.ALBUMIN_25, t.ALBUMIN_5)
 
@@ -46,7 +48,7 @@ def _duplicate(table: pa.Table, rows: np.ndarray) -> pa.Table:
 
 def dirty_chartevents(rng: np.random.Generator, table: pa.Table, rate: float,
                       counts: Counter[str]) -> pa.Table:
-    """Outliers, events after the stay, duplicates."""
+    """Outliers, events after the stay, events of a stay that does not exist, duplicates."""
     valuenum = table["valuenum"].to_numpy(zero_copy_only=False)
     numeric = np.flatnonzero(np.isfinite(valuenum))
     rows = _choose(rng, numeric, rate)
@@ -61,6 +63,10 @@ def dirty_chartevents(rng: np.random.Generator, table: pa.Table, rate: float,
         seconds = table[name].cast(pa.int64()).to_numpy()[rows] + shift
         table = _set(table, name, rows, pa.array(seconds).cast(t.TIME))
     counts["chartevents_outside_stay"] += rows.size
+    rows = _choose(rng, np.arange(table.num_rows), rate / 4)
+    orphan = ORPHAN_STAY_ID + rng.integers(0, 1_000_000, rows.size)
+    table = _set(table, "stay_id", rows, orphan)
+    counts["chartevents_unknown_stay_id"] += rows.size
     rows = _choose(rng, np.arange(table.num_rows), rate / 2)
     counts["chartevents_duplicate_rows"] += rows.size
     return _duplicate(table, rows)

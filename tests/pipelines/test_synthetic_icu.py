@@ -121,9 +121,13 @@ def test_ids_link_up_and_events_fall_inside_stays_except_planted_dirt(raw: Path)
     assert (joined["admittime"] <= joined["intime"]).all()
     assert (joined["outtime"] <= joined["dischtime"]).all()
     windows = stays[["stay_id", "intime", "outtime"]]
-    chart = frame("icu/chartevents").merge(windows, on="stay_id")
-    outside = (chart["charttime"] < chart["intime"]) | (chart["charttime"] > chart["outtime"])
     dirt = RunManifest.read(raw).extra["dirt"]
+    chart = frame("icu/chartevents")
+    orphans = ~chart["stay_id"].isin(windows["stay_id"])
+    assert dirt["chartevents_unknown_stay_id"] <= orphans.sum()
+    assert orphans.sum() <= dirt["chartevents_unknown_stay_id"] + dirt["chartevents_duplicate_rows"]
+    chart = chart.merge(windows, on="stay_id")
+    outside = (chart["charttime"] < chart["intime"]) | (chart["charttime"] > chart["outtime"])
     planted = dirt["chartevents_outside_stay"]
     assert planted <= outside.sum() <= planted + dirt["chartevents_duplicate_rows"]
     for table, column in (("icu/inputevents", "starttime"), ("icu/outputevents", "charttime")):
