@@ -20,13 +20,13 @@ class BehaviourConfig(StrictConfig):
         "the weights when present; the fitted classifier still gives the clinicians' full policy.",
     )
     base: Literal["logistic", "hist_gradient_boosting"] = Field(
-        default="hist_gradient_boosting", description="Base classifier of `BehaviourPolicyClassifier`."
+        default="logistic", description="Base classifier of `BehaviourPolicyClassifier`."
     )
     calibration: Literal["temperature", "sigmoid", "isotonic", "none"] = Field(
         default="temperature", description="Probability calibration (CalibratedClassifierCV method)."
     )
     cv: int = Field(default=3, ge=2, le=10, description="Calibration folds.")
-    max_iter: int = Field(default=60, ge=1, description="Iterations of the base classifier.")
+    max_iter: int = Field(default=200, ge=1, description="Iterations of the base classifier.")
     fit_split: Literal["train", "validation", "test"] = Field(
         default="train", description="Split the classifier is fitted on."
     )
@@ -44,10 +44,10 @@ class FqeConfig(StrictConfig):
     """Fitted Q Evaluation (d3rlpy `DiscreteFQE`) for the FQE and DR/WDR estimates."""
 
     enabled: bool = Field(default=True, description="Fit FQE (needed for FQE, DR and WDR).")
-    n_steps: int = Field(default=3000, ge=1, description="Gradient steps per target policy.")
+    n_steps: int = Field(default=5000, ge=1, description="Gradient steps per target policy.")
     batch_size: int = Field(default=256, ge=1, description="Transitions per step.")
-    learning_rate: float = Field(default=1e-4, gt=0, description="Adam learning rate.")
-    target_update_interval: int = Field(default=100, ge=1, description="Steps between target syncs.")
+    learning_rate: float = Field(default=1e-3, gt=0, description="Adam learning rate.")
+    target_update_interval: int = Field(default=50, ge=1, description="Steps between target syncs.")
     hidden_units: list[int] = Field(default=[128, 128], description="Q-network MLP widths.")
     fit_split: Literal["train", "validation", "test", "same"] = Field(
         default="train",
@@ -85,6 +85,11 @@ class OpeConfig(StrictConfig):
         default=0.01, gt=0.0, lt=1.0,
         description="A recommended action is out of support when the clinicians' probability of it "
         "is below this.",
+    )
+    threads: int = Field(
+        default=1, ge=1, le=64,
+        description="CPU threads for the behaviour model and FQE (restored afterwards); small models "
+        "gain little from more, and busy machines lose a lot to OpenMP/BLAS spinning.",
     )
     behaviour: BehaviourConfig = Field(default_factory=BehaviourConfig, description="Behaviour model.")
     fqe: FqeConfig = Field(default_factory=FqeConfig, description="Fitted Q Evaluation.")

@@ -1,0 +1,173 @@
+"""Fitted Q Evaluation of any `Policy` with d3rlpy's `DiscreteFQE`, fed by the vectorised sampler.
+
+d3rlpy's FQE bootstraps from the greedy action of a d3rlpy algorithm. Dosewise evaluates
+ε-greedy and stochastic policies given as probabilities, so the target here is the expectation
+sum_a pi(a|s') Q'(s', a) (expected-SARSA form of Le et al. 2019): pi(.|s') rides in the batch's
+`next_actions` slot, gathered with the same indices as the transitions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dosewise.data_schemas.console import progress
+
+from ..datasets import StateScaler, TransitionArrays, load_training_data
+from ..sampling import TransitionSampler, update_step
+from .config import FqeConfig
+
+PolicyProbabilities = Any  # callable: frame -> (n, A) target action probabilities
+
+
+@dataclass
+class FittedQ:
+    """A fitted Q-function for one target policy: Q(s, .) for any states frame."""
+
+    fqe: Any
+    scaler: StateScaler
+    n_steps: int
+    final_loss: float
+
+    def q_values(self, states: pd.DataFrame, chunk: int = 65536) -> np.ndarray:
+        """(n, A) estimated Q^pi(s, a)."""
+        import torch
+
+        obs = self.scaler.transform(states)
+        forwarder = self.fqe.impl.q_function
+        out = []
+        with torch.no_grad():
+            for start in range(0, len(obs), chunk):
+                x = torch.as_tensor(obs[start:start + chunk], device=self.fqe.impl.device)
+                out.append(forwarder(x).cpu().numpy())
+        return np.concatenate(out).astype(np.float64) if out else np.zeros((0, self.fqe.impl.action_size))
+
+
+def _expected_fqe_impl_class() -> type:
+    from d3rlpy.ope.torch.fqe_impl import DiscreteFQEImpl
+
+    class ExpectedDiscreteFQEImpl(DiscreteFQEImpl):  # type: ignore[misc, valid-type]
+        """DiscreteFQE whose target is the expectation over the target policy's probabilities."""
+
+        def inner_update(self, batch: Any, grad_step: int) -> dict[str, float]:
+            import torch
+
+            with torch.no_grad():
+                q_next = self._targ_q_func_forwarder.compute_target(batch.next_observations)
+                target = (batch.next_actions * q_next).sum(dim=1, keepdim=True)
+            loss = self.compute_loss(batch, target)
+            self._modules.optim.zero_grad()
+            loss.backward()
+            self._modules.optim.step()
+            if grad_step % self._target_update_interval == 0:
+                self.update_target()
+            return {"loss": float(loss.detach().cpu())}
+
+        @property
+        def q_function(self) -> Any:
+            return lambda x: self._q_func_forwarder.compute_expected_q(x, reduction="mean")
+
+    return ExpectedDiscreteFQEImpl
+
+
+def build_fqe(observation_size: int, action_size: int, config: FqeConfig, gamma: float, device: str,
+              seed: int) -> Any:
+    """A d3rlpy `DiscreteFQE` with the expected-value target, its networks built."""
+    import d3rlpy
+    from d3rlpy.models.builders import create_discrete_q_function
+    from d3rlpy.ope import DiscreteFQE, FQEConfig
+    from d3rlpy.ope.torch.fqe_impl import FQEBaseModules
+
+    d3rlpy.seed(seed)
+    fqe_config = FQEConfig(
+        learning_rate=config.learning_rate,
+        encoder_factory=d3rlpy.models.VectorEncoderFactory(hidden_units=list(config.hidden_units)),
+        batch_size=config.batch_size,
+        gamma=gamma,
+        target_update_interval=config.target_update_interval,
+    )
+    fqe = DiscreteFQE(algo=None, config=fqe_config, device=device)  # type: ignore[arg-type]
+    shape = (observation_size,)
+    q_funcs, forwarder = create_discrete_q_function(
+        shape, action_size, fqe_config.encoder_factory, fqe_config.q_func_factory,
+        n_ensembles=1, device=fqe._device, enable_ddp=False,
+    )
+    targ_funcs, targ_forwarder = create_discrete_q_function(
+        shape, action_size, fqe_config.encoder_factory, fqe_config.q_func_factory,
+        n_ensembles=1, device=fqe._device, enable_ddp=False,
+    )
+    optim = fqe_config.optim_factory.create(q_funcs.named_modules(), lr=config.learning_rate,
+                                           compiled=False)
+    impl_class = _expected_fqe_impl_class()
+    fqe._impl = impl_class(
+        observation_shape=shape, action_size=action_size, algo=None,
+        modules=FQEBaseModules(q_funcs=q_funcs, targ_q_funcs=targ_funcs, optim=optim),
+        q_func_forwarder=forwarder, targ_q_func_forwarder=targ_forwarder,
+        gamma=gamma, target_update_interval=config.target_update_interval, device=fqe._device,
+    )
+    return fqe
+
+
+class FqeSampler(TransitionSampler):
+    """The training sampler plus the target policy's probabilities at each next state."""
+
+    def __init__(self, arrays: TransitionArrays, next_probs: np.ndarray, batch_size: int, device: str,
+                 seed: int) -> None:
+        super().__init__(arrays, batch_size, device, seed)
+        self._next_probs = self._torch.as_tensor(next_probs, dtype=self._torch.float32).to(device)
+
+    def sample(self) -> Any:
+        """One `TorchMiniBatch` whose `next_actions` holds pi(.|s') (B, A)."""
+        from d3rlpy.torch_utility import TorchMiniBatch
+
+        torch = self._torch
+        idx = torch.randint(self._n, (self.batch_size,), generator=self._generator, device=self.device)
+        return TorchMiniBatch(
+            observations=self._obs[idx], actions=self._actions[idx], rewards=self._rewards[idx],
+            next_observations=self._next_obs[idx], next_actions=self._next_probs[idx],
+            returns_to_go=self._ones * 0.0, terminals=self._terminals[idx], intervals=self._ones,
+            device=self.device,
+        )
+
+
+def fit_fqe(
+    trajectories_dir: Path,
+    target_probabilities: PolicyProbabilities,
+    feature_names: list[str],
+    config: FqeConfig,
+    *,
+    split: str,
+    gamma: float,
+    seed: int,
+    label: str = "FQE",
+    n_threads: int = 1,
+    show_progress: bool = False,
+) -> FittedQ:
+    """Fit Q^pi on `split` for the target given as `target_probabilities(frame) -> (n, A)`."""
+    from ..device import resolve_device
+
+    data = load_training_data(trajectories_dir, split=split, features=feature_names)
+    arrays = data.transitions()
+    probs = np.asarray(target_probabilities(data.frame[feature_names]), dtype=np.float64)
+    next_probs = np.zeros_like(probs)
+    next_probs[:-1] = probs[1:]
+    next_probs[data.episode_ends] = 0.0  # after a terminal step nothing is bootstrapped
+    next_probs = next_probs[~data.episode_ends | data.terminals]
+    import torch
+
+    device = resolve_device(config.device)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(n_threads)
+    try:
+        fqe = build_fqe(arrays.observations.shape[1], data.info.n_actions, config, gamma, device, seed)
+        sampler = FqeSampler(arrays, next_probs, config.batch_size, device, seed)
+        loss = float("nan")
+        for _ in progress(range(config.n_steps), desc=label, total=config.n_steps, show=show_progress):
+            loss = update_step(fqe, sampler.sample())["loss"]
+    finally:
+        torch.set_num_threads(threads)
+    return FittedQ(fqe=fqe, scaler=data.scaler, n_steps=config.n_steps, final_loss=loss)

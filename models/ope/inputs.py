@@ -1,0 +1,122 @@
+"""What every estimator needs, checked: the evaluated split, the behaviour model and probabilities.
+
+Checks the policy against the data contract (feature names and order, action count), fits the
+calibrated behaviour classifier on its split, and picks the behaviour probability of each logged
+action: the known `behaviour_prob` column where the data has one, else the classifier's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dosewise.data_schemas import BadInputError, TrajectoryDatasetInfo
+from dosewise.data_schemas import columns as c
+
+from ..behaviour import BehaviourPolicyClassifier
+from .calibration import CalibrationResult, calibration_metrics
+from .config import BehaviourConfig
+
+
+def check_policy_matches(policy: Any, info: TrajectoryDatasetInfo) -> list[str]:
+    """The policy's feature names must equal the dataset's state columns (names and order)."""
+    features = list(policy.feature_names)
+    expected = list(info.state_columns)
+    if features != expected:
+        missing = [f for f in features if f not in expected]
+        if missing:
+            detail = f"the data lacks {missing[:5]}"
+        elif sorted(features) == sorted(expected):
+            first = next(i for i, (a, b) in enumerate(zip(features, expected, strict=True)) if a != b)
+            detail = (f"same names in a different order (position {first}: policy `{features[first]}`, "
+                      f"data `{expected[first]}`)")
+        else:
+            detail = f"the policy does not use {[f for f in expected if f not in features][:5]}"
+        raise BadInputError(
+            f"Policy `{policy.name}` was trained on other state features than these trajectories: "
+            f"{detail}.",
+            "Evaluate on trajectories made by the same ETL config the policy was trained on.",
+        )
+    if int(policy.n_actions) != info.n_actions:
+        raise BadInputError(
+            f"Policy `{policy.name}` has {policy.n_actions} actions; the trajectories have {info.n_actions}.",
+            "Evaluate on trajectories with the same action binning the policy was trained on.",
+        )
+    return features
+
+
+def take_split(frame: pd.DataFrame, split: str, folder: str) -> pd.DataFrame:
+    """Rows of one split, ordered by (episode, step); a missing or empty split is an error."""
+    if split not in c.SPLITS:
+        raise BadInputError(f"Unknown split `{split}`.", f"Use one of {', '.join(c.SPLITS)}.")
+    part = frame[frame[c.SPLIT] == split]
+    if part.empty:
+        present = sorted(frame[c.SPLIT].unique())
+        raise BadInputError(
+            f"Split `{split}` of {folder} has no episodes (present: {', '.join(present)}).",
+            "Pass --split with one of the present splits, or re-run the producer with that split.",
+        )
+    return part.sort_values([c.EPISODE_ID, c.STEP], kind="stable").reset_index(drop=True)
+
+
+def fit_behaviour_model(
+    fit_rows: pd.DataFrame, features: list[str], config: BehaviourConfig, seed: int
+) -> BehaviourPolicyClassifier:
+    """Fit the calibrated classifier on (at most `max_fit_rows`, seeded) rows of its split."""
+    if len(fit_rows) > config.max_fit_rows:
+        fit_rows = fit_rows.sample(n=config.max_fit_rows, random_state=seed)
+    model = BehaviourPolicyClassifier(
+        base=config.base, calibration=config.calibration, cv=config.cv,
+        max_iter=config.max_iter, random_state=seed,
+    )
+    return model.fit(fit_rows[features], fit_rows[c.ACTION].to_numpy(np.int64))
+
+
+@dataclass
+class BehaviourProbabilities:
+    """Clinicians' full action distribution and the probability of each logged action."""
+
+    clinician: np.ndarray  # (rows, A) classifier probabilities (the clinicians' policy)
+    logged: np.ndarray  # (rows,) behaviour probability of the logged action (after the floor)
+    source: str  # logged_behaviour_prob | fitted_classifier
+    n_floored: int
+    calibration: CalibrationResult
+    warnings: list[str] = field(default_factory=list)
+
+
+def behaviour_probabilities(
+    model: BehaviourPolicyClassifier,
+    rows: pd.DataFrame,
+    features: list[str],
+    info: TrajectoryDatasetInfo,
+    config: BehaviourConfig,
+) -> BehaviourProbabilities:
+    """Clinicians' probabilities on `rows`, and the logged actions' behaviour probabilities."""
+    actions = rows[c.ACTION].to_numpy(np.int64)
+    clinician = model.action_probabilities(rows[features], info.n_actions)
+    calibration = calibration_metrics(clinician, actions)
+    use_logged = config.use_logged_prob and info.has_behaviour_prob and c.BEHAVIOUR_PROB in rows
+    if use_logged:
+        logged, source = rows[c.BEHAVIOUR_PROB].to_numpy(np.float64), "logged_behaviour_prob"
+    else:
+        logged, source = clinician[np.arange(len(actions)), actions], "fitted_classifier"
+    warnings = []
+    low = logged < config.min_prob
+    n_floored = int(low.sum()) if config.min_prob > 0 else 0
+    if config.min_prob > 0 and n_floored:
+        logged = np.maximum(logged, config.min_prob)
+        warnings.append(
+            f"{n_floored} logged actions had behaviour probability below {config.min_prob:g} "
+            f"({source}); they were raised to it, which caps their importance ratios."
+        )
+    elif np.any(logged <= 0):
+        raise BadInputError(
+            f"{int(np.sum(logged <= 0))} logged actions have behaviour probability 0 ({source}), so "
+            "their importance weights are undefined.",
+            "Set `behaviour.min_prob` (e.g. --set behaviour.min_prob=0.001) to floor them; the "
+            "report counts how many were floored.",
+        )
+    return BehaviourProbabilities(clinician, logged, source, n_floored, calibration, warnings)

@@ -1,0 +1,199 @@
+"""`evaluate_policy`: every estimator for the policy and the clinicians, with intervals and
+diagnostics, written as `ope_report.json` plus figures, support flags and the behaviour model."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from threadpoolctl import threadpool_limits
+
+from dosewise.data_schemas import RunManifest, read_trajectories, sha256_file, write_table_atomic
+from dosewise.data_schemas import columns as c
+from dosewise.data_schemas.io import MANIFEST_NAME, write_json_atomic
+from dosewise.data_schemas.ope import BehaviourModelInfo, BootstrapInfo, OpeEstimate, OpeReport
+
+from ..behaviour import save_behaviour_model
+from . import plots
+from .bootstrap import bootstrap_intervals
+from .config import OpeConfig
+from .diagnostics import estimator_ess, support_flags, support_summary, weight_summary
+from .doubly_robust import direct_method_terms, dr_terms, wdr_terms
+from .episodes import EpisodeLayout, episode_layout
+from .importance_sampling import (
+    ImportanceWeights,
+    importance_weights,
+    is_terms,
+    pdis_terms,
+    pdwis_terms,
+    wis_terms,
+)
+from .inputs import behaviour_probabilities, check_policy_matches, fit_behaviour_model, take_split
+from .terms import RatioTerms
+
+CLINICIANS = "clinicians"
+FILES = {"report": "ope_report.json", "estimates": "ope_estimates.parquet", "forest": "ope_forest.png",
+         "weights": "ope_weights.png", "heatmap": "action_heatmap.png",
+         "calibration": "behaviour_calibration.png", "support": "support_flags.parquet",
+         "behaviour_model": "behaviour_model.joblib"}
+FQE_NOTE = ("FQE and DR/WDR intervals resample episodes around one fitted Q-function; they do not "
+            "include the variance of refitting FQE.")
+
+
+def _estimator_terms(
+    config: OpeConfig, weights: ImportanceWeights, rewards: np.ndarray, q: tuple[np.ndarray, ...] | None
+) -> dict[str, RatioTerms]:
+    """The configured estimators' per-episode terms for one target."""
+    g = config.gamma
+    makers: dict[str, Callable[[], RatioTerms]] = {
+        "IS": lambda: is_terms(weights, rewards, g), "WIS": lambda: wis_terms(weights, rewards, g),
+        "PDIS": lambda: pdis_terms(weights, rewards, g), "PDWIS": lambda: pdwis_terms(weights, rewards, g),
+    }
+    if q is not None:
+        q_logged, v_target = q
+        makers["DR"] = lambda: dr_terms(weights, rewards, q_logged, v_target, g)
+        makers["WDR"] = lambda: wdr_terms(weights, rewards, q_logged, v_target, g)
+        makers["FQE"] = lambda: direct_method_terms(v_target[:, 0])
+    return {name: makers[name]() for name in config.estimators if name in makers}
+
+
+def _fitted_q(
+    folder: Path, probs_fn: Callable[[pd.DataFrame], np.ndarray], probs: np.ndarray, rows: pd.DataFrame,
+    features: list[str], layout: EpisodeLayout, config: OpeConfig, split: str, label: str, show: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """FQE for one target -> padded Q(s_t, a_t) and V(s_t) = sum_a pi(a|s_t) Q(s_t, a)."""
+    from .fqe import fit_fqe
+
+    fit_split = split if config.fqe.fit_split == "same" else config.fqe.fit_split
+    fitted = fit_fqe(folder, probs_fn, features, config.fqe, split=fit_split, gamma=config.gamma,
+                     seed=config.seed, label=f"FQE {label}", n_threads=config.threads, show_progress=show)
+    q = fitted.q_values(rows[features])
+    actions = rows[c.ACTION].to_numpy(np.int64)
+    return layout.pad(q[np.arange(len(q)), actions], 0.0), layout.pad((probs * q).sum(axis=1), 0.0)
+
+
+def _estimates(
+    results: dict[str, Any], all_terms: dict[str, RatioTerms], weights: dict[str, ImportanceWeights],
+    mask: np.ndarray, n: int,
+) -> tuple[list[OpeEstimate], list[str]]:
+    """One `OpeEstimate` per (target, estimator) and the warnings their diagnostics raise."""
+    estimates, warnings = [], []
+    for key, res in results.items():
+        target, name = key.split("|")
+        ess = estimator_ess(name, weights[target], mask)
+        estimates.append(OpeEstimate(
+            estimator=name, target=target, value=res.value, ci_low=res.ci_low, ci_high=res.ci_high,
+            lower_bound_95=res.lower_bound_95, bca_low=res.bca_low, bca_high=res.bca_high, ess=ess,
+            ess_share=None if ess is None else ess / n, n_episodes=n,
+        ))
+        if ess is not None and ess / n < 0.05:
+            warnings.append(f"{name} for {target}: effective sample size {ess:.1f} is {100 * ess / n:.1f} % "
+                            "of the episodes; the estimate rests on very few of them.")
+        if all_terms[key].weight_sum_zero():
+            warnings.append(f"{name} for {target}: every importance weight is zero (no logged episode "
+                            "follows the policy), so the value is undefined and shown as 0.")
+    return estimates, warnings
+
+
+def evaluate_policy(
+    trajectories_dir: Path,
+    policy: Any,
+    config: OpeConfig,
+    *,
+    split: str = "test",
+    out_dir: Path,
+    show_progress: bool = True,
+) -> OpeReport:
+    """Estimate `policy`'s value (ε-softened) and the clinicians' on one split of a trajectories
+    folder, with episode-bootstrap intervals, ESS and support; write the report into `out_dir`."""
+    folder, out_dir = Path(trajectories_dir), Path(out_dir)
+    frame, manifest = read_trajectories(folder)
+    info = manifest.dataset
+    assert info is not None  # read_trajectories guarantees a dataset contract
+    features = check_policy_matches(policy, info)
+    rows = take_split(frame, split, str(folder))
+    fit_rows = take_split(frame, config.behaviour.fit_split, str(folder))
+    n_fit = len(fit_rows)
+    with threadpool_limits(limits=config.threads):
+        model = fit_behaviour_model(fit_rows, features, config.behaviour, config.seed)
+    behaviour = behaviour_probabilities(model, rows, features, info, config.behaviour)
+    layout = episode_layout(rows)
+    mask, rewards = layout.mask, layout.pad(rows[c.REWARD].to_numpy(np.float64), 0.0)
+    actions, states, idx = rows[c.ACTION].to_numpy(np.int64), rows[features], np.arange(len(rows))
+    label = policy.name if policy.name != CLINICIANS else f"{policy.name} (policy)"
+    targets: dict[str, tuple[np.ndarray, Callable[[pd.DataFrame], np.ndarray]]] = {
+        label: (np.asarray(policy.action_probabilities(states, config.epsilon), dtype=np.float64),
+                lambda f: policy.action_probabilities(f, config.epsilon)),
+        CLINICIANS: (behaviour.clinician, lambda f: model.action_probabilities(f, info.n_actions)),
+    }
+    warnings = list(behaviour.warnings)
+    all_terms: dict[str, RatioTerms] = {}
+    weights: dict[str, ImportanceWeights] = {}
+    needs_q = config.fqe.enabled and bool({"DR", "WDR", "FQE"} & set(config.estimators))
+    for target, (probs, probs_fn) in targets.items():
+        # the clinicians' policy is the behaviour policy itself: its logged-action ratio is 1
+        logged_target = behaviour.logged if target == CLINICIANS else probs[idx, actions]
+        weights[target] = importance_weights(layout.pad(logged_target, 1.0),
+                                             layout.pad(behaviour.logged, 1.0), mask, config.max_weight)
+        q = (_fitted_q(folder, probs_fn, probs, rows, features, layout, config, split, target, show_progress)
+             if needs_q else None)
+        for name, terms in _estimator_terms(config, weights[target], rewards, q).items():
+            all_terms[f"{target}|{name}"] = terms
+    if not needs_q and {"DR", "WDR", "FQE"} & set(config.estimators):
+        warnings.append("FQE is disabled (fqe.enabled = false): DR, WDR and FQE were not computed.")
+    results = bootstrap_intervals(all_terms, n_resamples=config.n_bootstrap, seed=config.seed,
+                                  confidence=config.confidence, bca=config.bca, show_progress=show_progress)
+    n = layout.n_episodes
+    estimates, estimate_warnings = _estimates(results, all_terms, weights, mask, n)
+    warnings += estimate_warnings
+    if n < config.min_episodes:
+        warnings.insert(0, f"Only {n} episodes in split `{split}` (fewer than {config.min_episodes}): the "
+                           "bootstrap intervals are not meaningful at this size.")
+    if config.behaviour.fit_split == split:
+        warnings.append(f"The behaviour model was fitted on the evaluated split `{split}`; its calibration "
+                        "is measured in-sample.")
+    if config.max_weight is not None:
+        clipped = sum(w.n_clipped for w in weights.values())
+        warnings.append(f"Per-step importance ratios were clipped at {config.max_weight:g} ({clipped} "
+                        "ratios); clipped estimators are biased towards the clinicians' value.")
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / MANIFEST_NAME).unlink(missing_ok=True)
+    recommended = np.asarray(policy.recommend(states), dtype=np.int64)
+    flags = support_flags(rows, recommended, behaviour.clinician, config.support_threshold)
+    write_table_atomic(flags, out_dir / FILES["support"])
+    save_behaviour_model(model, out_dir / FILES["behaviour_model"])
+    report = OpeReport(
+        policy_name=policy.name, trajectories=str(folder), split=split, n_episodes=n, n_steps=len(rows),
+        gamma=config.gamma, epsilon=config.epsilon, max_weight=config.max_weight, estimates=estimates,
+        weights=[weight_summary(t, w) for t, w in weights.items()],
+        behaviour=BehaviourModelInfo(
+            source=behaviour.source,  # type: ignore[arg-type]
+            estimator=model.describe(), fitted_on=config.behaviour.fit_split,
+            n_fit_rows=int(min(config.behaviour.max_fit_rows, n_fit)),
+            heldout_split=split, heldout_log_loss=behaviour.calibration.log_loss,
+            heldout_ece=behaviour.calibration.ece, heldout_accuracy=behaviour.calibration.accuracy,
+            min_behaviour_prob=config.behaviour.min_prob, n_floored=behaviour.n_floored,
+            model_file=FILES["behaviour_model"],
+        ),
+        support=support_summary(flags, config.support_threshold),
+        bootstrap=BootstrapInfo(n_resamples=config.n_bootstrap, seed=config.seed,
+                                confidence=config.confidence, fqe_note=FQE_NOTE if needs_q else ""),
+        warnings=warnings, files=dict(FILES), config=config.model_dump(mode="json"),
+    )
+    write_table_atomic(report.estimates_frame(), out_dir / FILES["estimates"])
+    plots.forest_plot(estimates, out_dir / FILES["forest"])
+    plots.weight_histogram({t: w.trajectory for t, w in weights.items()}, out_dir / FILES["weights"])
+    plots.action_heatmap(actions, recommended, list(info.action_grid), out_dir / FILES["heatmap"])
+    plots.reliability_plot(behaviour.calibration.reliability, out_dir / FILES["calibration"],
+                           behaviour.calibration.ece)
+    write_json_atomic(out_dir / FILES["report"], report.model_dump(mode="json"))
+    run = RunManifest.start("ope_report", report.config, seed=config.seed,
+                            inputs={"trajectories/manifest.json": sha256_file(folder / MANIFEST_NAME)})
+    run.extra["policy_name"] = policy.name
+    run.record_outputs(out_dir)
+    run.write(out_dir)
+    return report
