@@ -54,6 +54,11 @@ _LAZY_EXPORTS: dict[str, str] = {
     "TrackingStore": ".tracking.stores",
     "local_store_uri": ".tracking.stores",
     "resolve_store": ".tracking.stores",
+    "BehaviourPolicyClassifier": ".behaviour",
+    "load_behaviour_model": ".behaviour",
+    "save_behaviour_model": ".behaviour",
+    "OpeConfig": ".ope.config",
+    "evaluate_policy": ".ope.report",
 }
 
 __all__ = ["config_folder", "config_kinds", *sorted(_LAZY_EXPORTS)]
@@ -81,6 +86,7 @@ def config_folder() -> Traversable:
 def config_kinds() -> dict[str, type[StrictConfig]]:
     """Config `kind` -> the pydantic model that validates it, for `dosewise config`."""
     from .config import TrainConfig
+    from .ope.config import OpeConfig
     from .tracking.promotion import PromotionConfig
 
-    return {"promotion": PromotionConfig, "train": TrainConfig}
+    return {"ope": OpeConfig, "promotion": PromotionConfig, "train": TrainConfig}

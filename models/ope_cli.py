@@ -1,0 +1,70 @@
+"""`dosewise evaluate`: off-policy evaluation of a saved policy on a trajectories split.
+
+The body stays a thin call to `evaluate_policy`, so the tracking layer can wrap it; torch and
+d3rlpy are imported only when the command runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from dosewise.data_schemas import load_config
+from dosewise.data_schemas.console import cli_state, print_summary, print_table
+
+
+def print_estimates(report: Any) -> None:
+    """The estimates table: value, interval, 95 % lower bound and ESS per estimator and target."""
+    rows = [
+        (e.target, e.estimator, f"{e.value:.4f}", f"[{e.ci_low:.4f}, {e.ci_high:.4f}]",
+         f"{e.lower_bound_95:.4f}",
+         "-" if e.ess is None else f"{e.ess:.1f} ({100 * (e.ess_share or 0):.1f} %)")
+        for e in report.estimates
+    ]
+    level = round(100 * report.bootstrap.confidence)
+    print_table(f"Off-policy estimates ({report.split} split, {report.n_episodes} episodes)",
+                ["target", "estimator", "value", f"{level} % CI", "95 % lower bound", "ESS"], rows)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `evaluate` to the root app."""
+
+    @app.command("evaluate")
+    def evaluate(
+        ctx: typer.Context,
+        trajectories: Annotated[Path, typer.Option("--trajectories", help="A trajectories folder.")],
+        policy: Annotated[str, typer.Option("--policy", help="A saved policy folder.")],
+        config: Annotated[str, typer.Option("--config", help="Shipped OPE config name or TOML path.")] = (
+            "ope_default"),
+        split: Annotated[str, typer.Option("--split", help="train, validation or test.")] = "test",
+        out: Annotated[Path | None, typer.Option(
+            "--out", help="Output folder (default: <policy>/ope_<split>).")] = None,
+        overrides: Annotated[list[str] | None, typer.Option(
+            "--set", help="Override a config key: dotted.key=value.")] = None,
+    ) -> None:
+        """Estimate the policy's and the clinicians' value with IS/WIS/PDIS/PDWIS/DR/WDR/FQE, bootstrap
+        intervals, ESS and support; write ope_report.json, figures and support flags."""
+        from . import config_folder, evaluate_policy, load_policy
+        from .ope.config import OpeConfig
+
+        state = cli_state(ctx)
+        ope_config = load_config(config, OpeConfig, overrides or [], search=[config_folder()])
+        loaded = load_policy(Path(policy))
+        out_dir = out or Path(policy) / f"ope_{split}"
+        report = evaluate_policy(trajectories, loaded, ope_config, split=split, out_dir=out_dir,
+                                 show_progress=not state.quiet)
+        if state.quiet:
+            return
+        print_estimates(report)
+        for warning in report.warnings:
+            typer.secho(f"Warning: {warning}", fg="yellow", err=True)
+        print_summary("dosewise evaluate", [
+            ("policy", f"{report.policy_name} (epsilon {report.epsilon:g})"),
+            ("behaviour probabilities", report.behaviour.source),
+            ("behaviour model held-out log-loss / ECE",
+             f"{report.behaviour.heldout_log_loss:.3f} / {report.behaviour.heldout_ece:.3f}"),
+            ("out-of-support steps", f"{100 * report.support.share_steps_out_of_support:.1f} %"),
+            ("output folder", out_dir.resolve()),
+        ])
