@@ -4,7 +4,7 @@ Each kind is counted and the counts go into the manifest, so tests can reconcile
 quarantined with what was planted: implausible values (fat-finger x10, 0, -1, 9999), exact
 duplicate rows, chart events weeks after the stay ended or of a stay id no `icustays` row has
 (orphans), vasopressor rows in a rate unit no conversion table knows (`mL/hour` with no
-concentration), absurd doses and negative volumes.
+concentration), absurd vasopressor rates (x1000) and negative volumes.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def dirty_inputevents(rng: np.random.Generator, table: pa.Table, rate: float,
     table = _set(table, "rateuom", rows, pa.array([UNKNOWN_RATE_UNIT] * rows.size))
     counts["inputevents_unknown_rate_unit"] += rows.size
     rows = _choose(rng, np.setdiff1d(pressor, rows), rate * 5)
-    table = _set(table, "rate", rows, table["rate"].to_numpy(zero_copy_only=False)[rows] * 100.0)
+    table = _set(table, "rate", rows, table["rate"].to_numpy(zero_copy_only=False)[rows] * 1000.0)
     counts["inputevents_absurd_rate"] += rows.size
     fluid = np.flatnonzero(np.isin(item, FLUIDS))
     rows = _choose(rng, fluid, rate * 5)
