@@ -177,6 +177,30 @@ def write_synthetic_icu(out_dir: Path | str, n_stays: int, seed: int = 0, show_p
     Args:
         file_format: "csv.gz" (as MIMIC-IV ships), "csv" or "parquet"; overrides the config's.
     """
+    config = _resolve_config(n_stays, seed, config, file_format)
+    out = Path(out_dir)
+    _clear_previous_run(out)
+    manifest = RunManifest.start("synthetic_mimic_iv",
+                                 {**config.model_dump(mode="json"), "n_stays": n_stays}, seed=seed)
+    rows, seconds, dirt, planted = _stream_chunks(out, n_stays, seed, config, show_progress)
+    manifest.stages = [StageRecord(name=name, rows_in=rows[name], rows_out=rows[name],
+                                   seconds=round(seconds[name], 3), note="rows written")
+                       for name in rows]
+    manifest.extra = {
+        "mimic_version": "2.2", "file_format": config.file_format, "rows": rows,
+        "generate_seconds": round(seconds["generate"], 3),
+        "write_seconds": round(sum(v for k, v in seconds.items() if k != "generate"), 3),
+        "dirt": dict(sorted(dirt.items())), "planted": dict(sorted(planted.items())),
+        "truth_table": _relpath(TRUTH_TABLE, config.file_format),
+    }
+    manifest.record_outputs(out)
+    manifest.write(out)
+    return manifest
+
+
+def _resolve_config(n_stays: int, seed: int, config: SyntheticIcuConfig | None,
+                    file_format: str | None) -> SyntheticIcuConfig:
+    """Check the arguments and fold `file_format` into the config."""
     if not isinstance(n_stays, int) or n_stays < 1:
         raise BadInputError(f"`n_stays` must be a positive integer. Got {n_stays!r}.",
                             "Pass --stays N with N >= 1.")
@@ -184,19 +208,29 @@ def write_synthetic_icu(out_dir: Path | str, n_stays: int, seed: int = 0, show_p
         raise BadInputError(f"`seed` must be a non-negative integer. Got {seed!r}.",
                             "Pass --seed S with S >= 0.")
     config = config or SyntheticIcuConfig()
-    if file_format is not None:
-        if file_format not in t.FORMATS:
-            raise BadInputError(f"`format` must be one of {', '.join(t.FORMATS)}. Got {file_format!r}.",
-                                "Use csv.gz (as MIMIC-IV ships), csv or parquet.")
-        config = config.model_copy(update={"file_format": file_format})
-    out = Path(out_dir)
+    if file_format is None:
+        return config
+    if file_format not in t.FORMATS:
+        raise BadInputError(f"`format` must be one of {', '.join(t.FORMATS)}. Got {file_format!r}.",
+                            "Use csv.gz (as MIMIC-IV ships), csv or parquet.")
+    return config.model_copy(update={"file_format": file_format})
+
+
+def _clear_previous_run(out: Path) -> None:
+    """Drop an earlier manifest (the folder is incomplete until ours is written) and tables an
+    earlier run wrote in another format, so readers never see two versions of a table."""
     out.mkdir(parents=True, exist_ok=True)
     (out / MANIFEST_NAME).unlink(missing_ok=True)
-    for name in (*CHUNK_TABLES, TRUTH_TABLE, "d_items", "d_labitems"):  # an earlier run's format
+    for name in (*CHUNK_TABLES, TRUTH_TABLE, "d_items", "d_labitems"):
         for other in t.FORMATS:
             (out / _relpath(name, other)).unlink(missing_ok=True)
-    manifest = RunManifest.start("synthetic_mimic_iv",
-                                 {**config.model_dump(mode="json"), "n_stays": n_stays}, seed=seed)
+
+
+def _stream_chunks(out: Path, n_stays: int, seed: int, config: SyntheticIcuConfig,
+                   show_progress: bool) -> tuple[dict[str, int], dict[str, float], Counter[str],
+                                                 Counter[str]]:
+    """Generate chunk after chunk and append it to every table; returns rows per table, seconds
+    per step, and the dirt and planted-case counts."""
     fmt, ids, pools = config.file_format, IdCounters(), _pools(seed)
     dirt: Counter[str] = Counter()
     planted: Counter[str] = Counter()
@@ -227,16 +261,4 @@ def write_synthetic_icu(out_dir: Path | str, n_stays: int, seed: int = 0, show_p
         if pending is not None:
             pending.result()
         rows = {name: writer.rows for name, writer in writers.items()}
-    manifest.stages = [StageRecord(name=name, rows_in=rows[name], rows_out=rows[name],
-                                   seconds=round(seconds[name], 3), note="rows written")
-                       for name in rows]
-    manifest.extra = {
-        "mimic_version": "2.2", "file_format": fmt, "rows": rows,
-        "generate_seconds": round(seconds["generate"], 3),
-        "write_seconds": round(sum(v for k, v in seconds.items() if k != "generate"), 3),
-        "dirt": dict(sorted(dirt.items())), "planted": dict(sorted(planted.items())),
-        "truth_table": _relpath(TRUTH_TABLE, fmt),
-    }
-    manifest.record_outputs(out)
-    manifest.write(out)
-    return manifest
+    return rows, seconds, dirt, planted
