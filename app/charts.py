@@ -136,11 +136,12 @@ def action_values(
             text=np.round(q.reshape(rows, cols), 3), texttemplate="%{text}",
             hovertemplate="fluid bin %{y}, vasopressor bin %{x}: %{z:.3f}<extra></extra>",
         ))
-        for action, label, colour in ((given_action, "given", GIVEN_COLOUR),
-                                      (recommended_action, "recommended", RECOMMENDED_COLOUR)):
-            marker = {"symbol": "square-open", "size": 38, "color": colour, "line": {"width": 4}}
+        for action, label, colour, size in ((given_action, "given", GIVEN_COLOUR, 44),
+                                            (recommended_action, "recommended", RECOMMENDED_COLOUR, 32)):
+            marker = {"symbol": "square-open", "size": size, "color": colour, "line": {"width": 4}}
             fig.add_scatter(x=[action % cols], y=[action // cols], mode="markers", name=label, marker=marker)
-        fig.update_layout(xaxis_title="vasopressor bin", yaxis_title="IV fluid bin")
+        fig.update_layout(xaxis_title="vasopressor bin", yaxis_title="IV fluid bin",
+                          legend={"orientation": "h", "y": -0.25, "x": 0})
     else:
         colours = [RECOMMENDED_COLOUR if a == recommended_action else
                    GIVEN_COLOUR if a == given_action else "#9d9d9d" for a in range(q.size)]

@@ -80,4 +80,5 @@ def dose_frame(
 def bin_summary(doses: pd.DataFrame, step: int) -> pd.DataFrame:
     """Given vs recommended for one bin, one row per dose."""
     rows = doses[doses[c.STEP] == step]
-    return rows[["dose", "given", "recommended", "out_of_support"]].reset_index(drop=True)
+    table = rows[["dose", "given", "recommended", "out_of_support"]].reset_index(drop=True)
+    return table.rename(columns={"out_of_support": "out of support"})

@@ -82,15 +82,20 @@ def test_action_values_grid_marks_given_and_recommended() -> None:
     assert list(flat.data[0].y) == [0.0, 1.0, 2.0]
 
 
-def test_ope_forest_interval_arms_and_references() -> None:
-    estimates = pd.DataFrame({"estimator": ["WIS", "DR"], "value": [0.8, 0.7],
-                              "ci_low": [0.75, 0.6], "ci_high": [0.9, 0.72]})
-    fig = charts.ope_forest(estimates, {"clinicians (WIS)": 0.78})
-    trace = fig.data[0]
-    assert list(trace.y) == ["DR", "WIS"]  # reversed so the first estimator is on top
-    assert list(np.round(trace.error_x.array, 6)) == [0.02, 0.1]
-    assert list(np.round(trace.error_x.arrayminus, 6)) == [0.1, 0.05]
-    assert any("clinicians (WIS)" in str(a.text) for a in fig.layout.annotations)
+def test_ope_forest_policy_beside_clinicians_with_interval_arms() -> None:
+    estimates = pd.DataFrame({"estimator": ["WIS", "DR", "WIS", "DR"],
+                              "target": ["discrete_cql", "discrete_cql", "clinicians", "clinicians"],
+                              "value": [0.8, 0.7, 0.78, 0.77], "ci_low": [0.75, 0.6, 0.7, 0.7],
+                              "ci_high": [0.9, 0.72, 0.8, 0.8]})
+    fig = charts.ope_forest(estimates, {"true value": 0.79})
+    policy, clinicians = fig.data
+    assert (policy.name, clinicians.name) == ("discrete_cql", "clinicians")
+    assert list(fig.layout.yaxis.ticktext) == ["DR", "WIS"]  # first estimator on top
+    assert policy.y[0] > clinicians.y[0]  # same row, policy drawn just above the clinicians
+    assert round(policy.y[0]) == 1 and round(policy.y[1]) == 0
+    assert list(np.round(policy.error_x.array, 6)) == [0.1, 0.02]
+    assert list(np.round(policy.error_x.arrayminus, 6)) == [0.05, 0.1]
+    assert any("true value" in str(a.text) for a in fig.layout.annotations)
 
 
 def test_calibration_has_diagonal_and_curve() -> None:
