@@ -6,13 +6,14 @@ millions of rows never pass through pandas and never appear half-written.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 
-from dosewise.data_schemas import atomic_path, write_table_atomic
+from dosewise.data_schemas import MANIFEST_NAME, BadInputError, atomic_path, write_table_atomic
 
 QUARANTINE_SQL_COLUMNS = 'stage, rule, "column", failure_case, row_key, reason'
 
@@ -79,3 +80,15 @@ def cohort_table(cohort: pd.DataFrame, raw_ids: bool) -> pd.DataFrame:
     for col in ("suspected_infection_time", "onset_time", "window_start", "window_end"):
         out[col] = pd.to_datetime(out[col]).astype("datetime64[ns]")
     return out
+
+
+def prepare_out_dir(out_dir: Path) -> None:
+    """Create `out_dir`; when it holds an earlier sepsis run, drop its manifest and stale sub-folders."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise BadInputError(f"--out {out_dir} is a file.", "Pass a folder (it is created when missing).")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    earlier_run = (out_dir / MANIFEST_NAME).exists() or (out_dir / "trajectories.parquet").exists()
+    (out_dir / MANIFEST_NAME).unlink(missing_ok=True)  # a half-rewritten folder must never look complete
+    for sub in ("quarantine", "concepts"):
+        if earlier_run and (out_dir / sub).is_dir():
+            shutil.rmtree(out_dir / sub)

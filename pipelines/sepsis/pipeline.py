@@ -6,14 +6,12 @@ touches the stay x bin grid. The manifest is written last, so its presence means
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from dosewise.data_schemas import (
-    MANIFEST_NAME,
     BadInputError,
     RunManifest,
     TrajectoryDatasetInfo,
@@ -25,22 +23,28 @@ from dosewise.data_schemas import (
 )
 from dosewise.data_schemas import columns as c
 
-from ..privacy import pseudonymize_ids, resolve_salt
+from ..privacy import resolve_salt
 from ..runner import StageRunner
 from ..sources.duckdb_catalog import MimicCatalog, rules_sha256
 from ..sources.mimic_layout import detect_layout, require_tables
-from ..splits import assign_splits
 from .actions import BINNING_RULE
 from .cohort import select_sepsis3_cohort
 from .config import SepsisPipelineConfig
 from .doses import bin_doses, quarantine_doses
 from .events import bin_measurements, link_events_to_stays, quarantine_measurements
-from .outputs import cohort_table, write_concepts, write_frame_quarantine, write_sql_quarantine
+from .outputs import (
+    cohort_table,
+    prepare_out_dir,
+    write_concepts,
+    write_frame_quarantine,
+    write_sql_quarantine,
+)
 from .states import add_derived, impute_states, imputed_fraction, make_grid, pivot_measurements, state_columns
 from .summaries import SOFA_BINS, care_systems, fluid_in_windows, weight_fallback
 from .trajectories import (
     add_actions,
     add_rewards_and_ends,
+    episode_ids_and_splits,
     finite_states,
     post_binning_exclusions,
     reward_description,
@@ -58,8 +62,17 @@ STAGES = (
     "trajectories",
     "outputs",
 )
-PIPELINE_CONCEPTS = ("icustay_detail", "weight", "gcs", "lab_measurements", "urine_output", "fluid_input",
-                     "norepinephrine_equivalent_dose", "sofa", "sepsis3")
+PIPELINE_CONCEPTS = (
+    "icustay_detail",
+    "weight",
+    "gcs",
+    "lab_measurements",
+    "urine_output",
+    "fluid_input",
+    "norepinephrine_equivalent_dose",
+    "sofa",
+    "sepsis3",
+)
 
 
 def redacted_config(config: SepsisPipelineConfig) -> dict[str, Any]:
@@ -68,16 +81,6 @@ def redacted_config(config: SepsisPipelineConfig) -> dict[str, Any]:
     if data["output"]["id_salt"]:
         data["output"]["id_salt"] = "<redacted>"
     return data
-
-
-def _prepare_out(out_dir: Path) -> None:
-    if out_dir.exists() and not out_dir.is_dir():
-        raise BadInputError(f"--out {out_dir} is a file.", "Pass a folder (it is created when missing).")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / MANIFEST_NAME).unlink(missing_ok=True)  # a half-rewritten folder must never look complete
-    for sub in ("quarantine", "concepts"):
-        if (out_dir / sub).is_dir():
-            shutil.rmtree(out_dir / sub)
 
 
 def _catalog_params(config: SepsisPipelineConfig) -> dict[str, Any]:
@@ -125,7 +128,7 @@ def run_sepsis_pipeline(
                     "Use the matching config (sepsis_mimic3 / sepsis_mimic4) or source_version=auto.",
                 )
             require_tables(layout)
-            _prepare_out(out_dir)
+            prepare_out_dir(out_dir)
             cat = MimicCatalog(
                 layout, _catalog_params(config), threads=config.threads, memory_limit=config.memory_limit
             )
@@ -138,8 +141,10 @@ def run_sepsis_pipeline(
         with runner.stage("concepts") as log:
             if _catalog_params(config)["sofa_scope"] == "filtered":  # only suspected infection -> Sepsis-3
                 cat.build(["suspicion_of_infection"])
-                cat.execute("INSERT INTO sofa_stay_filter SELECT stay_id FROM suspicion_of_infection",
-                            what="SOFA scope")
+                cat.execute(
+                    "INSERT INTO sofa_stay_filter SELECT stay_id FROM suspicion_of_infection",
+                    what="SOFA scope",
+                )
             built = cat.build(PIPELINE_CONCEPTS)
             stays, sepsis = _stays_frame(cat)
             log.set(
@@ -206,22 +211,8 @@ def run_sepsis_pipeline(
             cohort = cohort[cohort["stay_id"].isin(excl.keep_stays)].reset_index(drop=True)
             grid_in = len(grid)
             grid = grid[grid["stay_id"].isin(excl.keep_stays)].reset_index(drop=True)
-            cohort["episode_id"] = (
-                pseudonymize_ids(cohort["stay_id"], salt)
-                if config.output.pseudonymize_ids
-                else [f"stay_{s}" for s in cohort["stay_id"]]
-            )
-            subjects = (
-                pseudonymize_ids(cohort["subject_id"], salt, "pt_")
-                if config.output.pseudonymize_ids
-                else cohort["subject_id"].astype(str).tolist()
-            )
-            by_subject = assign_splits(subjects, config.output.split_fractions, config.seed)
-            split_of = dict(zip(by_subject[c.EPISODE_ID], by_subject[c.SPLIT], strict=True))
-            splits = pd.DataFrame(
-                {c.EPISODE_ID: cohort["episode_id"], c.SPLIT: [split_of[s] for s in subjects]}
-            )
-            train_stays = set(cohort.loc[splits[c.SPLIT].to_numpy() == "train", "stay_id"].tolist())
+            cohort["episode_id"], splits = episode_ids_and_splits(cohort, config, salt)
+            train_stays = set(cohort.loc[splits[c.SPLIT].to_numpy() == "train", "stay_id"])
             grid, mask, fills = impute_states(grid, hold, h, config.imputation.fill, train_stays)
             grid = add_derived(grid, cohort, h)
             states = state_columns(hold, h)
