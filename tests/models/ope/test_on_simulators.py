@@ -1,0 +1,135 @@
+"""OPE checked against exact values: ICU-Sepsis episodes, targets whose true value the MDP gives.
+
+Small scale (2,000 episodes, 300 in the test split); `bench/ope_coverage.py` runs the full scale.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dosewise.data_schemas import read_trajectories
+from dosewise.data_schemas.ope import OpeReport
+from dosewise.models import OpeConfig, evaluate_policy, load_behaviour_model
+from dosewise.models.ope.bootstrap import bootstrap_intervals
+from dosewise.models.ope.diagnostics import kish_ess
+from dosewise.models.ope.episodes import episode_layout, sort_episodes
+from dosewise.models.ope.importance_sampling import importance_weights, is_terms, pdwis_terms, wis_terms
+from dosewise.pipelines import (
+    exact_policy_value,
+    load_icu_sepsis_mdp,
+    optimal_policy,
+    write_icu_sepsis_episodes,
+)
+from tests.models.ope.tabular_policy import TabularPolicy
+
+N_ACTIONS = 25
+
+
+@pytest.fixture(scope="module")
+def sepsis_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("icu_sepsis")
+    write_icu_sepsis_episodes(folder, 2000, behaviour="clinician", seed=3)
+    return folder
+
+
+def _targets() -> dict[str, np.ndarray]:
+    mdp = load_icu_sepsis_mdp()
+    return {
+        "optimal": 0.9 * optimal_policy() + 0.1 / N_ACTIONS,
+        "random": np.full((mdp.n_states, N_ACTIONS), 1.0 / N_ACTIONS),
+        "clinicians": mdp.clinician_policy,
+    }
+
+
+@pytest.mark.parametrize("target", ["optimal", "random", "clinicians"])
+def test_wis_interval_covers_the_exact_value(sepsis_dir: Path, target: str) -> None:
+    table = _targets()[target]
+    truth = exact_policy_value(table)
+    frame, _ = read_trajectories(sepsis_dir, split="test")
+    frame = sort_episodes(frame)
+    layout = episode_layout(frame)
+    states, actions = frame["mdp_state"].to_numpy(), frame["action"].to_numpy()
+    weights = importance_weights(layout.pad(table[states, actions], 1.0),
+                                 layout.pad(frame["behaviour_prob"].to_numpy(), 1.0), layout.mask)
+    rewards = layout.pad(frame["reward"].to_numpy(), 0.0)
+    terms = {"WIS": wis_terms(weights, rewards, 1.0), "IS": is_terms(weights, rewards, 1.0),
+             "PDWIS": pdwis_terms(weights, rewards, 1.0)}
+    results = bootstrap_intervals(terms, n_resamples=1000, seed=0)
+    assert results["WIS"].ci_low <= truth <= results["WIS"].ci_high
+    returns = rewards.sum(axis=1)
+    assert returns.min() <= results["WIS"].value <= returns.max()
+    assert kish_ess(weights.trajectory) <= layout.n_episodes
+    if target == "clinicians":  # on-policy: every estimator is the mean return and covers the truth
+        for name in ("IS", "PDWIS"):
+            assert results[name].value == pytest.approx(returns.mean())
+            assert results[name].ci_low <= truth <= results[name].ci_high
+
+
+@pytest.fixture(scope="module")
+def optimal_report(sepsis_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[OpeReport, Path]:
+    out = tmp_path_factory.mktemp("ope_optimal")
+    config = OpeConfig.model_validate({"epsilon": 0.1, "n_bootstrap": 400,
+                                       "fqe": {"n_steps": 400, "hidden_units": [64, 64]}})
+    policy = TabularPolicy("optimal", optimal_policy())
+    return evaluate_policy(sepsis_dir, policy, config, split="test", out_dir=out, show_progress=False), out
+
+
+def test_report_covers_truth_and_is_complete(optimal_report: tuple[OpeReport, Path]) -> None:
+    report, out = optimal_report
+    truth = exact_policy_value(0.9 * optimal_policy() + 0.1 / N_ACTIONS)
+    wis = report.estimate("WIS", "optimal")
+    assert wis.ci_low <= truth <= wis.ci_high
+    assert {e.estimator for e in report.estimates} == {"IS", "WIS", "PDIS", "PDWIS", "DR", "WDR", "FQE"}
+    assert {e.target for e in report.estimates} == {"optimal", "clinicians"}
+    for item in report.estimates:
+        assert item.ess is None or item.ess <= item.n_episodes + 1e-9
+        assert item.ci_low <= item.ci_high
+    assert report.behaviour.source == "logged_behaviour_prob"
+    assert report.n_episodes == 300
+    frame = report.estimates_frame()  # validated by OpeEstimateSchema
+    assert len(frame) == 14
+    stored = OpeReport.model_validate_json((out / "ope_report.json").read_text())
+    assert stored.estimates == report.estimates
+    for name in ("ope_forest.png", "ope_weights.png", "action_heatmap.png", "behaviour_calibration.png",
+                 "ope_estimates.parquet", "manifest.json"):
+        assert (out / name).stat().st_size > 0, name
+    assert json.loads((out / "manifest.json").read_text())["kind"] == "ope_report"
+
+
+def test_clinicians_are_evaluated_on_policy(optimal_report: tuple[OpeReport, Path], sepsis_dir: Path) -> None:
+    report, _ = optimal_report
+    frame, _ = read_trajectories(sepsis_dir, split="test")
+    mean_return = frame.groupby("episode_id")["reward"].sum().mean()
+    for name in ("IS", "WIS", "PDIS", "PDWIS"):
+        estimate = report.estimate(name, "clinicians")
+        assert estimate.value == pytest.approx(mean_return)
+        assert estimate.ess == pytest.approx(report.n_episodes)
+    truth = exact_policy_value(load_icu_sepsis_mdp().clinician_policy)
+    assert report.estimate("WIS", "clinicians").ci_low <= truth <= report.estimate("WIS", "clinicians").ci_high
+
+
+def test_support_flags_and_behaviour_model_are_written(optimal_report: tuple[OpeReport, Path]) -> None:
+    report, out = optimal_report
+    flags = pd.read_parquet(out / "support_flags.parquet")
+    assert list(flags.columns) == ["episode_id", "step", "recommended_action", "behaviour_prob_recommended",
+                                   "out_of_support"]
+    assert len(flags) == report.n_steps
+    assert flags["out_of_support"].mean() == pytest.approx(report.support.share_steps_out_of_support)
+    assert (flags["out_of_support"] == (flags["behaviour_prob_recommended"] < 0.01)).all()
+    model = load_behaviour_model(out / "behaviour_model.joblib")
+    assert model.classes_.size > 1
+    assert report.behaviour.heldout_ece < 0.1
+
+
+def test_same_config_and_seed_give_the_same_estimates(sepsis_dir: Path, tmp_path: Path,
+                                                     optimal_report: tuple[OpeReport, Path]) -> None:
+    config = OpeConfig.model_validate({"epsilon": 0.1, "n_bootstrap": 400,
+                                       "fqe": {"n_steps": 400, "hidden_units": [64, 64]}})
+    again = evaluate_policy(sepsis_dir, TabularPolicy("optimal", optimal_policy()), config, split="test",
+                            out_dir=tmp_path, show_progress=False)
+    assert again.estimates == optimal_report[0].estimates
