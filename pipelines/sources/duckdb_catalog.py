@@ -200,6 +200,9 @@ class MimicCatalog:
         self.con.execute("CREATE OR REPLACE TABLE etl_params AS SELECT * FROM _etl_params")
         self.con.unregister("_etl_params")
         self.con.execute("CREATE OR REPLACE TABLE sofa_stay_filter (stay_id BIGINT)")
+        # one byte per row instead of a string: chart_measurements holds most of chartevents
+        self.con.execute("CREATE TYPE state_variable AS ENUM (SELECT DISTINCT variable FROM rule_item_map "
+                         "ORDER BY variable)")
         tables = raw_tables(layout.version)
         for name, path in layout.files.items():
             self.con.execute(f'CREATE OR REPLACE VIEW "{name}" AS {_view_sql(tables[name], path, self.con)}')

@@ -1,6 +1,6 @@
 -- title: Laboratory measurements assigned to ICU stays
 -- reference: lab item ids from rules/item_map.csv (mimic-code chemistry.sql, bg.sql, complete_blood_count.sql, coagulation.sql, enzyme.sql); a lab belongs to a stay when drawn from 24 h before ICU admission to ICU discharge (AI Clinician, Komorowski 2018)
--- units: valuenum in the unit named by `variable` (e.g. lactate_mmol_l in mmol/L)
+-- units: variable is the state_variable ENUM of rules/item_map.csv names; valuenum in the unit named by `variable` (e.g. lactate_mmol_l in mmol/L)
 -- requires: labevents
 -- depends: icustay_detail
 CREATE OR REPLACE TABLE lab_measurements AS
@@ -10,7 +10,7 @@ SELECT
     s.stay_id,
     le.charttime,
     le.itemid,
-    m.variable,
+    CAST(m.variable AS state_variable) AS variable,
     CASE WHEN u.applies_above IS NULL OR le.valuenum > u.applies_above
          THEN le.valuenum * u.multiply + u.add ELSE le.valuenum END AS valuenum
 FROM labevents le

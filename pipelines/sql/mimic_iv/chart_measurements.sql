@@ -1,6 +1,6 @@
 -- title: Charted measurements mapped to state variables (MIMIC-IV)
 -- reference: item ids from rules/item_map.csv (mimic-code vitalsign.sql, gcs.sql, ventilation.sql, weight_durations.sql); unit conversions from rules/unit_conversions.csv
--- units: valuenum in the unit named by `variable` (e.g. temp_c in degrees Celsius); mechvent = 1 when a ventilator setting is charted
+-- units: variable is the state_variable ENUM of rules/item_map.csv names; valuenum in the unit named by `variable` (e.g. temp_c in degrees Celsius); mechvent = 1 when a ventilator setting is charted
 -- requires: chartevents
 -- depends:
 CREATE OR REPLACE TABLE chart_measurements AS
@@ -10,7 +10,7 @@ SELECT
     ce.stay_id,
     ce.charttime,
     ce.itemid,
-    m.variable,
+    CAST(m.variable AS state_variable) AS variable,
     CASE
         WHEN m.variable = 'mechvent' THEN CASE WHEN ce.value IS NOT NULL OR ce.valuenum IS NOT NULL THEN 1.0 END
         WHEN u.applies_above IS NULL OR ce.valuenum > u.applies_above THEN ce.valuenum * u.multiply + u.add
