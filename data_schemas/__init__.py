@@ -43,6 +43,7 @@ from .manifest import (
     config_sha256,
     current_code_version,
 )
+from .ope import OpeEstimate, OpeReport
 from .quarantine import QuarantineSchema, counts_by_rule, empty_quarantine, make_quarantine
 from .review import REVIEW_COLUMNS, VERDICTS, ClinicianReviewSchema
 from .trajectory import (
@@ -66,6 +67,8 @@ __all__ = [
     "FunnelStep",
     "IncompleteOutput",
     "MissingSourceTable",
+    "OpeEstimate",
+    "OpeReport",
     "QuarantineSchema",
     "RunManifest",
     "SchemaViolation",

@@ -58,6 +58,7 @@ _LAZY_EXPORTS: dict[str, str] = {
     "load_behaviour_model": ".behaviour",
     "save_behaviour_model": ".behaviour",
     "OpeConfig": ".ope.config",
+    "calibration_metrics": ".ope.calibration",
     "evaluate_policy": ".ope.report",
 }
 

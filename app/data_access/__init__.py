@@ -29,7 +29,6 @@ from .reports import (
     behaviour_calibration,
     find_report,
     headline,
-    reliability_curve,
     support_flags,
 )
 from .timeline import DOSE_LABELS, bin_summary, default_timeline_columns, dose_frame
@@ -56,7 +55,6 @@ __all__ = [
     "headline",
     "load_dataset",
     "load_policy",
-    "reliability_curve",
     "review_store",
     "stay",
     "stay_recommendations",

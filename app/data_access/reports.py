@@ -16,9 +16,8 @@ import pandas as pd
 import streamlit as st
 
 from dosewise import models
-from dosewise.data_schemas import DosewiseError
+from dosewise.data_schemas import DosewiseError, OpeReport
 from dosewise.data_schemas import columns as c
-from dosewise.data_schemas.ope import OpeReport
 
 from .datasets import MAX_SCAN_DEPTH, Dataset
 from .policies import SKIP_FOLDERS, PolicyRef
@@ -115,21 +114,6 @@ def headline(frame: pd.DataFrame, estimator: str = "WIS") -> tuple[pd.Series, pd
     return (policy.iloc[0] if len(policy) else rows.iloc[0]), clinician_row
 
 
-def reliability_curve(
-    probabilities: np.ndarray, actions: np.ndarray, bins: int = CALIBRATION_BINS
-) -> pd.DataFrame:
-    """Top-label reliability: mean predicted probability vs how often the top action was taken."""
-    top = probabilities.argmax(axis=1)
-    confidence = probabilities.max(axis=1)
-    hit = (top == actions).astype(float)
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
-    frame = pd.DataFrame({"bin": which, "confidence": confidence, "accuracy": hit})
-    curve = frame.groupby("bin").agg(confidence=("confidence", "mean"), accuracy=("accuracy", "mean"),
-                                     count=("accuracy", "size"))
-    return curve.reset_index(drop=True)
-
-
 @st.cache_data(max_entries=4, show_spinner="Checking the behaviour model's calibration…")
 def behaviour_calibration(report_folder: str, model_file: str | None, dataset_path: str,
                           _dataset: Dataset, split: str) -> pd.DataFrame | None:
@@ -142,5 +126,7 @@ def behaviour_calibration(report_folder: str, model_file: str | None, dataset_pa
     if rows.empty:
         return None
     states = rows[list(_dataset.info.state_columns)].to_numpy(dtype=float)
-    probabilities = model.action_probabilities(states, _dataset.info.n_actions)
-    return reliability_curve(np.asarray(probabilities), rows[c.ACTION].to_numpy())
+    probabilities = np.asarray(model.action_probabilities(states, _dataset.info.n_actions))
+    result = models.calibration_metrics(probabilities, rows[c.ACTION].to_numpy(), n_bins=CALIBRATION_BINS)
+    curve: pd.DataFrame = result.reliability
+    return curve

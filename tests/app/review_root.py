@@ -32,21 +32,19 @@ def build_dataset(root: Path, episodes: int = 60, seed: int = 0) -> Path:
 
 def build_review_root(root: Path, episodes: int = 60) -> ReviewRoot:
     """Dataset -> tiny discrete CQL policy -> fast OPE -> MLflow run -> registered `sepsis-dosing`."""
-    from dosewise.models.ope.config import OpeConfig
-    from dosewise.models.ope.report import evaluate_policy
-
     dataset = build_dataset(root, episodes)
     config = models.TrainConfig(n_steps=30, batch_size=64, log_every=15, device="cpu")
     tracking_uri = models.local_store_uri(root)
     _, run_id = models.start_run(tracking_uri, run_name="review-app-test")
     trained = models.train_policy(dataset, config, out_dir=root / "policy", show_progress=False)
     models.log_training_outputs(run_id, trained.policy_dir, tracking_uri=tracking_uri)
-    ope_config = OpeConfig.model_validate({
+    ope_config = models.OpeConfig.model_validate({
         "n_bootstrap": 50, "bca": False, "estimators": ["IS", "WIS", "PDWIS"], "min_episodes": 5,
         "behaviour": {"base": "logistic", "max_iter": 50}, "fqe": {"enabled": False},
     })
     policy = models.load_policy(trained.policy_dir)
-    evaluate_policy(dataset, policy, ope_config, split="test", out_dir=root / "ope", show_progress=False)
+    models.evaluate_policy(dataset, policy, ope_config, split="test", out_dir=root / "ope",
+                           show_progress=False)
     models.log_ope_results(run_id, root / "ope", tracking_uri=tracking_uri)
     models.end_run(run_id, tracking_uri=tracking_uri)
     models.register_policy(run_id, MODEL_NAME, alias="champion", tracking_uri=tracking_uri)
