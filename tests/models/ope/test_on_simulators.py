@@ -110,7 +110,8 @@ def test_clinicians_are_evaluated_on_policy(optimal_report: tuple[OpeReport, Pat
         assert estimate.value == pytest.approx(mean_return)
         assert estimate.ess == pytest.approx(report.n_episodes)
     truth = exact_policy_value(load_icu_sepsis_mdp().clinician_policy)
-    assert report.estimate("WIS", "clinicians").ci_low <= truth <= report.estimate("WIS", "clinicians").ci_high
+    wis = report.estimate("WIS", "clinicians")
+    assert wis.ci_low <= truth <= wis.ci_high
 
 
 def test_support_flags_and_behaviour_model_are_written(optimal_report: tuple[OpeReport, Path]) -> None:
