@@ -28,7 +28,7 @@ BASE_MODELS = ("logistic", "hist_gradient_boosting")
 CALIBRATION_METHODS = ("temperature", "sigmoid", "isotonic", "none")
 
 
-class BehaviourPolicyClassifier(ClassifierMixin, BaseEstimator):
+class BehaviourPolicyClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     """Calibrated estimate of the clinicians' action probabilities given the state.
 
     Parameters:

@@ -69,4 +69,5 @@ def discounts(horizon: int, gamma: float) -> np.ndarray:
 
 def discounted_returns(rewards: np.ndarray, gamma: float) -> np.ndarray:
     """(n,) discounted return of each padded reward row (padding holds zeros)."""
-    return rewards @ discounts(rewards.shape[1], gamma)
+    returns: np.ndarray = rewards @ discounts(rewards.shape[1], gamma)
+    return returns

@@ -50,7 +50,7 @@ class FittedQ:
 def _expected_fqe_impl_class() -> type:
     from d3rlpy.ope.torch.fqe_impl import DiscreteFQEImpl
 
-    class ExpectedDiscreteFQEImpl(DiscreteFQEImpl):  # type: ignore[misc, valid-type]
+    class ExpectedDiscreteFQEImpl(DiscreteFQEImpl):  # type: ignore[misc]
         """DiscreteFQE whose target is the expectation over the target policy's probabilities."""
 
         def inner_update(self, batch: Any, grad_step: int) -> dict[str, float]:
@@ -90,7 +90,7 @@ def build_fqe(observation_size: int, action_size: int, config: FqeConfig, gamma:
         gamma=gamma,
         target_update_interval=config.target_update_interval,
     )
-    fqe = DiscreteFQE(algo=None, config=fqe_config, device=device)  # type: ignore[arg-type]
+    fqe = DiscreteFQE(algo=None, config=fqe_config, device=device)  # pi comes as probabilities
     shape = (observation_size,)
     q_funcs, forwarder = create_discrete_q_function(
         shape, action_size, fqe_config.encoder_factory, fqe_config.q_func_factory,

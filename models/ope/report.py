@@ -171,7 +171,7 @@ def evaluate_policy(
         gamma=config.gamma, epsilon=config.epsilon, max_weight=config.max_weight, estimates=estimates,
         weights=[weight_summary(t, w) for t, w in weights.items()],
         behaviour=BehaviourModelInfo(
-            source=behaviour.source,  # type: ignore[arg-type]
+            source=behaviour.source,
             estimator=model.describe(), fitted_on=config.behaviour.fit_split,
             n_fit_rows=int(min(config.behaviour.max_fit_rows, n_fit)),
             heldout_split=split, heldout_log_loss=behaviour.calibration.log_loss,

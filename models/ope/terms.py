@@ -33,13 +33,15 @@ class RatioTerms:
     def _denom_sums(self) -> np.ndarray:
         if self.denom is None:
             return np.full(self.numer.shape[1], float(self.n_episodes))
-        return self.denom.sum(axis=0)
+        sums: np.ndarray = self.denom.sum(axis=0)
+        return sums
 
     def combine(self, numer_sums: np.ndarray, denom_sums: np.ndarray) -> np.ndarray:
         """(B,) estimates from (B, K) numerator and denominator sums; empty denominators give 0."""
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(denom_sums > 0, numer_sums / denom_sums, 0.0)
-        return ratio @ self.coef
+        combined: np.ndarray = ratio @ self.coef
+        return combined
 
     def resampled(self, counts: np.ndarray) -> np.ndarray:
         """(B,) estimates on bootstrap resamples given as (B, n) episode counts."""
