@@ -35,7 +35,8 @@ def register(app: typer.Typer) -> None:
     def evaluate(
         ctx: typer.Context,
         trajectories: Annotated[Path, typer.Option("--trajectories", help="A trajectories folder.")],
-        policy: Annotated[str, typer.Option("--policy", help="A saved policy folder.")],
+        policy: Annotated[str, typer.Option(
+            "--policy", help="A saved policy folder or a registered model, models:/NAME@ALIAS.")],
         config: Annotated[str, typer.Option("--config", help="Shipped OPE config name or TOML path.")] = (
             "ope_default"),
         split: Annotated[str, typer.Option("--split", help="train, validation or test.")] = "test",
@@ -43,18 +44,23 @@ def register(app: typer.Typer) -> None:
             "--out", help="Output folder (default: <policy>/ope_<split>).")] = None,
         overrides: Annotated[list[str] | None, typer.Option(
             "--set", help="Override a config key: dotted.key=value.")] = None,
+        track: Annotated[bool, typer.Option(
+            "--track/--no-track", help="Log ope/ metrics, the report and plots to the policy's MLflow run."
+        )] = True,
     ) -> None:
         """Estimate the policy's and the clinicians' value with IS/WIS/PDIS/PDWIS/DR/WDR/FQE, bootstrap
         intervals, ESS and support; write ope_report.json, figures and support flags."""
-        from . import config_folder, evaluate_policy, load_policy
+        from . import config_folder
         from .ope.config import OpeConfig
+        from .tracking.session import default_ope_dir, evaluate_tracked
 
         state = cli_state(ctx)
         ope_config = load_config(config, OpeConfig, overrides or [], search=[config_folder()])
-        loaded = load_policy(Path(policy))
-        out_dir = out or Path(policy) / f"ope_{split}"
-        report = evaluate_policy(trajectories, loaded, ope_config, split=split, out_dir=out_dir,
-                                 show_progress=not state.quiet)
+        out_dir = out or default_ope_dir(policy, split)
+        tracked = evaluate_tracked(trajectories, policy, ope_config, split=split, out_dir=out_dir,
+                                   tracking_uri=state.tracking_uri, track=track,
+                                   show_progress=not state.quiet)
+        report = tracked.report
         if state.quiet:
             return
         print_estimates(report)
@@ -67,4 +73,5 @@ def register(app: typer.Typer) -> None:
              f"{report.behaviour.heldout_log_loss:.3f} / {report.behaviour.heldout_ece:.3f}"),
             ("out-of-support steps", f"{100 * report.support.share_steps_out_of_support:.1f} %"),
             ("output folder", out_dir.resolve()),
+            ("mlflow run", tracked.run_id or "- (no tracked run for this policy)"),
         ])

@@ -44,6 +44,9 @@ class PromotionConfig(StrictConfig):
         default="WIS",
         description="Estimator whose ESS is used when `estimator` has none (FQE has no weights).",
     )
+    split: Literal["train", "validation", "test"] = Field(
+        default="test", description="Split the version's latest OPE report must be on (held-out data)."
+    )
     alias: str = Field(default="champion", description="Alias moved when the gate passes.")
 
 
@@ -95,6 +98,13 @@ class PromotionRefused(BadInputError):
 
 def decide_promotion(report: OpeReport, config: PromotionConfig) -> PromotionDecision:
     """Compare the policy's bound with the clinicians' value in one OPE report."""
+    if report.split != config.split:
+        raise BadInputError(
+            f"The latest OPE report of this version is on the `{report.split}` split; the gate reads "
+            f"`{config.split}`.",
+            f"Run `dosewise evaluate --split {config.split}` on the version, or set `split` in the "
+            "promotion config.",
+        )
     policy = _estimate(report, config.estimator, report.policy_name)
     clinicians = _estimate(report, config.estimator, CLINICIANS)
     ess = policy.ess

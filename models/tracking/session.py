@@ -15,7 +15,7 @@ from typing import Any
 from dosewise.data_schemas import BadInputError, DosewiseError, RunManifest, TrackingError
 
 from .mlflow_logger import MLflowAdapterFactory, log_run_context
-from .registry import load_registered_policy, resolve_registered
+from .registry import load_registered_policy, parse_model_uri, resolve_registered
 from .runs import end_run, log_ope_results, log_training_outputs, start_run
 from .stores import connect, resolve_store, tracking_errors
 
@@ -158,6 +158,15 @@ def load_policy_ref(policy: str | Path, tracking_uri: str | None = None) -> tupl
     from .. import load_policy
 
     return load_policy(Path(text)), None
+
+
+def default_ope_dir(policy: str | Path, split: str) -> Path:
+    """`<policy folder>/ope_<split>`, or `ope_<name>-<alias|vN>_<split>` for a registered model."""
+    text = str(policy)
+    if text.startswith("models:/"):
+        name, alias, version = parse_model_uri(text)
+        return Path(f"ope_{name}-{alias or f'v{version}'}_{split}")
+    return Path(text) / f"ope_{split}"
 
 
 def evaluate_tracked(

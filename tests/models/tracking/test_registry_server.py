@@ -135,12 +135,14 @@ def test_evaluate_a_registered_model_logs_to_its_run(  # type: ignore[no-untyped
     server_flow, mlflow_server: str, icu_trajectories: Path, tmp_path: Path
 ) -> None:
     _, trained, _, _ = server_flow
-    again = evaluate_tracked(icu_trajectories, f"models:/{NAME}@candidate", _ope_config(), split="validation",
+    again = evaluate_tracked(icu_trajectories, f"models:/{NAME}@candidate", _ope_config(), split="test",
                              out_dir=tmp_path / "ope", tracking_uri=mlflow_server, show_progress=False)
     assert again.run_id == trained.run_id
     from mlflow import MlflowClient
 
-    assert MlflowClient(mlflow_server).get_run(trained.run_id).data.tags["dosewise.ope_split"] == "validation"
+    client = MlflowClient(mlflow_server)
+    assert client.get_run(trained.run_id).data.tags["dosewise.ope_split"] == "test"
+    assert len(client.get_metric_history(trained.run_id, "ope/wis_value")) == 2  # logged twice
 
 
 def _good_version(work: Path, trained_dir: Path, uri: str) -> str:
@@ -173,6 +175,8 @@ def test_promotion_gate_passes_and_refuses(server_flow, mlflow_server: str) -> N
     with pytest.raises(PromotionRefused, match=r"ESS 120\.0 vs minimum 500\.0"):
         promote_policy(NAME, good, PromotionConfig(min_ess=500), tracking_uri=mlflow_server)
     assert resolve_registered(f"models:/{NAME}@champion", mlflow_server).version == good
+    with pytest.raises(BadInputError, match="on the `test` split; the gate reads `validation`"):
+        promote_policy(NAME, good, PromotionConfig(split="validation"), tracking_uri=mlflow_server)
     with pytest.raises(BadInputError, match="no version 99"):
         promote_policy(NAME, "99", tracking_uri=mlflow_server)
 
