@@ -34,9 +34,29 @@ class BootstrapResult:
 
 def resample_counts(n: int, size: int, rng: np.random.Generator) -> np.ndarray:
     """(size, n) counts of each episode in `size` bootstrap resamples of n episodes."""
-    picks = rng.integers(0, n, size=(size, n))
-    picks += (np.arange(size) * n)[:, None]
-    return np.bincount(picks.ravel(), minlength=size * n).reshape(size, n).astype(np.float64)
+    picks = rng.integers(0, n, size=(size, n), dtype=np.int32)
+    counts = np.empty((size, n))
+    for row in range(size):  # row-wise bincount: small outputs that stay in cache
+        counts[row] = np.bincount(picks[row], minlength=n)
+    return counts
+
+
+def _stacked(terms: Mapping[str, RatioTerms]) -> tuple[np.ndarray, dict[str, tuple[slice, slice | None]]]:
+    """All estimators' numerator and denominator columns side by side, so that one matrix
+    product per chunk serves every estimator; returns the matrix and each one's column slices."""
+    blocks, where, at = [], {}, 0
+    for name, item in terms.items():
+        k = item.numer.shape[1]
+        blocks.append(item.numer)
+        numer = slice(at, at + k)
+        at += k
+        denom = None
+        if item.denom is not None:
+            blocks.append(item.denom)
+            denom = slice(at, at + k)
+            at += k
+        where[name] = (numer, denom)
+    return np.concatenate(blocks, axis=1), where
 
 
 def bootstrap_replicates(
@@ -52,13 +72,17 @@ def bootstrap_replicates(
     if len(sizes) != 1:
         raise ValueError(f"all estimators must share the same episodes, got sizes {sorted(sizes)}")
     n = sizes.pop()
+    stacked, where = _stacked(terms)
     rng = np.random.default_rng(seed)
     out: dict[str, list[np.ndarray]] = {name: [] for name in terms}
     starts = range(0, n_resamples, chunk_size)
     for start in progress(starts, desc="bootstrap", total=len(starts), show=show_progress):
         counts = resample_counts(n, min(chunk_size, n_resamples - start), rng)
+        sums = counts @ stacked
         for name, item in terms.items():
-            out[name].append(item.resampled(counts))
+            numer, denom = where[name]
+            denom_sums = sums[:, denom] if denom is not None else np.full((len(sums), 1), float(n))
+            out[name].append(item.combine(sums[:, numer], denom_sums))
     return {name: np.concatenate(parts) for name, parts in out.items()}
 
 
