@@ -65,6 +65,11 @@ class TrainConfig(StrictConfig):
     device: str = Field(default="auto", description="auto, cpu, cuda or cuda:N.")
     n_steps: int = Field(default=20000, ge=1, description="Gradient steps.")
     batch_size: int = Field(default=256, ge=1, description="Transitions per gradient step.")
+    threads: int | None = Field(
+        default=None, ge=1,
+        description="CPU threads torch may use (None: torch's default, one per core); 1 is faster when "
+        "other jobs share the cores, as idle OpenMP threads spin.",
+    )
     log_every: int = Field(default=1000, ge=1, description="Steps between logged (averaged) metrics.")
     split: Literal["train", "validation", "test"] = Field(
         default="train", description="Split the policy is fitted on (scaling is fitted on it too)."

@@ -62,8 +62,8 @@ def resolve_device(spec: str) -> str:
     return f"cuda:{number}"
 
 
-def seed_everything(seed: int, device: str) -> None:
-    """Seed python, numpy and torch, and make CPU kernels deterministic.
+def seed_everything(seed: int, device: str, threads: int | None = None) -> None:
+    """Seed python, numpy and torch, make CPU kernels deterministic, optionally cap CPU threads.
 
     On CUDA, cuDNN is set deterministic (as `d3rlpy.seed` does) but bitwise-equal runs are only
     promised on the CPU: some CUDA kernels (scatter/index_add in backward) have no deterministic
@@ -71,6 +71,8 @@ def seed_everything(seed: int, device: str) -> None:
     """
     import torch
 
+    if threads is not None:
+        torch.set_num_threads(threads)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)

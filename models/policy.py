@@ -9,6 +9,7 @@ dose bounds, config, data manifest hash), `model.pt` (d3rlpy's torch state, read
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -129,9 +130,10 @@ class TrainedPolicy:
     def export_torchscript(self, path: Path) -> Path:
         """Save the greedy policy (raw features float32 (n, d) -> action int64) as TorchScript."""
         example = torch.zeros((2, len(self.feature_names)), device=self.algo.impl.device)
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # torch 2.13 deprecates TorchScript
             traced = torch.jit.trace(self.network, example, check_trace=False)
-        return write_bytes_atomic(Path(path), lambda handle: torch.jit.save(traced, handle))
+            return write_bytes_atomic(Path(path), lambda handle: torch.jit.save(traced, handle))
 
     def export_onnx(self, path: Path) -> Path:
         """Save the greedy policy as ONNX (input `features` float32 (batch, d), output `action`)."""

@@ -138,7 +138,7 @@ def train_policy(
 
     began = time.perf_counter()
     device = resolve_device(config.device)
-    seed_everything(config.seed, device)
+    seed_everything(config.seed, device, config.threads)
     data = load_training_data(Path(trajectories_dir), split=config.split, features=config.features,
                               action_space=config.action_space)
     mask = build_admissible_actions(data.observations, data.frame["action"].to_numpy(), data.info.n_actions,

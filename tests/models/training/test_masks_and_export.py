@@ -1,0 +1,112 @@
+"""Admissible-action masks hold when recommending and in the bootstrap target; exports equal
+`recommend`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from dosewise.data_schemas import ConfigError
+from dosewise.data_schemas import columns as c
+from dosewise.models import load_policy, train_policy
+
+from .conftest import tiny_config
+
+FORBIDDEN = [0, 6, 12, 18, 24]
+
+
+def _trained(traj_dir: Path, out: Path, config):  # type: ignore[no-untyped-def]
+    return load_policy(train_policy(traj_dir, config, out_dir=out, show_progress=False).policy_dir)
+
+
+def _states(traj_dir: Path) -> pd.DataFrame:
+    return pd.read_parquet(traj_dir / "trajectories.parquet")
+
+
+@pytest.mark.parametrize("algo", ["discrete_cql", "dqn", "discrete_bcq", "iql"])
+def test_rule_mask_is_respected(algo: str, traj_dir: Path, tmp_path: Path) -> None:
+    config = tiny_config(algo, mask={"forbidden_actions": FORBIDDEN})
+    policy = _trained(traj_dir, tmp_path / "p", config)
+    states = _states(traj_dir)
+    assert not np.isin(policy.recommend(states), FORBIDDEN).any()
+    probs = policy.action_probabilities(states, epsilon=0.5)
+    assert (probs[:, FORBIDDEN] == 0).all()
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0)
+
+
+def test_observed_support_mask_allows_only_clinicians_actions(traj_dir: Path, tmp_path: Path) -> None:
+    config = tiny_config("double_dqn", mask={"source": "observed_support"})
+    policy = _trained(traj_dir, tmp_path / "p", config)
+    train = _states(traj_dir).merge(pd.read_parquet(traj_dir / "splits.parquet"), on=c.EPISODE_ID)
+    train = train[train[c.SPLIT] == "train"]
+    # every train state is distinct, so each is its own cluster and only its logged action is allowed
+    np.testing.assert_array_equal(policy.recommend(train), train[c.ACTION].to_numpy())
+    assert (policy.admissible(train).sum(axis=1) == 1).all()
+
+
+def test_mask_applies_in_the_bootstrap_target(traj_dir: Path, tmp_path: Path) -> None:
+    from dosewise.models.sampling import TransitionSampler
+
+    config = tiny_config("double_dqn", mask={"forbidden_actions": list(range(1, 25))})
+    result = train_policy(traj_dir, config, out_dir=tmp_path / "p", show_progress=False)
+    policy = load_policy(result.policy_dir)
+    from dosewise.models.datasets import load_training_data
+    from dosewise.models.masks import install_target_mask, mask_module
+
+    install_target_mask(policy.algo, mask_module(policy.mask, "cpu:0"))
+    batch = TransitionSampler(load_training_data(traj_dir).transitions(), 64, "cpu:0", 0).sample()
+    impl = policy.algo.impl
+    target = impl.compute_target(batch)
+    # only action 0 is allowed, so the target must be Q_target(s', 0) whatever the network prefers
+    expected = impl._targ_q_func_forwarder.compute_target(
+        batch.next_observations, torch.zeros(64, dtype=torch.int64), reduction="min")
+    torch.testing.assert_close(target, expected)
+    unmasked = impl._targ_q_func_forwarder.compute_expected_q(batch.next_observations).max(dim=1).values
+    assert (unmasked[:, None] > target + 1e-6).any()
+
+
+def test_mask_that_forbids_everything_is_a_config_error(traj_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="forbids every action"):
+        train_policy(traj_dir, tiny_config(mask={"forbidden_actions": list(range(25))}),
+                     out_dir=tmp_path / "p", show_progress=False)
+
+
+@pytest.mark.parametrize(("algo", "mask"), [
+    ("discrete_cql", {"source": "observed_support", "min_count": 1}),
+    ("discrete_bcq", {}),
+    ("td3_plus_bc", {"forbidden_actions": FORBIDDEN}),
+])
+def test_torchscript_and_onnx_exports_equal_recommend(algo: str, mask: dict, traj_dir: Path,
+                                                      tmp_path: Path) -> None:
+    import onnxruntime
+
+    policy = load_policy(train_policy(traj_dir, tiny_config(algo, mask=mask), out_dir=tmp_path / "p",
+                                      show_progress=False).policy_dir)
+    states = _states(traj_dir)
+    expected = policy.recommend(states)
+    x = states[policy.feature_names].to_numpy(np.float32)
+    scripted = torch.jit.load(str(policy.export_torchscript(tmp_path / "policy.pt")))
+    np.testing.assert_array_equal(scripted(torch.as_tensor(x.copy())).numpy(), expected)
+    session = onnxruntime.InferenceSession(str(policy.export_onnx(tmp_path / "policy.onnx")))
+    assert [i.name for i in session.get_inputs()] == ["features"]
+    (onnx_actions,) = session.run(["action"], {"features": x})
+    np.testing.assert_array_equal(onnx_actions, expected)
+    np.testing.assert_array_equal(policy.recommend(states), expected)  # export left the policy intact
+
+
+def test_recommend_rejects_missing_or_non_finite_features(traj_dir: Path, tmp_path: Path) -> None:
+    from dosewise.data_schemas import BadInputError
+
+    policy = load_policy(train_policy(traj_dir, tiny_config(), out_dir=tmp_path / "p",
+                                      show_progress=False).policy_dir)
+    states = _states(traj_dir).head(3)
+    with pytest.raises(BadInputError, match="state_1"):
+        policy.recommend(states.drop(columns=["state_1"]))
+    with pytest.raises(BadInputError, match="NaN or inf"):
+        policy.recommend(states.assign(state_0=[0.0, np.inf, 1.0]))
+    with pytest.raises(BadInputError, match="epsilon"):
+        policy.action_probabilities(states, epsilon=1.5)
