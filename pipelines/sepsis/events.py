@@ -172,17 +172,18 @@ def quarantine_measurements(cat: MimicCatalog, bin_hours: int, clip: bool) -> St
     )
 
 
-def bin_measurements(cat: MimicCatalog) -> pd.DataFrame:
-    """Aggregate kept events per stay x bin x variable (mean; sums for volumes, max for indicators)."""
-    summed = ", ".join(f"'{v}'" for v in SUMMED)
-    maxed = ", ".join(f"'{v}'" for v in MAXED)
+def bin_measurements(cat: MimicCatalog, variables: list[str]) -> pd.DataFrame:
+    """Per stay x bin, one column per variable: mean (sum for volumes, max for indicators).
+
+    Pivoted inside DuckDB with exact decimal sums, so reruns give identical values in any thread order.
+    """
+    columns = []
+    for v in variables:
+        value = "CAST(valuenum AS DECIMAL(18, 6))"
+        agg = f"sum({value})" if v in SUMMED else "max(valuenum)" if v in MAXED else f"avg({value})"
+        columns.append(f"CAST({agg} FILTER (WHERE variable = '{v}') AS DOUBLE) AS \"{v}\"")
     return cat.df(
-        f"""
-        SELECT stay_id, bin, variable,
-               CAST(CASE WHEN variable IN ({summed}) THEN sum(CAST(valuenum AS DECIMAL(18, 6)))
-                    WHEN variable IN ({maxed}) THEN max(valuenum)
-                    ELSE sum(CAST(valuenum AS DECIMAL(18, 6))) / count(*) END AS DOUBLE) AS value
-        FROM kept_events GROUP BY stay_id, bin, variable ORDER BY stay_id, bin, variable
-    """,
+        f"SELECT stay_id, bin, {', '.join(columns)} FROM kept_events "
+        "GROUP BY stay_id, bin ORDER BY stay_id, bin",
         what="binned measurements",
     )

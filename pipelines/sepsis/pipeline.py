@@ -187,11 +187,11 @@ def run_sepsis_pipeline(
             extra["fluid_ml_in_window_kept"] = fluid_in_windows(cat)
             log.set(counts.rows_in, counts.rows_out, counts.quarantined_by_rule, counts.note)
         with runner.stage("binning") as log:
-            binned = bin_measurements(cat)
-            sofa_bins = cat.df(SOFA_BINS.format(bs=h * 3600), what="SOFA per bin")
-            grid = make_grid(cohort, h)
             hold = cat.rules["hold_hours"]
-            grid = pivot_measurements(grid, binned, [*hold["variable"], "urine_output_ml"])
+            variables = [*hold["variable"], "urine_output_ml"]
+            binned = bin_measurements(cat, variables)
+            sofa_bins = cat.df(SOFA_BINS.format(bs=h * 3600), what="SOFA per bin")
+            grid = pivot_measurements(make_grid(cohort, h), binned, variables)
             grid = grid.merge(dose_bins, on=["stay_id", "bin"], how="left").merge(
                 sofa_bins, on=["stay_id", "bin"], how="left"
             )
@@ -203,7 +203,7 @@ def run_sepsis_pipeline(
             n_kept = int(cat.con.execute("SELECT count(*) FROM kept_events").fetchall()[0][0])
             log.set(
                 n_kept,
-                len(binned),
+                int(binned[variables].notna().to_numpy().sum()),
                 note="grain: kept events -> stay x bin x variable aggregates; "
                 f"grid = {len(grid)} stay x bin rows",
             )

@@ -26,10 +26,10 @@ def make_grid(cohort: pd.DataFrame, bin_hours: int) -> pd.DataFrame:
 
 
 def pivot_measurements(grid: pd.DataFrame, binned: pd.DataFrame, variables: list[str]) -> pd.DataFrame:
-    """Put the long (stay, bin, variable, value) aggregates onto the grid, one column per variable."""
-    wide = binned.pivot_table(index=["stay_id", "bin"], columns="variable", values="value", aggfunc="first")
-    wide = wide.reindex(columns=variables)
-    out = grid.merge(wide.reset_index(), on=["stay_id", "bin"], how="left", validate="one_to_one")
+    """Put the wide (stay, bin, one column per variable) aggregates onto the full grid."""
+    out = grid.merge(
+        binned[["stay_id", "bin", *variables]], on=["stay_id", "bin"], how="left", validate="one_to_one"
+    )
     for v in variables:
         out[v] = out[v].astype("float64")
     return out
