@@ -56,7 +56,8 @@ def microbiologyevents_table(rng: np.random.Generator, c: Cohort, care: Infectio
     at = (tl.intime[stay] + (care.culture_h[stay] * HOUR).astype(np.int64) + spec * 600) // 60 * 60
     p_pos = np.select([c.case[stay] == SEPTIC, c.case[stay] == NONE], [0.5, 0.05], 0.3)
     positive = rng.random(stay.size) < p_pos
-    per_specimen = np.where(positive, 1 + len(SUSCEPTIBILITY) - 1, 1)
+    tested = 2  # susceptibility rows under a positive culture's organism row
+    per_specimen = np.where(positive, 1 + tested, 1)
     specimen_id = ids.take("micro_specimen_id", stay.size)
     r = np.repeat(np.arange(stay.size), per_specimen)
     k = np.arange(r.size) - np.repeat(np.cumsum(per_specimen) - per_specimen, per_specimen)
