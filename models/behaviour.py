@@ -136,20 +136,23 @@ def _iterations(model: Any) -> int:
     return max(int(np.max(getattr(pipe[-1], "n_iter_", 0))) for pipe in fitted)
 
 
-def save_behaviour_model(model: BehaviourPolicyClassifier, path: Path) -> Path:
+def save_behaviour_model(model: Any, path: Path) -> Path:
     """Write a fitted behaviour model with joblib (atomically)."""
     check_is_fitted(model)
     return write_bytes_atomic(Path(path), lambda handle: joblib.dump(model, handle))
 
 
-def load_behaviour_model(path: Path | str) -> BehaviourPolicyClassifier:
-    """Load a behaviour model written by `save_behaviour_model` (joblib; trusted files only)."""
+def load_behaviour_model(path: Path | str) -> Any:
+    """Load a behaviour model written by `save_behaviour_model` (joblib; trusted files only):
+    a `BehaviourPolicyClassifier` or a `BehaviourDoseDensity`."""
+    from .behaviour_density import BehaviourDoseDensity
+
     path = Path(path)
     if not path.is_file():
         raise BadInputError(f"Behaviour model {path} does not exist.",
                             "Pass the behaviour_model.joblib written by `dosewise evaluate`.")
     model = joblib.load(path)
-    if not isinstance(model, BehaviourPolicyClassifier):
+    if not isinstance(model, BehaviourPolicyClassifier | BehaviourDoseDensity):
         raise BadInputError(f"{path} holds a {type(model).__name__}, not a BehaviourPolicyClassifier.",
                             "Pass the behaviour_model.joblib written by `dosewise evaluate`.")
     return model

@@ -19,6 +19,12 @@ class BehaviourConfig(StrictConfig):
         description="Use the trajectories' `behaviour_prob` column (known logging probabilities) for "
         "the weights when present; the fitted classifier still gives the clinicians' full policy.",
     )
+    model: Literal["classifier", "dose_density"] = Field(
+        default="classifier",
+        description="`classifier`: calibrated classifier over the discrete actions; `dose_density`: "
+        "conditional density of the continuous doses, integrated over the manifest's dose bins "
+        "(needs dose columns and action_bin_edges).",
+    )
     base: Literal["logistic", "hist_gradient_boosting"] = Field(
         default="logistic", description="Base classifier of `BehaviourPolicyClassifier`."
     )

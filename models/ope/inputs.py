@@ -17,6 +17,7 @@ from dosewise.data_schemas import BadInputError, TrajectoryDatasetInfo
 from dosewise.data_schemas import columns as c
 
 from ..behaviour import BehaviourPolicyClassifier
+from ..behaviour_density import BehaviourDoseDensity
 from .calibration import CalibrationResult, calibration_metrics
 from .config import BehaviourConfig
 
@@ -63,11 +64,23 @@ def take_split(frame: pd.DataFrame, split: str, folder: str) -> pd.DataFrame:
 
 
 def fit_behaviour_model(
-    fit_rows: pd.DataFrame, features: list[str], config: BehaviourConfig, seed: int
-) -> BehaviourPolicyClassifier:
-    """Fit the calibrated classifier on (at most `max_fit_rows`, seeded) rows of its split."""
+    fit_rows: pd.DataFrame, features: list[str], config: BehaviourConfig, seed: int,
+    info: TrajectoryDatasetInfo | None = None,
+) -> BehaviourPolicyClassifier | BehaviourDoseDensity:
+    """Fit the behaviour model on (at most `max_fit_rows`, seeded) rows of its split."""
     if len(fit_rows) > config.max_fit_rows:
         fit_rows = fit_rows.sample(n=config.max_fit_rows, random_state=seed)
+    if config.model == "dose_density":
+        doses = list(info.continuous_action_columns) if info is not None else []
+        missing = [d for d in doses if d not in (info.action_bin_edges if info else {}) or d not in fit_rows]
+        if info is None or not doses or missing:
+            raise BadInputError(
+                "`behaviour.model = dose_density` needs dose columns and their action_bin_edges in the "
+                "trajectories manifest; these trajectories have none.",
+                "Use behaviour.model = classifier (the default) for these trajectories.",
+            )
+        density = BehaviourDoseDensity(bin_edges=[list(info.action_bin_edges[d]) for d in doses])
+        return density.fit(fit_rows[features], fit_rows[doses].to_numpy(np.float64))
     model = BehaviourPolicyClassifier(
         base=config.base, calibration=config.calibration, cv=config.cv,
         max_iter=config.max_iter, random_state=seed,
@@ -88,7 +101,7 @@ class BehaviourProbabilities:
 
 
 def behaviour_probabilities(
-    model: BehaviourPolicyClassifier,
+    model: BehaviourPolicyClassifier | BehaviourDoseDensity,
     rows: pd.DataFrame,
     features: list[str],
     info: TrajectoryDatasetInfo,

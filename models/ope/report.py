@@ -118,7 +118,7 @@ def evaluate_policy(
     fit_rows = take_split(frame, config.behaviour.fit_split, str(folder))
     n_fit = len(fit_rows)
     with threadpool_limits(limits=config.threads):
-        model = fit_behaviour_model(fit_rows, features, config.behaviour, config.seed)
+        model = fit_behaviour_model(fit_rows, features, config.behaviour, config.seed, info)
     behaviour = behaviour_probabilities(model, rows, features, info, config.behaviour)
     layout = episode_layout(rows)
     mask, rewards = layout.mask, layout.pad(rows[c.REWARD].to_numpy(np.float64), 0.0)
