@@ -61,11 +61,12 @@ def policy_signature(policy: Any, behaviour_features: list[str]) -> ModelSignatu
 
 
 def pinned_requirements() -> list[str]:
-    """`name==version` for every distribution the model needs, as installed now."""
+    """`name==version` for every distribution the model needs, as installed now (local build tags
+    such as torch's `+cpu` dropped: the serving host picks its own build of the same release)."""
     pins = []
     for name in REQUIRED_DISTRIBUTIONS:
         try:
-            pins.append(f"{name}=={version(name)}")
+            pins.append(f"{name}=={version(name).split('+')[0]}")
         except PackageNotFoundError:
             continue
     return pins
