@@ -41,7 +41,7 @@ def register(app: typer.Typer) -> None:
             "ope_default"),
         split: Annotated[str, typer.Option("--split", help="train, validation or test.")] = "test",
         out: Annotated[Path | None, typer.Option(
-            "--out", help="Output folder (default: dosewise_out/ope/<policy folder name>_<split>).")] = None,
+            "--out", help="Output folder (default: <policy folder>/ope_<split>).")] = None,
         overrides: Annotated[list[str] | None, typer.Option(
             "--set", help="Override a config key: dotted.key=value.")] = None,
         track: Annotated[bool, typer.Option(
