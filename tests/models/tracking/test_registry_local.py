@@ -44,6 +44,9 @@ def test_default_store_files_sit_in_the_working_folder(local_flow) -> None:  # t
     assert registered.version == "1" and registered.aliases == ("candidate",)
     assert list((work / "mlartifacts").rglob("MLmodel"))
     assert not (work / "mlruns").exists()
+    pins = next((work / "mlartifacts").rglob("requirements.txt")).read_text().split()
+    assert "torch==2.13.0" in pins and "mlflow==3.17.2" in pins
+    assert any(p.startswith("dosewise==") for p in pins) and all("==" in p for p in pins)
 
 
 def test_fresh_process_predicts_what_the_policy_recommends(  # type: ignore[no-untyped-def]
