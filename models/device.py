@@ -18,7 +18,7 @@ _DEVICE = re.compile(r"^(auto|cpu|cuda)(?::(\d+))?$")
 
 
 def quiet_d3rlpy() -> None:
-    """Import d3rlpy without its gym banner and with its structlog output at WARNING."""
+    """Import d3rlpy without its gym banner and with its structlog output at ERROR."""
     import contextlib
     import io
 
@@ -26,7 +26,7 @@ def quiet_d3rlpy() -> None:
         import d3rlpy  # noqa: F401
     import structlog
 
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
 
 
 def resolve_device(spec: str) -> str:
