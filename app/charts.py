@@ -119,7 +119,7 @@ def doses_given_vs_recommended(doses: pd.DataFrame, time_column: str = "bin_star
             hovertemplate="out of support: clinicians rarely chose this action here<extra></extra>",
             row=i, col=1,
         )
-        fig.update_yaxes(title_text=label.split(" ")[-1], row=i, col=1)
+        fig.update_yaxes(title_text=label.split(", ", 1)[-1], row=i, col=1)
     fig.update_layout(barmode="group")
     return _titled(fig, "Doses given vs recommended (x = out of support)", height=max(320, 220 * len(labels)))
 
@@ -183,7 +183,7 @@ def calibration(curve: pd.DataFrame) -> go.Figure:
                     name="perfect calibration")
     sizes = curve.get("count")
     fig.add_scatter(x=curve["confidence"], y=curve["accuracy"], mode="lines+markers", name="behaviour model",
-                    text=sizes, hovertemplate="predicted %{x:.2f}, observed %{y:.2f}<extra></extra>")
-    fig.update_layout(xaxis_title="mean predicted probability", yaxis_title="observed frequency",
-                      xaxis_range=[0, 1], yaxis_range=[0, 1])
+                    text=sizes, hovertemplate="confidence %{x:.2f}, accuracy %{y:.2f}<extra></extra>")
+    fig.update_layout(xaxis_title="top-label confidence (mean per bin)",
+                      yaxis_title="accuracy (top label taken)", xaxis_range=[0, 1], yaxis_range=[0, 1])
     return _titled(fig, "Behaviour model calibration", height=400)

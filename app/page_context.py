@@ -129,11 +129,14 @@ def _persistent_widget_value(widget_key: str, shared_key: str, default: Any) -> 
         st.session_state[widget_key] = st.session_state.get(shared_key, default)
 
 
-def stay_picker(dataset: da.Dataset, page: str) -> tuple[str, Any]:
-    """Find a stay by its pseudonymous id (typed, or browsed); stops on an unknown id."""
+def stay_picker(dataset: da.Dataset, page: str, preferred: str | None = None) -> tuple[str, Any]:
+    """Find a stay by its pseudonymous id (typed, or browsed); stops on an unknown id.
+
+    `preferred` is the first stay shown when none was chosen yet (e.g. one with flagged bins).
+    """
     ids = da.episode_ids(dataset)
     text_key, browse_key = f"stay_id_{page}", f"stay_browse_{page}"
-    _persistent_widget_value(text_key, "chosen_stay", ids[0])
+    _persistent_widget_value(text_key, "chosen_stay", preferred if preferred in ids else ids[0])
 
     def _browse() -> None:
         st.session_state[text_key] = st.session_state[browse_key]
@@ -157,19 +160,17 @@ def stay_picker(dataset: da.Dataset, page: str) -> tuple[str, Any]:
 
 def bin_picker(stay: Any, page: str) -> int:
     """Choose one bin (step) of the stay; the choice is shared by the timeline and review pages."""
-    steps = [int(s) for s in stay["step"].tolist()]
+    last = int(stay["step"].max())  # steps are 0..n-1 (TrajectorySchema)
     key = f"bin_{page}"
-    if st.session_state.get(key) not in steps:
-        st.session_state.pop(key, None)
     shared = st.session_state.get("chosen_step")
-    _persistent_widget_value(key, "chosen_step", shared if shared in steps else steps[0])
-    if st.session_state[key] not in steps:
-        st.session_state[key] = steps[0]
-    if len(steps) == 1:
-        step = steps[0]
+    default = shared if isinstance(shared, int) and 0 <= shared <= last else 0
+    if not isinstance(st.session_state.get(key), int) or not 0 <= st.session_state[key] <= last:
+        st.session_state[key] = default
+    if last == 0:
+        step = 0
         st.caption("This stay has a single bin (step 0).")
     else:
-        step = int(st.select_slider("Bin (4-hour step)", options=steps, key=key))
+        step = int(st.slider("Bin (step of the stay)", min_value=0, max_value=last, key=key))
     st.session_state["chosen_step"] = step
     return step
 

@@ -12,18 +12,21 @@ from dosewise.data_schemas import columns as c
 selection = page_context.current()
 st.title("Patient timeline")
 dataset = page_context.require_dataset(selection)
-episode_id, stay = page_context.stay_picker(dataset, page="timeline")
+policy = page_context.optional_policy(selection, dataset)
+flags = None
+if policy is not None:
+    with page_context.errors_as_banner("read the policy's OPE report"):
+        flags = da.support_flags(page_context.report_for(selection, dataset, policy))
+episode_id, stay = page_context.stay_picker(dataset, page="timeline", preferred=da.first_flagged_stay(flags))
 last = stay.iloc[-1]
 outcome = "terminal" if bool(last[c.TERMINAL]) else "timeout" if bool(last[c.TIMEOUT]) else "open"
 st.caption(f"Stay `{episode_id}` · {len(stay)} bins · split `{stay[c.SPLIT].iloc[0]}` · ends {outcome} · "
            f"return {float(stay[c.REWARD].sum()):.2f}")
 
-policy = page_context.optional_policy(selection, dataset)
-recommendations, q_values, flags = None, None, None
+recommendations, q_values = None, None
 if policy is not None:
     with page_context.errors_as_banner("compute the policy's recommendations"):
         recommendations, q_values = da.stay_recommendations(policy, stay)
-        flags = da.support_flags(page_context.report_for(selection, dataset, policy))
 doses, in_units = da.dose_frame(dataset, stay, recommendations, flags)
 st.plotly_chart(charts.doses_given_vs_recommended(doses), key="doses")
 notes = []

@@ -32,11 +32,12 @@ policy_row, clinician_row = da.headline(estimates)
 interval = f"{report.bootstrap.confidence:.0%} bootstrap interval"
 
 cols = st.columns(5)
-cols[0].metric(f"Policy value ({policy_row['estimator']})", f"{policy_row['value']:.3f}",
-               help=f"{interval} [{policy_row['ci_low']:.3f}, {policy_row['ci_high']:.3f}]")
+difference = None if clinician_row is None else f"{policy_row['value'] - clinician_row['value']:+.3f}"
+cols[0].metric(f"Policy value ({policy_row['estimator']})", f"{policy_row['value']:.3f}", delta=difference,
+               help=f"{interval} [{policy_row['ci_low']:.3f}, {policy_row['ci_high']:.3f}]; the arrow is the "
+                    "difference to the clinicians' value")
 if clinician_row is not None:
     cols[1].metric(f"Clinicians' value ({clinician_row['estimator']})", f"{clinician_row['value']:.3f}",
-                   delta=f"{policy_row['value'] - clinician_row['value']:+.3f} policy vs clinicians",
                    help=f"{interval} [{clinician_row['ci_low']:.3f}, {clinician_row['ci_high']:.3f}]")
 ess = policy_row["ess"]
 cols[2].metric("Effective sample size", "n/a" if pd.isna(ess) else f"{ess:,.1f}",

@@ -28,12 +28,12 @@ if selection.policy is None:
         "sidebar.",
     )
 policy = page_context.require_policy(selection, dataset)
-episode_id, stay = page_context.stay_picker(dataset, page="review")
+with page_context.errors_as_banner("read the policy's OPE report"):
+    flags = da.support_flags(page_context.report_for(selection, dataset, policy))
+episode_id, stay = page_context.stay_picker(dataset, page="review", preferred=da.first_flagged_stay(flags))
 step = page_context.bin_picker(stay, page="review")
 with page_context.errors_as_banner("compute the policy's recommendation"):
     recommendations, q_values = da.stay_recommendations(policy, stay)
-    report = page_context.report_for(selection, dataset, policy)
-    flags = da.support_flags(report)
 doses, _ = da.dose_frame(dataset, stay, recommendations, flags)
 row = stay[stay[c.STEP] == step].iloc[0]
 rec = recommendations[recommendations[c.STEP] == step].iloc[0]
@@ -105,7 +105,10 @@ except ReviewStoreError as exc:
     st.error(f"{exc.message} {exc.hint}")
     st.stop()
 st.caption(f"{len(past):,} review(s) in `{store.display_url}`")
-st.dataframe(past.iloc[::-1], hide_index=True, key="past_reviews")
+shown = ["reviewed_at", "reviewer", "episode_id", "step", "verdict", "action_given", "action_recommended",
+         "reviewer_fluid_ml_4h", "reviewer_norepi_eq_mcg_kg_min", "comment", "policy_name", "policy_version"]
+st.dataframe(past[shown].iloc[::-1], hide_index=True, key="past_reviews")
+st.caption("Exports hold every stored field, including the dataset hash and the given/recommended doses.")
 csv_col, parquet_col = st.columns(2)
 csv_col.download_button("Export CSV", past.to_csv(index=False).encode("utf-8"), "reviews.csv", "text/csv",
                         key="export_csv")

@@ -28,6 +28,7 @@ from .reports import (
     LoadedReport,
     behaviour_calibration,
     find_report,
+    first_flagged_stay,
     headline,
     support_flags,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "find_datasets",
     "find_policies",
     "find_report",
+    "first_flagged_stay",
     "headline",
     "load_dataset",
     "load_policy",

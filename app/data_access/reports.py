@@ -93,6 +93,14 @@ def find_report(
     return LoadedReport(report=report, folder=best.parent, origin=str(best.parent))
 
 
+def first_flagged_stay(flags: pd.DataFrame | None) -> str | None:
+    """The first stay with an out-of-support recommendation (else the first evaluated stay)."""
+    if flags is None or flags.empty:
+        return None
+    flagged = flags[flags["out_of_support"].astype(bool)]
+    return str((flagged if len(flagged) else flags)[c.EPISODE_ID].iloc[0])
+
+
 def support_flags(loaded: LoadedReport | None) -> pd.DataFrame | None:
     """Per (episode, step) of the evaluated split: is the recommendation out of the clinicians' support?"""
     if loaded is None:

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from dosewise.app.review_store import ReviewStore
 from tests.app.review_root import ReviewRoot
@@ -120,12 +121,14 @@ def test_pages_render_and_review_is_stored(browser: object, review_root: ReviewR
             assert page.get_by_text("listens on loopback").count() == 1, name
             page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
         _submit_review(page, "Fluids look excessive for this MAP")
+        exports = page.locator('[data-testid="stDownloadButton"]')
+        expect(exports).to_have_count(2, timeout=60_000)  # CSV and parquet
+        _settle(page)
         page.screenshot(path=str(ARTIFACTS / "review_submitted.png"))
         stored = ReviewStore(db_url).read()
         assert len(stored) == 1
         assert stored.iloc[0]["comment"] == "Fluids look excessive for this MAP"
         assert stored.iloc[0]["reviewer"].startswith("local:")
-        assert page.locator('[data-testid="stDownloadButton"]').count() == 2  # CSV and parquet export
     finally:
         _stop(proc)
 

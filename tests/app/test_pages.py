@@ -3,6 +3,7 @@ present, empty states instead of tracebacks, and a submitted review lands in the
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -73,6 +74,8 @@ def test_every_page_renders_its_charts(monkeypatch: pytest.MonkeyPatch, review_r
     _visit(at, PAGES[0])
     specs = [c.proto.spec for c in at.get("plotly_chart")]
     assert len(specs) == 3 and "given vs recommended" in specs[0] and "Action values" in specs[1]
+    flagged = [t for t in json.loads(specs[0])["data"] if t.get("name") == "out of support"]
+    assert flagged and len(flagged[0]["x"]) >= 1  # the first stay shown has out-of-support bins, drawn
     _visit(at, PAGES[1])
     specs = [c.proto.spec for c in at.get("plotly_chart")]
     assert "Off-policy estimates" in specs[0] and "calibration" in specs[1]
@@ -108,6 +111,8 @@ def test_submitted_review_is_stored(monkeypatch: pytest.MonkeyPatch, review_root
     _visit(at, None)
     at.text_input(key="local_reviewer").input("dr-house").run()
     _visit(at, PAGES[2])
+    at.slider(key="bin_review").set_value(2).run()
+    chosen_stay = at.text_input(key="stay_id_review").value
     _submit_review(at, "Too much fluid for this MAP")
     assert "Review stored (disagree)" in _texts(at)
     stored = ReviewStore(url).read()
@@ -115,6 +120,7 @@ def test_submitted_review_is_stored(monkeypatch: pytest.MonkeyPatch, review_root
     row = stored.iloc[0]
     manifest = RunManifest.read(review_root.dataset)
     assert row["reviewer"] == "local:dr-house" and row["verdict"] == "disagree"
+    assert row["episode_id"] == chosen_stay and row["step"] == 2
     assert row["policy_name"] == MODEL_NAME and row["policy_version"] == "1"
     assert row["dataset_sha256"] == manifest.outputs["trajectories.parquet"]
     assert row["comment"] == "Too much fluid for this MAP"
