@@ -58,11 +58,11 @@ def traj_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def icu_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """3,000 ICU-Sepsis episodes under the clinicians' policy (a few seconds to simulate)."""
+    """5,000 ICU-Sepsis episodes under the clinicians' policy (a few seconds to simulate)."""
     from dosewise.pipelines.simulators.icu_sepsis_episodes import write_icu_sepsis_episodes
 
     folder = tmp_path_factory.mktemp("icu") / "episodes"
-    write_icu_sepsis_episodes(folder, 3000, "clinician", seed=0)
+    write_icu_sepsis_episodes(folder, 5000, "clinician", seed=0)
     return folder
 
 

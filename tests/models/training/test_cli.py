@@ -89,5 +89,6 @@ def test_bad_folders_exit_2(tmp_path: Path) -> None:
 def test_importing_models_and_cli_help_do_not_import_torch() -> None:
     code = ("import sys, dosewise.models, dosewise.models.cli, dosewise.app.cli; "
             "print('torch' in sys.modules, 'd3rlpy' in sys.modules)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          timeout=120)
     assert done.stdout.strip() == "False False"

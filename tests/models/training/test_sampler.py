@@ -42,8 +42,9 @@ def test_vectorised_sampler_learns_as_well_as_fit(tmp_path: Path) -> None:
     states = pd.DataFrame(np.eye(N_STATES), columns=[f"state_{j}" for j in range(N_STATES)])
     errors = {}
     for sampler in ("vectorised", "d3rlpy"):
+        algorithm = {"name": "double_dqn", "hidden_units": [32, 32], "learning_rate": 3e-3}
         config = tiny_config("double_dqn", n_steps=600, log_every=200, batch_size=64, sampler=sampler,
-                             algorithm={"name": "double_dqn", "hidden_units": [32, 32], "learning_rate": 3e-3})
+                             algorithm=algorithm)
         result = train_policy(folder, config, out_dir=tmp_path / sampler, show_progress=False)
         policy = load_policy(result.policy_dir)
         errors[sampler] = float(np.abs(policy.q_values(states) - truth).mean())
@@ -60,10 +61,10 @@ def test_sampler_draws_uniformly_from_d3rlpys_transitions(traj_dir: Path) -> Non
     assert batch.observations.dtype == torch.float32 and batch.observations.shape == (4096, 4)
     assert batch.actions.shape == (4096, 1) and batch.terminals.shape == (4096, 1)
     # each sampled row is one of the dataset's transitions, fields kept together
-    rows = {tuple(np.round(o, 5)) + (float(a),) for o, a in zip(arrays.observations, arrays.actions[:, 0],
+    rows = {(*tuple(np.round(o, 5)), float(a)) for o, a in zip(arrays.observations, arrays.actions[:, 0],
                                                                  strict=True)}
     sampled = np.concatenate([batch.observations.numpy(), batch.actions.numpy()], axis=1)
-    assert all(tuple(np.round(r[:-1], 5)) + (float(r[-1]),) in rows for r in sampled[:200])
+    assert all((*tuple(np.round(r[:-1], 5)), float(r[-1])) in rows for r in sampled[:200])
     # uniform over transitions: every one is drawn, none far more often than expected
     counts = np.unique(batch.observations.numpy(), axis=0, return_counts=True)[1]
     assert len(counts) == len(arrays)
