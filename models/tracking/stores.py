@@ -37,6 +37,8 @@ BOUNDED_HTTP_SETTINGS = {
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",  # our own summaries say what was fetched
 }
 _MISSING_CODES = {"RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"}
+# How MLflow's REST client words a server that stopped answering (it wraps the requests error).
+_CONNECTION_FAILURES = ("Max retries exceeded", "Connection refused", "Read timed out", "ConnectTimeout")
 _BAD_INPUT_CODES = {"INVALID_PARAMETER_VALUE", "BAD_REQUEST", "INVALID_STATE"}
 
 
@@ -164,6 +166,8 @@ def tracking_errors(store: TrackingStore, action: str) -> Iterator[None]:
     except MlflowException as exc:
         code = str(getattr(exc, "error_code", ""))
         message = _first_line(exc)
+        if any(sign in str(exc) for sign in _CONNECTION_FAILURES):
+            raise _unreachable(store, f"{action}: {message[:200]}") from exc
         if code in _MISSING_CODES:
             raise BadInputError(f"Could not {action}: {message}", _hint(store)) from exc
         if code in _BAD_INPUT_CODES:

@@ -114,3 +114,29 @@ def test_logging_to_a_dead_server_fails_before_training(dead_server_uri: str) ->
 
     with pytest.raises(TrackingError):
         MLflowAdapterFactory(tracking_uri=dead_server_uri).create(None, "x", 10)
+
+
+def test_adapter_never_interrupts_training_when_the_server_dies(dead_server_uri: str) -> None:
+    """A server that goes away mid-training: writes fail within the bounded retries, are
+    remembered once, and later intervals are skipped without waiting again."""
+    import time
+
+    from mlflow import MlflowClient
+
+    from dosewise.models import MLflowAdapter
+    from dosewise.models.tracking.stores import bound_http_retries, resolve_store
+
+    bound_http_retries()
+    adapter = MLflowAdapter(MlflowClient(dead_server_uri), resolve_store(dead_server_uri), "0" * 32,
+                            owns_run=True)
+    started = time.monotonic()
+    adapter.before_write_metric(1, 10)
+    adapter.write_metric(1, 10, "loss", 0.5)
+    adapter.after_write_metric(1, 10)
+    first = time.monotonic() - started
+    assert len(adapter.failures) == 1 and "not reachable" in adapter.failures[0]
+    assert first < 30
+    started = time.monotonic()
+    adapter.after_write_metric(2, 20)
+    adapter.close()
+    assert time.monotonic() - started < 0.5 and len(adapter.failures) == 1
