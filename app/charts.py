@@ -173,7 +173,30 @@ def ope_forest(estimates: pd.DataFrame, references: Mapping[str, float] | None =
                       annotation_text=f"{label}: {value:.3f}", annotation_position="top")
     fig.update_yaxes(tickvals=list(range(len(order))), ticktext=order[::-1], range=[-0.6, len(order) - 0.4])
     fig.update_layout(xaxis_title="estimated policy value (expected return)", legend_title_text="target")
-    return _titled(fig, "Off-policy estimates with intervals", height=max(300, 60 * len(order) + 150))
+    title = "Off-policy estimates with intervals"
+    scale = _forest_scale(estimates)
+    if scale is not None:
+        (low, high), off = scale
+        fig.update_xaxes(range=[low, high])
+        title += "<br><sup>off scale: " + "; ".join(off) + "</sup>"
+    return _titled(fig, title, height=max(300, 60 * len(order) + 150))
+
+
+def _forest_scale(estimates: pd.DataFrame) -> tuple[tuple[float, float], list[str]] | None:
+    """An x range that keeps the bulk of the estimates readable when one (typically ordinary IS,
+    whose weights are unbounded) is orders of magnitude away; None when all fit."""
+    values = estimates["value"].to_numpy(dtype=float)
+    centre = float(np.median(values))
+    spread = max(float(np.median(np.abs(values - centre))), 0.1 * abs(centre), 1e-9)
+    inside = np.abs(values - centre) <= 20 * spread
+    if inside.all():
+        return None
+    core = estimates[inside]
+    low, high = float(core["ci_low"].min()), float(core["ci_high"].max())
+    pad = 0.1 * max(high - low, 1e-9)
+    off = [f"{r.estimator} ({r.target}) {r.value:.3g} [{r.ci_low:.3g}, {r.ci_high:.3g}]"
+           for r in estimates[~inside].itertuples()]
+    return (low - pad, high + pad), off
 
 
 def calibration(curve: pd.DataFrame) -> go.Figure:

@@ -2,7 +2,7 @@
 
 It needs nothing outside the repository: synthetic MIMIC-IV-shaped records and the ICU-Sepsis
 MDP stand in for real data, DuckDB runs the ETL, and MLflow writes to a sqlite store inside the
-output folder.
+output folder. The ICU-Sepsis half shows the off-policy estimates beside the exact values.
 """
 
 from __future__ import annotations
@@ -15,7 +15,13 @@ from typing import Any
 
 from rich.console import Console
 
-from dosewise import pipelines
+from dosewise import models, pipelines
+from dosewise.data_schemas import load_config
+
+DEMO_STAYS = 2000
+TRAIN_STEPS = 2000
+SIM_EPISODES = 3000
+MODEL_NAME = "sepsis-dosing"
 
 
 @dataclass
@@ -27,24 +33,114 @@ class DemoContext:
     results: dict[str, Any] = field(default_factory=dict)
     rows: list[tuple[str, str, str]] = field(default_factory=list)
 
+    @property
+    def tracking_uri(self) -> str:
+        """The demo's own MLflow store: `mlflow.db` and `mlartifacts/` in the output folder."""
+        return str(models.local_store_uri(self.out))
 
-def step_icu_sepsis_episodes(ctx: DemoContext) -> str:
-    """Simulate clinician-logged episodes of the ICU-Sepsis MDP (exact values known)."""
+
+def _train_config(name: str = "discrete_cql") -> Any:
+    overrides = [f"n_steps={TRAIN_STEPS}", "device='cpu'"]
+    return load_config(name, models.TrainConfig, overrides, search=[models.config_folder()])
+
+
+def _ope_config() -> Any:
+    return load_config("ope_default", models.OpeConfig, ["n_bootstrap=1000", "fqe.n_steps=1500"],
+                       search=[models.config_folder()])
+
+
+def step_synthetic_icu(ctx: DemoContext) -> str:
+    """Synthetic MIMIC-IV raw tables (hosp/, icu/) with planted Sepsis-3 cases."""
+    manifest = pipelines.write_synthetic_icu(ctx.out / "raw", DEMO_STAYS, seed=0, show_progress=False)
+    rows = sum(v for k, v in manifest.extra.get("rows", {}).items() if isinstance(v, int))
+    return f"{ctx.out / 'raw'}: {DEMO_STAYS:,} stays" + (f", {rows:,} rows" if rows else "")
+
+
+def step_etl(ctx: DemoContext) -> str:
+    """Sepsis-3 cohort and 4-hour trajectories from the raw tables (DuckDB SQL concepts)."""
+    config = load_config("demo", pipelines.SepsisPipelineConfig, search=[pipelines.config_folder()])
+    folder = ctx.out / "trajectories"
+    manifest = pipelines.run_sepsis_pipeline(config, ctx.out / "raw", folder, show_progress=not ctx.quiet)
+    ctx.results["trajectories"] = folder
+    funnel = manifest.funnel[-1].remaining if manifest.funnel else 0
+    quarantined = sum(s.rows_quarantined for s in manifest.stages)
+    return f"{folder}: {funnel} septic stays, {quarantined} rows quarantined (with reasons)"
+
+
+def step_train(ctx: DemoContext) -> str:
+    """Discrete CQL on the train split, tracked in MLflow (params, tags, metrics, policy)."""
+    tracked = models.train_tracked(ctx.results["trajectories"], _train_config(),
+                                   out_dir=ctx.out / "policy", tracking_uri=ctx.tracking_uri,
+                                   show_progress=not ctx.quiet)
+    ctx.results["run_id"] = tracked.run_id
+    return f"{ctx.out / 'policy'}: MLflow run {tracked.run_id[:12]} in {ctx.tracking_uri}"
+
+
+def _headline(report: Any, estimator: str = "WDR") -> str:
+    parts = []
+    for est in report.estimates:
+        if est.estimator == estimator:
+            parts.append(f"{est.target} {est.value:.2f} [{est.ci_low:.2f}, {est.ci_high:.2f}]")
+    return "; ".join(parts)
+
+
+def step_evaluate(ctx: DemoContext) -> str:
+    """Off-policy evaluation on the test split, logged to the policy's run."""
+    out_dir = ctx.out / "policy" / "ope_test"
+    tracked = models.evaluate_tracked(ctx.results["trajectories"], ctx.out / "policy", _ope_config(),
+                                      split="test", out_dir=out_dir, tracking_uri=ctx.tracking_uri,
+                                      show_progress=not ctx.quiet)
+    return f"{out_dir}: WDR (95 % CI) {_headline(tracked.report)}"
+
+
+def step_register(ctx: DemoContext) -> str:
+    """Register the policy as a pyfunc model and try the OPE promotion gate for `champion`."""
+    registered = models.register_policy(ctx.results["run_id"], MODEL_NAME, alias="candidate",
+                                        tracking_uri=ctx.tracking_uri)
+    try:
+        decision = models.promote_policy(MODEL_NAME, registered.version, tracking_uri=ctx.tracking_uri)
+        gate = f"promoted to champion ({decision.describe()})"
+    except models.PromotionRefused as refused:
+        gate = f"kept out of champion by the OPE gate ({refused.decision.describe()})"
+    return f"models:/{MODEL_NAME}@candidate = version {registered.version}; {gate}"
+
+
+def step_ground_truth(ctx: DemoContext) -> str:
+    """ICU-Sepsis: train on clinician episodes, then compare OPE with the policy's exact value."""
+    import numpy as np
+
     folder = ctx.out / "icu_sepsis"
-    manifest = pipelines.write_icu_sepsis_episodes(folder, 2000, behaviour="clinician", seed=0)
-    ctx.results["icu_sepsis_dir"] = folder
-    value = manifest.extra["exact_behaviour_value"]
-    return f"{folder}: 2,000 episodes, exact clinicians' survival {value:.3f}"
+    pipelines.write_icu_sepsis_episodes(folder, SIM_EPISODES, behaviour="clinician", seed=0)
+    result = models.train_policy(folder, _train_config(), out_dir=folder / "policy",
+                                 show_progress=not ctx.quiet)
+    policy = models.load_policy(result.policy_dir)
+    mdp = pipelines.load_icu_sepsis_mdp()
+    import pandas as pd
+
+    states = pd.DataFrame(mdp.state_features, columns=policy.feature_names)
+    config = _ope_config()
+    probs = np.asarray(policy.action_probabilities(states, config.epsilon))
+    exact = pipelines.exact_policy_value(probs, mdp)
+    clinicians = pipelines.exact_policy_value(mdp.clinician_policy, mdp)
+    report = models.evaluate_policy(folder, policy, config, split="test", out_dir=folder / "ope_test",
+                                    show_progress=not ctx.quiet)
+    return (f"exact survival: policy {exact:.3f}, clinicians {clinicians:.3f}; "
+            f"WDR (95 % CI) {_headline(report)}")
 
 
 STEPS: list[tuple[str, Callable[[DemoContext], str]]] = [
-    ("ICU-Sepsis ground-truth episodes", step_icu_sepsis_episodes),
+    ("synthetic MIMIC-IV records", step_synthetic_icu),
+    ("sepsis ETL", step_etl),
+    ("train (discrete CQL)", step_train),
+    ("off-policy evaluation", step_evaluate),
+    ("registry and promotion gate", step_register),
+    ("ICU-Sepsis ground truth", step_ground_truth),
 ]
 
 
 def run_demo(out: Path, quiet: bool = False) -> DemoContext:
     """Run every demo step in order, printing one line per step; returns what each produced."""
-    ctx = DemoContext(out=Path(out), quiet=quiet)
+    ctx = DemoContext(out=Path(out).resolve(), quiet=quiet)
     ctx.out.mkdir(parents=True, exist_ok=True)
     console = Console(stderr=True, quiet=quiet)
     for number, (title, step) in enumerate(STEPS, start=1):

@@ -21,17 +21,14 @@ cols[3].metric("Quarantined rows", f"{int(dataset.quarantine['rows'].sum()):,}")
 st.caption(f"Dataset `{dataset.ref.name}` · `{dataset.manifest.kind}` · trajectories SHA-256 "
            f"`{dataset.sha256[:12]}…` · made {dataset.manifest.created_at[:19]}")
 
-left, right = st.columns(2)
-with left:
-    if len(dataset.funnel):
-        st.plotly_chart(charts.inclusion_funnel(dataset.funnel), key="funnel")
-    else:
-        st.info("This dataset records no inclusion funnel (e.g. simulator episodes have no cohort rules).")
-with right:
-    if len(dataset.quarantine):
-        st.plotly_chart(charts.quarantine_by_rule(dataset.quarantine), key="quarantine")
-    else:
-        st.success("No rows were quarantined while building this dataset.")
+if len(dataset.funnel):
+    st.plotly_chart(charts.inclusion_funnel(dataset.funnel), key="funnel")
+else:
+    st.info("This dataset records no inclusion funnel (e.g. simulator episodes have no cohort rules).")
+if len(dataset.quarantine):
+    st.plotly_chart(charts.quarantine_by_rule(dataset.quarantine), key="quarantine")
+else:
+    st.success("No rows were quarantined while building this dataset.")
 
 age, group = da.cohort_columns(dataset.cohort)
 if dataset.cohort is not None and (age or group):

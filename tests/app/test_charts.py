@@ -103,3 +103,15 @@ def test_calibration_has_diagonal_and_curve() -> None:
     fig = charts.calibration(curve)
     assert list(fig.data[0].x) == [0, 1]
     assert list(fig.data[1].y) == [0.1, 0.55, 0.95]
+
+
+def test_ope_forest_keeps_an_exploding_estimate_off_scale() -> None:
+    estimates = pd.DataFrame({"estimator": ["IS", "WIS", "IS", "WIS"],
+                              "target": ["cql", "cql", "clinicians", "clinicians"],
+                              "value": [269523.0, 15.0, 11.0, 11.0], "ci_low": [0.0, 14.9, 7.0, 7.0],
+                              "ci_high": [808570.0, 15.0, 15.0, 15.0]})
+    fig = charts.ope_forest(estimates)
+    low, high = fig.layout.xaxis.range
+    assert 6.0 < low < 7.0 and 15.0 < high < 16.0
+    assert "off scale: IS (cql) 2.7e+05" in fig.layout.title.text
+    assert charts.ope_forest(estimates[estimates["value"] < 100]).layout.xaxis.range is None
