@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.app.review_root import ReviewRoot, build_dataset, build_review_root
+from tests.app.review_root import ReviewRoot, build_dataset, build_etl_root, build_review_root
 
 
 @pytest.fixture(scope="session")
@@ -20,4 +20,12 @@ def dataset_only_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data root with one dataset and no registry."""
     root = tmp_path_factory.mktemp("dataset_only")
     build_dataset(root, episodes=20)
+    return root
+
+
+@pytest.fixture(scope="session")
+def etl_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A sepsis ETL dataset (funnel, quarantine, cohort, doses in units) and a policy folder."""
+    root = tmp_path_factory.mktemp("etl_root")
+    build_etl_root(root)
     return root

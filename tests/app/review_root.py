@@ -30,6 +30,22 @@ def build_dataset(root: Path, episodes: int = 60, seed: int = 0) -> Path:
     return out
 
 
+def build_etl_root(root: Path, stays: int = 200) -> tuple[Path, Path]:
+    """Synthetic MIMIC-IV -> sepsis ETL (cohort, funnel, quarantine, doses in units) -> a tiny policy
+    folder beside it (no registry): `root/sepsis`, `root/policy`."""
+    from dosewise.data_schemas import load_config
+
+    source = root.parent / f"{root.name}_source"
+    pipelines.write_synthetic_icu(source, stays, seed=0, show_progress=False)
+    config = load_config("sepsis_mimic4", pipelines.SepsisPipelineConfig, search=[pipelines.config_folder()],
+                         overrides=["output.id_salt=review-app-test"])
+    dataset = root / "sepsis"
+    pipelines.run_sepsis_pipeline(config, source, dataset, show_progress=False)
+    config_train = models.TrainConfig(n_steps=20, batch_size=64, log_every=10, device="cpu")
+    trained = models.train_policy(dataset, config_train, out_dir=root / "policy", show_progress=False)
+    return dataset, trained.policy_dir
+
+
 def build_review_root(root: Path, episodes: int = 60) -> ReviewRoot:
     """Dataset -> tiny discrete CQL policy -> fast OPE -> MLflow run -> registered `sepsis-dosing`."""
     dataset = build_dataset(root, episodes)

@@ -84,6 +84,23 @@ def test_every_page_renders_its_charts(monkeypatch: pytest.MonkeyPatch, review_r
     assert "Action values" in at.get("plotly_chart")[0].proto.spec
 
 
+def test_etl_dataset_with_policy_folder(monkeypatch: pytest.MonkeyPatch, etl_root: Path) -> None:
+    at = _app(monkeypatch, etl_root)
+    _visit(at, None)
+    assert at.selectbox(key="policy_pick").value == "policy (folder)"
+    assert "no MLflow registry configured" in " ".join(str(c.value) for c in at.sidebar.caption)
+    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    assert titles[:3] == ["Inclusion funnel (stays remaining)", "Quarantined rows by rule", "Age by gender"]
+    assert "clinicians vs policy" in titles[3]
+    _visit(at, PAGES[0])
+    doses = json.loads(at.get("plotly_chart")[0].proto.spec)
+    panels = [a["text"] for a in doses["layout"]["annotations"]]
+    assert panels == ["IV fluid, mL/4h", "Vasopressor, norepinephrine-eq mcg/kg/min"]
+    assert "no OPE report" not in _texts(at)
+    _visit(at, PAGES[1])
+    assert "No OPE report for `policy (folder)`" in _texts(at) and "dosewise evaluate" in _texts(at)
+
+
 def test_unknown_stay_id_is_a_warning(monkeypatch: pytest.MonkeyPatch, review_root: ReviewRoot) -> None:
     at = _app(monkeypatch, review_root.root)
     _visit(at, None)
