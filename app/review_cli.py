@@ -8,6 +8,7 @@ imported inside the command body so that `dosewise --help` stays fast.
 from __future__ import annotations
 
 import os
+import shlex
 import socket
 import tempfile
 import tomllib
@@ -63,6 +64,22 @@ def _auth_secrets(settings: AppSettings, host: str, port: int, folder: Path) -> 
 
         return write_secrets_file(settings.oidc, host, port, folder)
     return None
+
+
+def review_command_line(data_root: Path, *, port: int = 8501, tracking_uri: str | None = None) -> str:
+    """The shell command that opens the review app on `data_root` (for `dosewise demo` to print).
+
+    The registry is found as `mlflow.db` in the data root; another store is passed explicitly.
+
+    >>> review_command_line(Path("/tmp/out"))
+    'dosewise review --data-root /tmp/out --port 8501'
+    """
+    root = Path(data_root).expanduser().resolve()
+    parts = ["dosewise"]
+    if tracking_uri and tracking_uri != f"sqlite:///{root / 'mlflow.db'}":
+        parts += ["--tracking-uri", shlex.quote(tracking_uri)]
+    parts += ["review", "--data-root", shlex.quote(str(root)), "--port", str(port)]
+    return " ".join(parts)
 
 
 def register(app: typer.Typer) -> None:

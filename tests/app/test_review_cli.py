@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from dosewise.app.auth import secrets_toml
 from dosewise.app.cli import app
+from dosewise.app.review_cli import review_command_line
 from dosewise.app.settings import AppSettings, OidcSettings, is_loopback
 from dosewise.data_schemas import BadInputError
 
@@ -105,3 +106,12 @@ def test_root_cli_does_not_import_streamlit() -> None:
     code = "import sys, dosewise.app.cli; print('streamlit' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_review_command_line_for_the_demo(tmp_path: Path) -> None:
+    root = tmp_path / "demo out"
+    assert review_command_line(root, port=8600) == f"dosewise review --data-root '{root}' --port 8600"
+    local = f"sqlite:///{root / 'mlflow.db'}"
+    assert "--tracking-uri" not in review_command_line(root, tracking_uri=local)
+    remote = review_command_line(root, tracking_uri="http://127.0.0.1:5000")
+    assert remote.startswith("dosewise --tracking-uri http://127.0.0.1:5000 review --data-root")
