@@ -26,7 +26,6 @@ from dosewise.data_schemas import (
 from dosewise.data_schemas import columns as c
 
 from ..review_store import ReviewStore
-from ..settings import AppSettings
 
 MAX_SCAN_DEPTH = 4
 HEATMAP_MAX_ROWS = 50_000
@@ -58,12 +57,6 @@ class Dataset:
         """(fluid bins, vasopressor bins) when the action is a 2-D grid."""
         grid = self.info.action_grid
         return (int(grid[0]), int(grid[1])) if len(grid) == 2 else None
-
-
-@st.cache_resource
-def app_settings() -> AppSettings:
-    """The app's settings, read once per server process from the environment."""
-    return AppSettings.from_env()
 
 
 @st.cache_resource(max_entries=4)

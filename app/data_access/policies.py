@@ -16,7 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from dosewise import models
-from dosewise.data_schemas import BadInputError, DosewiseError
+from dosewise.data_schemas import BadInputError, DosewiseError, RunManifest
 from dosewise.data_schemas import columns as c
 
 from .datasets import MAX_SCAN_DEPTH, Dataset, sample_rows
@@ -54,6 +54,16 @@ def _registered(tracking_uri: str | None) -> list[PolicyRef]:
     return sorted(refs, key=lambda r: (r.name, -int(r.version) if r.version.isdigit() else 0))
 
 
+def _folder_version(folder: Path) -> str:
+    """A folder policy's version for reviews: `local-` plus the start of its weights' SHA-256."""
+    try:
+        outputs = RunManifest.read(folder).outputs
+    except DosewiseError:
+        return "local"
+    digest = outputs.get("model.pt") or outputs.get(POLICY_FILE)
+    return f"local-{digest[:12]}" if digest else "local"
+
+
 def _policy_folders(root: Path) -> list[PolicyRef]:
     """Saved policy folders (`policy.json`) a few levels under the data root (not MLflow's own copies)."""
     refs = []
@@ -63,7 +73,7 @@ def _policy_folders(root: Path) -> list[PolicyRef]:
                                and depth < MAX_SCAN_DEPTH)
         if POLICY_FILE in files:
             refs.append(PolicyRef(name=Path(folder).relative_to(root).as_posix() or Path(folder).name,
-                                  version="local", uri=str(folder), source="folder"))
+                                  version=_folder_version(Path(folder)), uri=str(folder), source="folder"))
     return refs
 
 

@@ -99,6 +99,11 @@ def test_etl_dataset_with_policy_folder(monkeypatch: pytest.MonkeyPatch, etl_roo
     assert "no OPE report" not in _texts(at)
     _visit(at, PAGES[1])
     assert "No OPE report for `policy (folder)`" in _texts(at) and "dosewise evaluate" in _texts(at)
+    _visit(at, PAGES[2])
+    _submit_review(at, "doses in units")
+    row = ReviewStore(f"sqlite:///{etl_root / 'reviews.db'}").read().iloc[-1]
+    assert row["policy_name"] == "policy" and row["policy_version"].startswith("local-")
+    assert row["given_fluid_ml_4h"] >= 0 and row["recommended_fluid_ml_4h"] >= 0  # units, not bins
 
 
 def test_unknown_stay_id_is_a_warning(monkeypatch: pytest.MonkeyPatch, review_root: ReviewRoot) -> None:
