@@ -38,7 +38,8 @@ class StateScaler:
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
         """Scaled float32 (n, d) features of `frame` (columns taken by name, in order)."""
-        return ((frame[self.feature_names].to_numpy(np.float64) - self.mean) / self.std).astype(np.float32)
+        scaled: np.ndarray = (frame[self.feature_names].to_numpy(np.float64) - self.mean) / self.std
+        return scaled.astype(np.float32)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form saved in `policy.json`."""
@@ -67,11 +68,13 @@ class DoseScaler:
 
     def to_unit(self, doses: np.ndarray) -> np.ndarray:
         """Doses in units -> [-1, 1] (values outside the bounds are clipped)."""
-        return np.clip(2.0 * (doses - self.low) / (self.high - self.low) - 1.0, -1.0, 1.0).astype(np.float32)
+        unit: np.ndarray = np.clip(2.0 * (doses - self.low) / (self.high - self.low) - 1.0, -1.0, 1.0)
+        return unit.astype(np.float32)
 
     def to_units(self, unit: np.ndarray) -> np.ndarray:
         """[-1, 1] -> doses in units."""
-        return self.low + (np.clip(unit, -1.0, 1.0) + 1.0) / 2.0 * (self.high - self.low)
+        doses: np.ndarray = self.low + (np.clip(unit, -1.0, 1.0) + 1.0) / 2.0 * (self.high - self.low)
+        return doses
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form saved in `policy.json` (the recorded bounds)."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from types import MethodType
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 import numpy as np
 
@@ -33,9 +33,10 @@ class AdmissibleActions:
     def for_states(self, scaled: np.ndarray) -> np.ndarray:
         """(n, n_actions) bool: the allowed actions of each (scaled) state's nearest cluster."""
         d2 = (scaled**2).sum(1)[:, None] - 2.0 * scaled @ self.centres.T + (self.centres**2).sum(1)[None]
-        return self.allowed[np.argmin(d2, axis=1)]
+        allowed: np.ndarray = self.allowed[np.argmin(d2, axis=1)]
+        return allowed
 
-    def write(self, handle: BinaryIO) -> None:
+    def write(self, handle: IO[bytes]) -> None:
         """Write both arrays to one `.npz` file handle."""
         np.savez(handle, centres=self.centres, allowed=self.allowed)
 
@@ -95,6 +96,10 @@ def mask_module(mask: AdmissibleActions, device: str) -> Any:
     import torch
 
     class AdmissibleMask(torch.nn.Module):
+        centres: torch.Tensor
+        centre_sq: torch.Tensor
+        allowed: torch.Tensor
+
         def __init__(self) -> None:
             super().__init__()
             self.register_buffer("centres", torch.as_tensor(mask.centres, dtype=torch.float32))
@@ -144,7 +149,9 @@ def install_target_mask(algo: Any, module: Any) -> None:
                 nxt = batch.next_observations
                 q = self._targ_q_func_forwarder.compute_expected_q(nxt)
                 action = torch.where(module(nxt), q, neg_inf).argmax(dim=1)
-                return self._targ_q_func_forwarder.compute_target(nxt, action, reduction="min")
+                forwarder = self._targ_q_func_forwarder
+                target: torch.Tensor = forwarder.compute_target(nxt, action, reduction="min")
+                return target
 
         impl.compute_target = MethodType(dqn_target, impl)
     else:

@@ -20,7 +20,9 @@ NEG_INF = float("-inf")
 class DiscreteQHead(nn.Module):
     """Mean over the critic ensemble of Q(s, .); BCQ also filters by its imitator."""
 
-    def __init__(self, q_funcs: nn.ModuleList, imitator: nn.Module | None, flexibility: float) -> None:
+    imitator: Any
+
+    def __init__(self, q_funcs: nn.ModuleList, imitator: Any, flexibility: float) -> None:
         super().__init__()
         self.q_funcs = q_funcs
         self.imitator = imitator
@@ -43,7 +45,14 @@ class DiscreteQHead(nn.Module):
 class ContinuousHead(nn.Module):
     """Actor doses, their bins, and Q(s, representative dose of each bin)."""
 
-    def __init__(self, q_funcs: nn.ModuleList, actor: nn.Module, spec: dict[str, Any]) -> None:
+    low: torch.Tensor
+    high: torch.Tensor
+    edges: torch.Tensor
+    strides: torch.Tensor
+    centres: torch.Tensor
+    actor: Any
+
+    def __init__(self, q_funcs: nn.ModuleList, actor: Any, spec: dict[str, Any]) -> None:
         super().__init__()
         self.q_funcs = q_funcs
         self.actor = actor
@@ -55,7 +64,7 @@ class ContinuousHead(nn.Module):
         self.register_buffer("centres", torch.as_tensor(spec["centres_unit"], dtype=f32))  # (A, k)
 
     def doses(self, z: torch.Tensor) -> torch.Tensor:
-        unit = self.actor(z).squashed_mu
+        unit: torch.Tensor = self.actor(z).squashed_mu
         return self.low + (unit.clamp(-1.0, 1.0) + 1.0) * 0.5 * (self.high - self.low)
 
     def bins(self, doses: torch.Tensor) -> torch.Tensor:
@@ -73,7 +82,13 @@ class ContinuousHead(nn.Module):
 class PolicyNetwork(nn.Module):
     """Raw (unscaled) float32 features (n, d) -> greedy admissible action (n,) int64."""
 
-    def __init__(self, mean: np.ndarray, std: np.ndarray, head: nn.Module, mask: nn.Module | None) -> None:
+    mean: torch.Tensor
+    std: torch.Tensor
+    head: DiscreteQHead | ContinuousHead
+
+    def __init__(
+        self, mean: np.ndarray, std: np.ndarray, head: DiscreteQHead | ContinuousHead, mask: nn.Module | None
+    ) -> None:
         super().__init__()
         self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
         self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32))
@@ -87,7 +102,8 @@ class PolicyNetwork(nn.Module):
     def allowed(self, z: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
         if self.mask is None:
             return torch.ones_like(q, dtype=torch.bool)
-        return self.mask(z)
+        allowed: torch.Tensor = self.mask(z)
+        return allowed
 
     def act(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """(action, q-values, allowed mask, actor doses or an empty (n, 0) tensor)."""
@@ -116,7 +132,7 @@ def build_policy_network(
     """Assemble the greedy module from a built d3rlpy algorithm's networks (shared, not copied)."""
     impl = algo.impl
     if continuous is not None:
-        head: nn.Module = ContinuousHead(impl.q_function, impl.policy, continuous)
+        head: DiscreteQHead | ContinuousHead = ContinuousHead(impl.q_function, impl.policy, continuous)
     else:
         imitator = impl._modules.imitator if bcq_flexibility is not None else None
         head = DiscreteQHead(impl.q_function, imitator, bcq_flexibility or 1.0)

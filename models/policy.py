@@ -22,7 +22,7 @@ from dosewise.data_schemas import BadInputError, RunManifest, write_bytes_atomic
 from .config import TrainConfig
 from .datasets import StateScaler
 from .masks import AdmissibleActions, mask_module
-from .networks import PolicyNetwork, build_policy_network
+from .networks import ContinuousHead, PolicyNetwork, build_policy_network
 
 POLICY_JSON = "policy.json"
 MODEL_FILE = "model.pt"
@@ -83,7 +83,8 @@ class TrainedPolicy:
         if not np.isfinite(values).all():
             bad = [f for f, ok in zip(self.feature_names, np.isfinite(values).all(0), strict=True) if not ok]
             raise BadInputError(f"States hold NaN or inf in {bad[:5]}.", "Impute or drop those rows first.")
-        return values.astype(np.float32)
+        out: np.ndarray = values.astype(np.float32)
+        return out
 
     def _run(self, states: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         x = self._inputs(states)
@@ -113,8 +114,9 @@ class TrainedPolicy:
         bin) or the train split's median dose of the recommended bin (discrete)."""
         action, _, _, doses = self._run(states)
         out = self.representative_doses[action] if self.dose_columns else np.zeros((len(action), 0))
-        if self.action_space == "continuous":
-            keep = self.network.head.bins(torch.as_tensor(doses, dtype=torch.float32)).numpy() == action
+        head = self.network.head
+        if isinstance(head, ContinuousHead):
+            keep = head.bins(torch.as_tensor(doses, dtype=torch.float32)).numpy() == action
             out = np.where(keep[:, None], doses, out)
         return pd.DataFrame(out, columns=self.dose_columns, index=states.index)
 
@@ -123,7 +125,7 @@ class TrainedPolicy:
         if not 0.0 <= epsilon <= 1.0:
             raise BadInputError(f"`epsilon` must be in [0, 1]. Got {epsilon}.", "Use e.g. 0.01 or 0.")
         action, _, allowed, _ = self._run(states)
-        probs = epsilon * allowed / allowed.sum(axis=1, keepdims=True)
+        probs: np.ndarray = epsilon * allowed / allowed.sum(axis=1, keepdims=True)
         probs[np.arange(len(action)), action] += 1.0 - epsilon
         return probs
 
@@ -132,7 +134,7 @@ class TrainedPolicy:
         example = torch.zeros((2, len(self.feature_names)), device=self.algo.impl.device)
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # torch 2.13 deprecates TorchScript
-            traced = torch.jit.trace(self.network, example, check_trace=False)
+            traced = torch.jit.trace(self.network, example, check_trace=False)  # type: ignore[no-untyped-call]
             return write_bytes_atomic(Path(path), lambda handle: torch.jit.save(traced, handle))
 
     def export_onnx(self, path: Path) -> Path:

@@ -24,7 +24,10 @@ class TransitionSampler:
         self._torch = torch
         self.device = device
         self.batch_size = batch_size
-        to = lambda a: torch.as_tensor(a, dtype=torch.float32).to(device)  # noqa: E731
+
+        def to(array: Any) -> Any:
+            return torch.as_tensor(array, dtype=torch.float32).to(device)
+
         self._obs = to(arrays.observations)
         self._actions = to(arrays.actions)
         self._rewards = to(arrays.rewards)
