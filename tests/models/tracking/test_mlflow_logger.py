@@ -33,12 +33,13 @@ def _tiny_dataset(seed: int):  # type: ignore[no-untyped-def]
     )
 
 
-def _fit(factory: MLflowAdapterFactory, seed: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _fit(factory: MLflowAdapterFactory, seed: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+         steps: int = 30) -> None:
     import d3rlpy
 
     monkeypatch.chdir(tmp_path)  # d3rlpy must not need its ./d3rlpy_logs folder
     algo = d3rlpy.algos.DiscreteCQLConfig(batch_size=8).create(device="cpu:0")
-    algo.fit(_tiny_dataset(seed), n_steps=30, n_steps_per_epoch=10, logger_adapter=factory,
+    algo.fit(_tiny_dataset(seed), n_steps=steps, n_steps_per_epoch=10, logger_adapter=factory,
              show_progress=False, experiment_name="tiny")
 
 
@@ -73,7 +74,7 @@ def test_run_context_training_outputs_and_learning_curves(
     tags = log_run_context(config, manifest, run_id=run_id, trajectories_dir=icu_trajectories,
                            tracking_uri=uri)
     factory = MLflowAdapterFactory(run_id, tracking_uri=uri)
-    _fit(factory, seed, tmp_path, monkeypatch)
+    _fit(factory, seed, tmp_path, monkeypatch, steps=10)
     policy_dir = tmp_path / "policy"
     policy_dir.mkdir()
     (policy_dir / "policy.json").write_text(json.dumps({"name": "tiny"}))

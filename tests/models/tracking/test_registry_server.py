@@ -34,7 +34,8 @@ from dosewise.models.tracking.stores import resolve_store, using_store
 
 from .helpers import FEATURES, predict_in_fresh_process, sample_states, tiny_train_config
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow,
+              pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")]
 NAME = "sepsis-dosing"
 
 
