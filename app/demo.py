@@ -13,15 +13,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 from rich.console import Console
 
 from dosewise import models, pipelines
 from dosewise.data_schemas import load_config
 
-DEMO_STAYS = 2000
-TRAIN_STEPS = 2000
-SIM_EPISODES = 3000
 MODEL_NAME = "sepsis-dosing"
+
+
+@dataclass(frozen=True)
+class DemoSizes:
+    """How big each demo stage is; the defaults run in a few minutes on 2 cores."""
+
+    stays: int = 2000
+    train_steps: int = 2000
+    sim_episodes: int = 3000
+    fqe_steps: int = 1500
+    n_bootstrap: int = 1000
+
+
+SMOKE = DemoSizes(stays=300, train_steps=200, sim_episodes=600, fqe_steps=200, n_bootstrap=200)
 
 
 @dataclass
@@ -30,6 +43,7 @@ class DemoContext:
 
     out: Path
     quiet: bool
+    sizes: DemoSizes = field(default_factory=DemoSizes)
     results: dict[str, Any] = field(default_factory=dict)
     rows: list[tuple[str, str, str]] = field(default_factory=list)
 
@@ -39,21 +53,22 @@ class DemoContext:
         return str(models.local_store_uri(self.out))
 
 
-def _train_config(name: str = "discrete_cql") -> Any:
-    overrides = [f"n_steps={TRAIN_STEPS}", "device='cpu'"]
+def _train_config(ctx: DemoContext, name: str = "discrete_cql") -> Any:
+    overrides = [f"n_steps={ctx.sizes.train_steps}", "device='cpu'"]
     return load_config(name, models.TrainConfig, overrides, search=[models.config_folder()])
 
 
-def _ope_config() -> Any:
-    return load_config("ope_default", models.OpeConfig, ["n_bootstrap=1000", "fqe.n_steps=1500"],
-                       search=[models.config_folder()])
+def _ope_config(ctx: DemoContext) -> Any:
+    overrides = [f"n_bootstrap={ctx.sizes.n_bootstrap}", f"fqe.n_steps={ctx.sizes.fqe_steps}"]
+    return load_config("ope_default", models.OpeConfig, overrides, search=[models.config_folder()])
 
 
 def step_synthetic_icu(ctx: DemoContext) -> str:
     """Synthetic MIMIC-IV raw tables (hosp/, icu/) with planted Sepsis-3 cases."""
-    manifest = pipelines.write_synthetic_icu(ctx.out / "raw", DEMO_STAYS, seed=0, show_progress=False)
-    rows = sum(v for k, v in manifest.extra.get("rows", {}).items() if isinstance(v, int))
-    return f"{ctx.out / 'raw'}: {DEMO_STAYS:,} stays" + (f", {rows:,} rows" if rows else "")
+    stays = ctx.sizes.stays
+    manifest = pipelines.write_synthetic_icu(ctx.out / "raw", stays, seed=0, show_progress=False)
+    rows = sum(v for v in manifest.extra.get("rows", {}).values() if isinstance(v, int))
+    return f"{ctx.out / 'raw'}: {stays:,} stays" + (f", {rows:,} rows" if rows else "")
 
 
 def step_etl(ctx: DemoContext) -> str:
@@ -69,7 +84,7 @@ def step_etl(ctx: DemoContext) -> str:
 
 def step_train(ctx: DemoContext) -> str:
     """Discrete CQL on the train split, tracked in MLflow (params, tags, metrics, policy)."""
-    tracked = models.train_tracked(ctx.results["trajectories"], _train_config(),
+    tracked = models.train_tracked(ctx.results["trajectories"], _train_config(ctx),
                                    out_dir=ctx.out / "policy", tracking_uri=ctx.tracking_uri,
                                    show_progress=not ctx.quiet)
     ctx.results["run_id"] = tracked.run_id
@@ -87,7 +102,7 @@ def _headline(report: Any, estimator: str = "WDR") -> str:
 def step_evaluate(ctx: DemoContext) -> str:
     """Off-policy evaluation on the test split, logged to the policy's run."""
     out_dir = ctx.out / "policy" / "ope_test"
-    tracked = models.evaluate_tracked(ctx.results["trajectories"], ctx.out / "policy", _ope_config(),
+    tracked = models.evaluate_tracked(ctx.results["trajectories"], ctx.out / "policy", _ope_config(ctx),
                                       split="test", out_dir=out_dir, tracking_uri=ctx.tracking_uri,
                                       show_progress=not ctx.quiet)
     return f"{out_dir}: WDR (95 % CI) {_headline(tracked.report)}"
@@ -107,18 +122,14 @@ def step_register(ctx: DemoContext) -> str:
 
 def step_ground_truth(ctx: DemoContext) -> str:
     """ICU-Sepsis: train on clinician episodes, then compare OPE with the policy's exact value."""
-    import numpy as np
-
     folder = ctx.out / "icu_sepsis"
-    pipelines.write_icu_sepsis_episodes(folder, SIM_EPISODES, behaviour="clinician", seed=0)
-    result = models.train_policy(folder, _train_config(), out_dir=folder / "policy",
+    pipelines.write_icu_sepsis_episodes(folder, ctx.sizes.sim_episodes, behaviour="clinician", seed=0)
+    result = models.train_policy(folder, _train_config(ctx), out_dir=folder / "policy",
                                  show_progress=not ctx.quiet)
     policy = models.load_policy(result.policy_dir)
     mdp = pipelines.load_icu_sepsis_mdp()
-    import pandas as pd
-
     states = pd.DataFrame(mdp.state_features, columns=policy.feature_names)
-    config = _ope_config()
+    config = _ope_config(ctx)
     probs = np.asarray(policy.action_probabilities(states, config.epsilon))
     exact = pipelines.exact_policy_value(probs, mdp)
     clinicians = pipelines.exact_policy_value(mdp.clinician_policy, mdp)
@@ -138,9 +149,9 @@ STEPS: list[tuple[str, Callable[[DemoContext], str]]] = [
 ]
 
 
-def run_demo(out: Path, quiet: bool = False) -> DemoContext:
+def run_demo(out: Path, quiet: bool = False, sizes: DemoSizes | None = None) -> DemoContext:
     """Run every demo step in order, printing one line per step; returns what each produced."""
-    ctx = DemoContext(out=Path(out).resolve(), quiet=quiet)
+    ctx = DemoContext(out=Path(out).resolve(), quiet=quiet, sizes=sizes or DemoSizes())
     ctx.out.mkdir(parents=True, exist_ok=True)
     console = Console(stderr=True, quiet=quiet)
     for number, (title, step) in enumerate(STEPS, start=1):
