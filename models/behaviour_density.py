@@ -52,7 +52,8 @@ class BehaviourDoseDensity(BaseEstimator):  # type: ignore[misc]
         self.pattern_classes_ = np.unique(self.patterns_)
         base = make_pipeline(StandardScaler(), LogisticRegression(C=self.C, max_iter=500))
         self.pattern_model_ = clone(base).fit(X, self.patterns_) if self.pattern_classes_.size > 1 else None
-        self.mean_models_, self.sigma_ = [], np.ones(self.n_doses_)
+        self.mean_models_: list[Any] = []
+        self.sigma_ = np.ones(self.n_doses_)
         for j in range(self.n_doses_):
             rows = positive[:, j]
             if rows.sum() < 2:
@@ -91,7 +92,8 @@ class BehaviourDoseDensity(BaseEstimator):  # type: ignore[misc]
         mu = self._log_means(X)
         log_d = np.log(np.where(positive, doses, 1.0))
         dens = norm.logpdf(log_d, mu, self.sigma_) - log_d  # change of variables to the dose scale
-        return logp + np.where(positive, dens, 0.0).sum(axis=1)
+        total: np.ndarray = logp + np.where(positive, dens, 0.0).sum(axis=1)
+        return total
 
     def action_probabilities(self, X: Any, n_actions: int) -> np.ndarray:
         """(n, n_actions) probability of each dose bin combination (action = f * k_v + v)."""
