@@ -4,19 +4,25 @@
 -- requires: chartevents
 -- depends:
 CREATE OR REPLACE TABLE chart_measurements AS
+-- the rule join is resolved once per item id (ENUM cast, mechvent flag, conversion), not once per row
+WITH m AS (
+    SELECT m.itemid, CAST(m.variable AS state_variable) AS variable, m.variable = 'mechvent' AS is_mechvent,
+           u.applies_above, u.multiply, u.add
+    FROM rule_item_map m
+    JOIN rule_unit_conversions u ON u.conversion = m.conversion
+    WHERE m.source_table = 'chartevents' AND m.versions IN ('both', 'iv')
+)
 SELECT
     ce.subject_id,
     ce.hadm_id,
     ce.stay_id,
     ce.charttime,
     ce.itemid,
-    CAST(m.variable AS state_variable) AS variable,
+    m.variable,
     CASE
-        WHEN m.variable = 'mechvent' THEN CASE WHEN ce.value IS NOT NULL OR ce.valuenum IS NOT NULL THEN 1.0 END
-        WHEN u.applies_above IS NULL OR ce.valuenum > u.applies_above THEN ce.valuenum * u.multiply + u.add
+        WHEN m.is_mechvent THEN CASE WHEN ce.value IS NOT NULL OR ce.valuenum IS NOT NULL THEN 1.0 END
+        WHEN m.applies_above IS NULL OR ce.valuenum > m.applies_above THEN ce.valuenum * m.multiply + m.add
         ELSE ce.valuenum
     END AS valuenum
 FROM chartevents ce
-JOIN rule_item_map m
-  ON m.itemid = ce.itemid AND m.source_table = 'chartevents' AND m.versions IN ('both', 'iv')
-JOIN rule_unit_conversions u ON u.conversion = m.conversion;
+JOIN m ON m.itemid = ce.itemid;
