@@ -175,15 +175,26 @@ def quarantine_measurements(cat: MimicCatalog, bin_hours: int, clip: bool) -> St
 def bin_measurements(cat: MimicCatalog, variables: list[str]) -> pd.DataFrame:
     """Per stay x bin, one column per variable: mean (sum for volumes, max for indicators).
 
-    Pivoted inside DuckDB with exact decimal sums, so reruns give identical values in any thread order.
+    Aggregated per stay x bin x variable first (one pass, exact decimal sums, so reruns give identical
+    values in any thread order), then pivoted inside DuckDB on the much smaller aggregate. Means, sums
+    and maxima are separate aggregates: with avg and sum in one GROUP BY, DuckDB rewrites avg as
+    sum / count, which differs in the last bit.
     """
-    columns = []
-    for v in variables:
-        value = "CAST(valuenum AS DECIMAL(18, 6))"
-        agg = f"sum({value})" if v in SUMMED else "max(valuenum)" if v in MAXED else f"avg({value})"
-        columns.append(f"CAST({agg} FILTER (WHERE variable = '{v}') AS DOUBLE) AS \"{v}\"")
+    summed = ", ".join(f"'{v}'" for v in SUMMED)
+    maxed = ", ".join(f"'{v}'" for v in MAXED)
+    value = "CAST(valuenum AS DECIMAL(18, 6))"
+    columns = ", ".join(f"max(value) FILTER (WHERE variable = '{v}') AS \"{v}\"" for v in variables)
+    per_variable = " UNION ALL ".join(
+        f"SELECT stay_id, bin, CAST(variable AS VARCHAR) AS variable, {agg} AS value FROM kept_events "
+        f"WHERE {where} GROUP BY stay_id, bin, variable"
+        for agg, where in (
+            (f"CAST(sum({value}) AS DOUBLE)", f"variable IN ({summed})"),
+            ("max(valuenum)", f"variable IN ({maxed})"),
+            (f"CAST(avg({value}) AS DOUBLE)", f"variable NOT IN ({summed}, {maxed})"),
+        )
+    )
     return cat.df(
-        f"SELECT stay_id, bin, {', '.join(columns)} FROM kept_events "
-        "GROUP BY stay_id, bin ORDER BY stay_id, bin",
+        f"WITH per_variable AS ({per_variable}) "
+        f"SELECT stay_id, bin, {columns} FROM per_variable GROUP BY stay_id, bin ORDER BY stay_id, bin",
         what="binned measurements",
     )
