@@ -7,7 +7,12 @@ clinicians' policy (known behaviour probabilities) and computes all seven estima
 episode-bootstrap intervals. Goals: >= 90 % coverage of 95 % intervals; WDR absolute error
 <= 0.01 at 20,000 episodes.
 
-    .venv/bin/python bench/ope_coverage.py [--replications 50] [--episodes 2000] [--fqe-steps 5000]
+    .venv/bin/python bench/ope_coverage.py [--behaviour clinician|epsilon:E] [--replications 50]
+        [--episodes 2000] [--fqe-steps 5000]
+
+Each target's probability mass outside the behaviour support (the mean over visited states, weighted
+by the target's own state visitation, of target probability on actions the behaviour never takes) is
+reported next to its rows: where it is > 0 no importance-sampling or DR estimator is unbiased.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from dosewise.models.ope.importance_sampling import (
     wis_terms,
 )
 from dosewise.pipelines import (
+    behaviour_policy_matrix,
     exact_policy_value,
     load_icu_sepsis_mdp,
     optimal_policy,
@@ -57,15 +63,33 @@ def targets(mdp) -> dict[str, np.ndarray]:
     }
 
 
+def outside_support(target: np.ndarray, behaviour: np.ndarray, mdp, horizon: int = 200) -> float:
+    """Expected share, per step of the target's own trajectories, of target mass on zero-behaviour actions."""
+    outside = (target * (behaviour <= 0.0)).sum(axis=1)
+    terminal = np.zeros(mdp.n_states, bool)
+    terminal[list(mdp.terminal_states)] = True
+    step = np.einsum("sa,sat->st", target, mdp.transitions)
+    d, mass, steps = mdp.initial.astype(float).copy(), 0.0, 0.0
+    for _ in range(horizon):
+        d = np.where(terminal, 0.0, d)
+        if d.sum() < 1e-9:
+            break
+        mass += float(d @ outside)
+        steps += float(d.sum())
+        d = d @ step
+    return mass / steps
+
+
 def fitted_q_tables(
-    tables: dict[str, np.ndarray], episodes: int, steps: int, seed: int
+    tables: dict[str, np.ndarray], episodes: int, steps: int, seed: int, behaviour: str = "clinician"
 ) -> dict[str, np.ndarray]:
     """FQE per target on `episodes` independent episodes -> Q over every MDP state (716, 25)."""
     mdp = load_icu_sepsis_mdp()
     states = pd.DataFrame(mdp.state_features, columns=FEATURES)
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
-        write_icu_sepsis_episodes(Path(tmp), episodes, seed=10_000 + seed, split_fractions=(1.0, 0.0, 0.0))
+        write_icu_sepsis_episodes(Path(tmp), episodes, seed=10_000 + seed, behaviour=behaviour,
+                                  split_fractions=(1.0, 0.0, 0.0))
         for name, table in tables.items():
             policy = TabularPolicy(name, table)
             t0 = time.perf_counter()
@@ -99,8 +123,22 @@ def estimate_once(raw: pd.DataFrame, tables, q_tables, resamples: int, seed: int
     return bootstrap_intervals(terms, n_resamples=resamples, seed=seed)
 
 
+def large_check(args, mdp, tables, q_tables, truth, behaviour, label) -> None:
+    """WIS/DR/WDR/FQE point estimates and errors on one large evaluation set."""
+    raw = simulate_episodes(args.large, behaviour, seed=99_999, mdp=mdp)
+    large = estimate_once(raw, tables, q_tables, args.resamples, 0)
+    rows = [(label[name], est, f"{truth[name]:.4f}", f"{large[(name, est)].value:.4f}",
+             f"{abs(large[(name, est)].value - truth[name]):.4f}",
+             f"[{large[(name, est)].ci_low:.4f}, {large[(name, est)].ci_high:.4f}]",
+             ("yes" if abs(large[(name, est)].value - truth[name]) <= 0.01 else "NO") if est == "WDR" else "")
+            for name in tables for est in ("WIS", "DR", "WDR", "FQE")]
+    print_table(f"Absolute error at {args.large} episodes (goal: WDR <= 0.01), behaviour {args.behaviour!r}",
+                ["target", "estimator", "exact", "estimate", "|error|", "95 % CI", "WDR goal"], rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--behaviour", default="clinician", help="Logging policy: clinician | epsilon:E.")
     parser.add_argument("--replications", type=int, default=50)
     parser.add_argument("--episodes", type=int, default=2000, help="Evaluation episodes per replication.")
     parser.add_argument("--resamples", type=int, default=2000)
@@ -112,12 +150,18 @@ def main() -> None:
     mdp = load_icu_sepsis_mdp()
     tables = targets(mdp)
     truth = {name: exact_policy_value(t, mdp) for name, t in tables.items()}
-    q_tables = fitted_q_tables(tables, args.fqe_episodes, args.fqe_steps, seed=0)
+    behaviour = behaviour_policy_matrix(args.behaviour, mdp)
+    support = {name: outside_support(t, behaviour, mdp) for name, t in tables.items()}
+    print_table(f"Target mass outside the support of behaviour {args.behaviour!r}", ["target", "outside"],
+                [(name, f"{100 * v:.1f} %") for name, v in support.items()])
+    label = {name: f"{name} [{100 * support[name]:.0f} % out]" for name in tables}
+    q_tables = fitted_q_tables(tables, args.fqe_episodes, args.fqe_steps, seed=0, behaviour=args.behaviour)
+    large_check(args, mdp, tables, q_tables, truth, behaviour, label)
 
     hits, bca_hits, errors, widths = {}, {}, {}, {}
     t0 = time.perf_counter()
     for rep in range(args.replications):
-        raw = simulate_episodes(args.episodes, mdp.clinician_policy, seed=rep, mdp=mdp)
+        raw = simulate_episodes(args.episodes, behaviour, seed=rep, mdp=mdp)
         for (name, est), res in estimate_once(raw, tables, q_tables, args.resamples, rep).items():
             key = (name, est)
             hits.setdefault(key, []).append(res.ci_low <= truth[name] <= res.ci_high)
@@ -126,23 +170,14 @@ def main() -> None:
             errors.setdefault(key, []).append(abs(res.value - truth[name]))
             widths.setdefault(key, []).append(res.ci_high - res.ci_low)
     elapsed = time.perf_counter() - t0
-    rows = [(name, est, f"{truth[name]:.4f}", f"{100 * np.mean(hits[(name, est)]):.0f} %",
+    rows = [(label[name], est, f"{truth[name]:.4f}", f"{100 * np.mean(hits[(name, est)]):.0f} %",
              f"{100 * np.mean(bca_hits[(name, est)]):.0f} %", f"{np.mean(errors[(name, est)]):.4f}",
              f"{np.mean(widths[(name, est)]):.4f}")
             for name in tables for est in ESTIMATORS]
-    print_table(f"Coverage of 95 % intervals: {args.replications} replications x {args.episodes} episodes, "
+    print_table(f"Coverage of 95 % intervals, behaviour {args.behaviour!r}: {args.replications} reps x "
+                f"{args.episodes} episodes, "
                 f"{args.resamples} resamples ({elapsed:.0f} s)",
                 ["target", "estimator", "exact", "pct cover", "BCa cover", "mean |err|", "mean width"], rows)
-
-    raw = simulate_episodes(args.large, mdp.clinician_policy, seed=99_999, mdp=mdp)
-    large = estimate_once(raw, tables, q_tables, args.resamples, 0)
-    rows = [(name, est, f"{truth[name]:.4f}", f"{large[(name, est)].value:.4f}",
-             f"{abs(large[(name, est)].value - truth[name]):.4f}",
-             f"[{large[(name, est)].ci_low:.4f}, {large[(name, est)].ci_high:.4f}]",
-             ("yes" if abs(large[(name, est)].value - truth[name]) <= 0.01 else "NO") if est == "WDR" else "")
-            for name in tables for est in ("WIS", "DR", "WDR", "FQE")]
-    print_table(f"Absolute error at {args.large} episodes (goal: WDR <= 0.01)",
-                ["target", "estimator", "exact", "estimate", "|error|", "95 % CI", "WDR goal"], rows)
 
 
 if __name__ == "__main__":
