@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from dosewise import models, pipelines
 from dosewise.data_schemas import DosewiseError
@@ -35,9 +36,9 @@ class DosewiseGroup(typer.core.TyperGroup):
         except DosewiseError as exc:
             if cli_state(ctx).debug:
                 _err.print(traceback.format_exc(), markup=False, highlight=False)
-            _err.print(f"[bold red]Error:[/] {exc.message}", highlight=False)
+            _err.print(f"[bold red]Error:[/] {escape(exc.message)}", highlight=False)
             if exc.hint:
-                _err.print(f"[yellow]Hint:[/] {exc.hint}", highlight=False)
+                _err.print(f"[yellow]Hint:[/] {escape(exc.hint)}", highlight=False)
             raise typer.Exit(code=exc.exit_code) from None
 
 

@@ -51,3 +51,11 @@ def test_console_script_runs() -> None:
     exe = Path(sys.executable).with_name("dosewise")
     out = subprocess.run([str(exe), "--help"], capture_output=True, text=True, check=False)
     assert out.returncode == 0 and "Usage" in out.stdout
+
+
+def test_error_text_in_square_brackets_is_printed_verbatim(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('kind = "[auth]"\n')
+    result = runner.invoke(app, ["config", "validate", str(bad)])
+    assert result.exit_code == 2
+    assert "[auth]" in result.output
