@@ -81,7 +81,8 @@ def outside_support(target: np.ndarray, behaviour: np.ndarray, mdp, horizon: int
 
 
 def fitted_q_tables(
-    tables: dict[str, np.ndarray], episodes: int, steps: int, seed: int, behaviour: str = "clinician"
+    tables: dict[str, np.ndarray], episodes: int, steps: int, seed: int, behaviour: str = "clinician",
+    lr: float = 1e-3,
 ) -> dict[str, np.ndarray]:
     """FQE per target on `episodes` independent episodes -> Q over every MDP state (716, 25)."""
     mdp = load_icu_sepsis_mdp()
@@ -94,7 +95,7 @@ def fitted_q_tables(
             policy = TabularPolicy(name, table)
             t0 = time.perf_counter()
             fitted = fit_fqe(Path(tmp), lambda f, p=policy: p.action_probabilities(f), FEATURES,
-                             FqeConfig(n_steps=steps), split="train", gamma=1.0, seed=seed)
+                             FqeConfig(n_steps=steps, learning_rate=lr), split="train", gamma=1.0, seed=seed)
             q = fitted.q_values(states)
             q[list(mdp.terminal_states)] = 0.0
             out[name] = q
@@ -144,6 +145,7 @@ def main() -> None:
     parser.add_argument("--resamples", type=int, default=2000)
     parser.add_argument("--fqe-episodes", type=int, default=20000)
     parser.add_argument("--fqe-steps", type=int, default=5000)
+    parser.add_argument("--fqe-lr", type=float, default=1e-3, help="FQE Adam learning rate.")
     parser.add_argument("--large", type=int, default=20000, help="Episodes for the WDR error check.")
     args = parser.parse_args()
     print(f"cores: {os.cpu_count()}, load average (1 min): {os.getloadavg()[0]:.2f}", flush=True)
@@ -155,7 +157,8 @@ def main() -> None:
     print_table(f"Target mass outside the support of behaviour {args.behaviour!r}", ["target", "outside"],
                 [(name, f"{100 * v:.1f} %") for name, v in support.items()])
     label = {name: f"{name} [{100 * support[name]:.0f} % out]" for name in tables}
-    q_tables = fitted_q_tables(tables, args.fqe_episodes, args.fqe_steps, seed=0, behaviour=args.behaviour)
+    q_tables = fitted_q_tables(tables, args.fqe_episodes, args.fqe_steps, seed=0, behaviour=args.behaviour,
+                               lr=args.fqe_lr)
     large_check(args, mdp, tables, q_tables, truth, behaviour, label)
 
     hits, bca_hits, errors, widths = {}, {}, {}, {}
