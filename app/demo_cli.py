@@ -26,4 +26,7 @@ def register(app: typer.Typer) -> None:
         state = cli_state(ctx)
         result = run_demo(out, quiet=state.quiet)
         if not state.quiet:
+            from .review_cli import review_command_line
+
             print_table(f"dosewise demo -> {out.resolve()}", ["step", "seconds", "result"], result.rows)
+            typer.echo(f"Review the recommendations: {review_command_line(result.out)}")
