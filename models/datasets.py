@@ -183,7 +183,8 @@ def load_training_data(
     folder = Path(trajectories_dir)
     frame, manifest = read_trajectories(folder, split=split)
     info = manifest.dataset
-    assert info is not None  # read_trajectories guarantees a dataset contract
+    if info is None:  # read_trajectories already refuses such folders
+        raise BadInputError(f"{folder} has no dataset contract in its manifest.", "Re-run its producer.")
     names = _features(info, features)
     frame = frame.sort_values([c.EPISODE_ID, c.STEP], kind="stable").reset_index(drop=True)
     scaler = scaler or StateScaler.fit(frame, names)

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from dosewise.data_schemas import BadInputError, RunManifest, write_bytes_atomic
+from dosewise.data_schemas import BadInputError, DosewiseError, RunManifest, write_bytes_atomic
 
 from .config import TrainConfig
 from .datasets import StateScaler
@@ -147,7 +147,8 @@ class TrainedPolicy:
             dynamic_shapes={"x": {0: batch}}, verbose=False,
         )
         self.network.to(self.algo.impl.device)
-        assert program is not None
+        if program is None:
+            raise DosewiseError("torch.onnx.export returned no program.", "Re-run with --debug.")
         data = program.model_proto.SerializeToString()
         return write_bytes_atomic(Path(path), lambda handle: handle.write(data))
 

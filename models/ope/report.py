@@ -11,7 +11,13 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from dosewise.data_schemas import RunManifest, read_trajectories, sha256_file, write_table_atomic
+from dosewise.data_schemas import (
+    BadInputError,
+    RunManifest,
+    read_trajectories,
+    sha256_file,
+    write_table_atomic,
+)
 from dosewise.data_schemas import columns as c
 from dosewise.data_schemas.io import MANIFEST_NAME, write_json_atomic
 from dosewise.data_schemas.ope import BehaviourModelInfo, BootstrapInfo, OpeEstimate, OpeReport
@@ -112,7 +118,8 @@ def evaluate_policy(
     folder, out_dir = Path(trajectories_dir), Path(out_dir)
     frame, manifest = read_trajectories(folder)
     info = manifest.dataset
-    assert info is not None  # read_trajectories guarantees a dataset contract
+    if info is None:  # read_trajectories already refuses such folders
+        raise BadInputError(f"{folder} has no dataset contract in its manifest.", "Re-run its producer.")
     features = check_policy_matches(policy, info)
     rows = take_split(frame, split, str(folder))
     fit_rows = take_split(frame, config.behaviour.fit_split, str(folder))

@@ -47,7 +47,8 @@ class TableWriter:
         if self._parquet is not None:
             self._parquet.write_table(table, row_group_size=1 << 20)
             return
-        assert self._out is not None  # internal invariant: csv writers have a stream
+        if self._out is None:  # internal invariant: csv writers have a stream
+            raise RuntimeError("csv table writer has no output stream")
         sink = pa.BufferOutputStream()
         pa_csv.write_csv(table, sink, self._options)
         self._out.write(memoryview(sink.getvalue()))
