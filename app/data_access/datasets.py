@@ -8,6 +8,7 @@ cached: `st.cache_data` for frames and reports, `st.cache_resource` for policies
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from dosewise.data_schemas import columns as c
 from ..review_store import ReviewStore
 
 MAX_SCAN_DEPTH = 4
+SKIP_FOLDERS = frozenset({"mlartifacts", "mlruns", "d3rlpy_logs", "__pycache__"})
 HEATMAP_MAX_ROWS = 50_000
 
 
@@ -67,6 +69,19 @@ def review_store(url: str) -> ReviewStore:
 
 def _is_trajectories_folder(folder: Path) -> bool:
     return (folder / MANIFEST_NAME).is_file() and (folder / "trajectories.parquet").is_file()
+
+
+def folders_with(root: Path, filename: str) -> list[Path]:
+    """Folders up to `MAX_SCAN_DEPTH` levels under `root` that hold `filename` (hidden and MLflow
+    artifact folders skipped, so the registry's own copies are not listed twice)."""
+    found = []
+    for folder, subfolders, files in os.walk(root):
+        depth = len(Path(folder).relative_to(root).parts)
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith(".") and d not in SKIP_FOLDERS
+                               and depth < MAX_SCAN_DEPTH)
+        if filename in files:
+            found.append(Path(folder))
+    return found
 
 
 @st.cache_data(ttl=30, show_spinner=False)

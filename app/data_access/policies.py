@@ -6,7 +6,6 @@ are cached as data (`st.cache_data`) keyed by the dataset and the policy's URI.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -19,10 +18,9 @@ from dosewise import models
 from dosewise.data_schemas import BadInputError, DosewiseError, RunManifest
 from dosewise.data_schemas import columns as c
 
-from .datasets import MAX_SCAN_DEPTH, Dataset, sample_rows
+from .datasets import Dataset, folders_with, sample_rows
 
 POLICY_FILE = "policy.json"
-SKIP_FOLDERS = frozenset({"mlartifacts", "mlruns", "d3rlpy_logs", "__pycache__"})
 
 
 @dataclass(frozen=True)
@@ -66,15 +64,9 @@ def _folder_version(folder: Path) -> str:
 
 def _policy_folders(root: Path) -> list[PolicyRef]:
     """Saved policy folders (`policy.json`) a few levels under the data root (not MLflow's own copies)."""
-    refs = []
-    for folder, subfolders, files in os.walk(root):
-        depth = len(Path(folder).relative_to(root).parts)
-        subfolders[:] = sorted(d for d in subfolders if not d.startswith(".") and d not in SKIP_FOLDERS
-                               and depth < MAX_SCAN_DEPTH)
-        if POLICY_FILE in files:
-            refs.append(PolicyRef(name=Path(folder).relative_to(root).as_posix() or Path(folder).name,
-                                  version=_folder_version(Path(folder)), uri=str(folder), source="folder"))
-    return refs
+    return [PolicyRef(name=folder.relative_to(root).as_posix() or folder.name,
+                      version=_folder_version(folder), uri=str(folder), source="folder")
+            for folder in folders_with(root, POLICY_FILE)]
 
 
 @st.cache_data(ttl=30, show_spinner=False)

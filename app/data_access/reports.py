@@ -6,7 +6,6 @@ folders under the data root that evaluated the selected dataset.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,8 +18,8 @@ from dosewise import models
 from dosewise.data_schemas import DosewiseError, OpeReport
 from dosewise.data_schemas import columns as c
 
-from .datasets import MAX_SCAN_DEPTH, Dataset
-from .policies import SKIP_FOLDERS, PolicyRef
+from .datasets import Dataset, folders_with
+from .policies import PolicyRef
 
 REPORT_FILE = "ope_report.json"
 RUN_OPE_FOLDER = "ope"
@@ -45,14 +44,7 @@ def _same_path(a: str | Path, b: str | Path) -> bool:
 
 
 def _local_reports(root: Path) -> list[Path]:
-    found = []
-    for folder, subfolders, files in os.walk(root):
-        depth = len(Path(folder).relative_to(root).parts)
-        subfolders[:] = sorted(d for d in subfolders if not d.startswith(".") and d not in SKIP_FOLDERS
-                               and depth < MAX_SCAN_DEPTH)
-        if REPORT_FILE in files:
-            found.append(Path(folder) / REPORT_FILE)
-    return found
+    return [folder / REPORT_FILE for folder in folders_with(root, REPORT_FILE)]
 
 
 def _from_run(ref: PolicyRef, tracking_uri: str | None) -> LoadedReport | None:
