@@ -87,6 +87,11 @@ class TrainConfig(StrictConfig):
         description="torch.compile the gradient step (CPU) or CUDA graphs + compile (GPU); pays off "
         "after a few thousand steps.",
     )
+    fuse_updates: bool = Field(
+        default=True,
+        description="Vectorised sampler only: DiscreteCQL's loss from one Q-network forward pass instead "
+        "of d3rlpy's two, and torch's fused Adam kernel; the same loss and update up to float rounding.",
+    )
     mask: MaskConfig = Field(default_factory=MaskConfig, description="Admissible-action masks.")
     algorithm: AlgorithmSettings = Field(
         default_factory=DiscreteCQLSettings, description="The algorithm and its settings."

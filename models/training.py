@@ -25,6 +25,7 @@ from .bins import continuous_spec, representative_doses
 from .config import TrainConfig
 from .datasets import TrainingData, load_training_data
 from .device import resolve_device, seed_everything
+from .fused_updates import fuse_updates
 from .masks import build_admissible_actions, install_target_mask, mask_module
 from .policy import TrainedPolicy, build_algo, save_policy
 from .sampling import TransitionSampler, compile_gradient_steps, update_step
@@ -146,6 +147,8 @@ def train_policy(
     algo = build_algo(config, len(data.feature_names), data.action_size, device)
     if mask is not None and config.mask.in_target and config.action_space == "discrete":
         install_target_mask(algo, mask_module(mask, device))
+    if config.fuse_updates and config.sampler == "vectorised":
+        fuse_updates(algo)
     if config.compile and device.startswith("cpu") and config.sampler == "vectorised":
         compile_gradient_steps(algo)
     log = _Logger(logger_factory or NoopAdapterFactory(), algo, config, f"dosewise_{config.algorithm.name}")
