@@ -30,6 +30,7 @@ OpeEstimateSchema = pa.DataFrameSchema(
         "ess": pa.Column(float, pa.Check.ge(0), nullable=True),
         "ess_share": pa.Column(float, pa.Check.in_range(0.0, 1.0 + 1e-9), nullable=True),
         "n_episodes": pa.Column("int64", pa.Check.ge(1), nullable=False),
+        "refit_sd": pa.Column(float, pa.Check.ge(0.0), nullable=True),
     },
     checks=[
         pa.Check(lambda f: f["ci_low"] <= f["ci_high"] + 1e-12, error="ci_low must be <= ci_high"),
@@ -61,6 +62,11 @@ class OpeEstimate(BaseModel):
     ess: float | None = Field(default=None, ge=0, description="Kish effective sample size.")
     ess_share: float | None = Field(default=None, ge=0, le=1.000001, description="ESS / n.")
     n_episodes: int = Field(ge=1)
+    refit_sd: float | None = Field(
+        default=None, ge=0,
+        description="FQE, DR, WDR: standard deviation of the value over FQE refits on bootstrap resamples, "
+        "added to the interval; None when FQE was not refitted.",
+    )
 
 
 class WeightSummary(BaseModel):
@@ -120,6 +126,7 @@ class BootstrapInfo(BaseModel):
     seed: int
     confidence: float = Field(gt=0, lt=1)
     unit: Literal["episode"] = "episode"
+    fqe_refits: int = Field(default=0, ge=0, description="FQE refits behind the FQE/DR/WDR intervals.")
     fqe_note: str = ""
 
 
@@ -150,8 +157,9 @@ class OpeReport(BaseModel):
         """The estimates as a table validated by `OpeEstimateSchema`."""
         frame = pd.DataFrame([e.model_dump() for e in self.estimates], columns=ESTIMATE_COLUMNS)
         frame["n_episodes"] = frame["n_episodes"].astype("int64")
-        for name in ESTIMATE_COLUMNS[2:-1]:
-            frame[name] = frame[name].astype(float)
+        for name in ESTIMATE_COLUMNS[2:]:
+            if name != "n_episodes":
+                frame[name] = frame[name].astype(float)
         validated: pd.DataFrame = OpeEstimateSchema.validate(frame)
         return validated
 

@@ -9,7 +9,7 @@ percentile is reported as the one-sided "95 % lower bound", as AI Clinician did
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.stats import norm
@@ -136,3 +136,20 @@ def bootstrap_intervals(
             bca_high=None if bca_pair is None else bca_pair[1],
         )
     return results
+
+
+def widen_for_refits(result: BootstrapResult, refit_sd: float, confidence: float) -> BootstrapResult:
+    """Add the spread of refitted Q-functions to an interval fitted around one of them.
+
+    Each half-width h becomes sqrt(h**2 + (z * refit_sd)**2): the variances of the episode
+    resampling and of refitting add (law of total variance; FQE is fitted on other episodes)."""
+    z, z_one_sided = norm.ppf(0.5 + confidence / 2.0), norm.ppf(0.95)
+
+    def end(at: float, sign: float, quantile: float) -> float:
+        half = max(sign * (at - result.value), 0.0)
+        return float(result.value + sign * np.hypot(half, quantile * refit_sd))
+
+    return replace(result, ci_low=end(result.ci_low, -1.0, z), ci_high=end(result.ci_high, 1.0, z),
+                   lower_bound_95=end(result.lower_bound_95, -1.0, z_one_sided),
+                   bca_low=None if result.bca_low is None else end(result.bca_low, -1.0, z),
+                   bca_high=None if result.bca_high is None else end(result.bca_high, 1.0, z))

@@ -60,6 +60,12 @@ class FqeConfig(StrictConfig):
         description="Split FQE is fitted on; `same` fits on the evaluated split (cross-fitting "
         "is safer: DR stays unbiased only if Q is fitted on other episodes).",
     )
+    bootstrap_refits: int = Field(
+        default=0, ge=0, le=200,
+        description="FQE refits per target on episode-bootstrap resamples of the fit split; the spread of "
+        "their FQE, DR and WDR values is added to those intervals (Hao et al. 2021). 0: the intervals "
+        "resample episodes around one fitted Q, which understates FQE's uncertainty (the report says so).",
+    )
     device: str = Field(default="cpu", description="cpu, auto, cuda or cuda:N.")
 
 

@@ -24,7 +24,7 @@ from dosewise.data_schemas.ope import BehaviourModelInfo, BootstrapInfo, OpeEsti
 
 from ..behaviour import save_behaviour_model
 from . import plots
-from .bootstrap import bootstrap_intervals
+from .bootstrap import bootstrap_intervals, widen_for_refits
 from .config import OpeConfig
 from .diagnostics import estimator_ess, support_flags, support_summary, weight_summary
 from .doubly_robust import direct_method_terms, dr_terms, wdr_terms
@@ -46,7 +46,10 @@ FILES = {"report": "ope_report.json", "estimates": "ope_estimates.parquet", "for
          "calibration": "behaviour_calibration.png", "support": "support_flags.parquet",
          "behaviour_model": "behaviour_model.joblib"}
 FQE_NOTE = ("FQE and DR/WDR intervals resample episodes around one fitted Q-function; they do not "
-            "include the variance of refitting FQE.")
+            "include the variance of refitting FQE (set fqe.bootstrap_refits to add it).")
+REFIT_NOTE = ("FQE and DR/WDR intervals add the spread of {k} FQE refits on episode-bootstrap resamples of "
+              "the `{split}` split to the episode bootstrap (normal approximation of the refit variance).")
+Q_ESTIMATORS = ("DR", "WDR", "FQE")
 
 
 def _estimator_terms(
@@ -66,24 +69,30 @@ def _estimator_terms(
     return {name: makers[name]() for name in config.estimators if name in makers}
 
 
-def _fitted_q(
+def _fitted_qs(
     folder: Path, probs_fn: Callable[[pd.DataFrame], np.ndarray], probs: np.ndarray, rows: pd.DataFrame,
     features: list[str], layout: EpisodeLayout, config: OpeConfig, split: str, label: str, show: bool,
-) -> tuple[np.ndarray, np.ndarray]:
-    """FQE for one target -> padded Q(s_t, a_t) and V(s_t) = sum_a pi(a|s_t) Q(s_t, a)."""
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """FQE for one target -> padded Q(s_t, a_t) and V(s_t) = sum_a pi(a|s_t) Q(s_t, a): the fit on
+    the whole fit split first, then one per bootstrap refit (`fqe.bootstrap_refits`)."""
     from .fqe import fit_fqe
 
     fit_split = split if config.fqe.fit_split == "same" else config.fqe.fit_split
-    fitted = fit_fqe(folder, probs_fn, features, config.fqe, split=fit_split, gamma=config.gamma,
-                     seed=config.seed, label=f"FQE {label}", n_threads=config.threads, show_progress=show)
-    q = fitted.q_values(rows[features])
     actions = rows[c.ACTION].to_numpy(np.int64)
-    return layout.pad(q[np.arange(len(q)), actions], 0.0), layout.pad((probs * q).sum(axis=1), 0.0)
+    out = []
+    for refit in range(config.fqe.bootstrap_refits + 1):
+        fitted = fit_fqe(folder, probs_fn, features, config.fqe, split=fit_split, gamma=config.gamma,
+                         seed=config.seed + refit, n_threads=config.threads, show_progress=show,
+                         label=f"FQE {label}" + (f" refit {refit}" if refit else ""),
+                         resample_seed=(config.seed + 1) * 100_003 + refit if refit else None)
+        q = fitted.q_values(rows[features])
+        out.append((layout.pad(q[np.arange(len(q)), actions], 0.0), layout.pad((probs * q).sum(axis=1), 0.0)))
+    return out
 
 
 def _estimates(
     results: dict[str, Any], all_terms: dict[str, RatioTerms], weights: dict[str, ImportanceWeights],
-    mask: np.ndarray, n: int,
+    mask: np.ndarray, n: int, refit_sd: dict[str, float],
 ) -> tuple[list[OpeEstimate], list[str]]:
     """One `OpeEstimate` per (target, estimator) and the warnings their diagnostics raise."""
     estimates, warnings = [], []
@@ -93,7 +102,7 @@ def _estimates(
         estimates.append(OpeEstimate(
             estimator=name, target=target, value=res.value, ci_low=res.ci_low, ci_high=res.ci_high,
             lower_bound_95=res.lower_bound_95, bca_low=res.bca_low, bca_high=res.bca_high, ess=ess,
-            ess_share=None if ess is None else ess / n, n_episodes=n,
+            ess_share=None if ess is None else ess / n, n_episodes=n, refit_sd=refit_sd.get(key),
         ))
         if ess is not None and ess / n < 0.05:
             warnings.append(f"{name} for {target}: effective sample size {ess:.1f} is {100 * ess / n:.1f} % "
@@ -102,6 +111,13 @@ def _estimates(
             warnings.append(f"{name} for {target}: every importance weight is zero (no logged episode "
                             "follows the policy), so the value is undefined and shown as 0.")
     return estimates, warnings
+
+
+def _fqe_note(config: OpeConfig) -> str:
+    """What the FQE/DR/WDR intervals include."""
+    if not config.fqe.bootstrap_refits:
+        return FQE_NOTE
+    return REFIT_NOTE.format(k=config.fqe.bootstrap_refits, split=config.fqe.fit_split)
 
 
 def evaluate_policy(
@@ -139,22 +155,31 @@ def evaluate_policy(
     warnings = list(behaviour.warnings)
     all_terms: dict[str, RatioTerms] = {}
     weights: dict[str, ImportanceWeights] = {}
-    needs_q = config.fqe.enabled and bool({"DR", "WDR", "FQE"} & set(config.estimators))
+    needs_q = config.fqe.enabled and bool(set(Q_ESTIMATORS) & set(config.estimators))
+    q_only = config.model_copy(update={"estimators": [e for e in config.estimators if e in Q_ESTIMATORS]})
+    refit_values: dict[str, list[float]] = {}
     for target, (probs, probs_fn) in targets.items():
         # the clinicians' policy is the behaviour policy itself: its logged-action ratio is 1
         logged_target = behaviour.logged if target == CLINICIANS else probs[idx, actions]
         weights[target] = importance_weights(layout.pad(logged_target, 1.0),
                                              layout.pad(behaviour.logged, 1.0), mask, config.max_weight)
-        q = (_fitted_q(folder, probs_fn, probs, rows, features, layout, config, split, target, show_progress)
-             if needs_q else None)
-        for name, terms in _estimator_terms(config, weights[target], rewards, q).items():
+        qs = (_fitted_qs(folder, probs_fn, probs, rows, features, layout, config, split, target,
+                         show_progress) if needs_q else [None])
+        for name, terms in _estimator_terms(config, weights[target], rewards, qs[0]).items():
             all_terms[f"{target}|{name}"] = terms
+        for refit_q in qs[1:]:
+            for name, terms in _estimator_terms(q_only, weights[target], rewards, refit_q).items():
+                refit_values.setdefault(f"{target}|{name}", []).append(terms.value())
     if not needs_q and {"DR", "WDR", "FQE"} & set(config.estimators):
         warnings.append("FQE is disabled (fqe.enabled = false): DR, WDR and FQE were not computed.")
     results = bootstrap_intervals(all_terms, n_resamples=config.n_bootstrap, seed=config.seed,
                                   confidence=config.confidence, bca=config.bca, show_progress=show_progress)
+    refit_sd = {key: float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+                for key, values in refit_values.items()}
+    results = {key: widen_for_refits(res, refit_sd[key], config.confidence) if key in refit_sd else res
+               for key, res in results.items()}
     n = layout.n_episodes
-    estimates, estimate_warnings = _estimates(results, all_terms, weights, mask, n)
+    estimates, estimate_warnings = _estimates(results, all_terms, weights, mask, n, refit_sd)
     warnings += estimate_warnings
     if n < config.min_episodes:
         warnings.insert(0, f"Only {n} episodes in split `{split}` (fewer than {config.min_episodes}): the "
@@ -188,7 +213,9 @@ def evaluate_policy(
         ),
         support=support_summary(flags, config.support_threshold),
         bootstrap=BootstrapInfo(n_resamples=config.n_bootstrap, seed=config.seed,
-                                confidence=config.confidence, fqe_note=FQE_NOTE if needs_q else ""),
+                                confidence=config.confidence,
+                                fqe_refits=config.fqe.bootstrap_refits if needs_q else 0,
+                                fqe_note=_fqe_note(config) if needs_q else ""),
         warnings=warnings, files=dict(FILES), config=config.model_dump(mode="json"),
     )
     write_table_atomic(report.estimates_frame(), out_dir / FILES["estimates"])

@@ -150,3 +150,17 @@ def test_support_flags_mark_rare_recommendations() -> None:
     summary = support_summary(flags, 0.01)
     assert summary.share_steps_out_of_support == pytest.approx(1 / 3)
     assert summary.share_episodes_with_any == pytest.approx(0.5)
+
+
+def test_widen_for_refits_adds_variances_per_side() -> None:
+    from dosewise.models.ope.bootstrap import BootstrapResult, widen_for_refits
+
+    base = BootstrapResult(value=0.5, replicates=np.zeros(3), ci_low=0.4, ci_high=0.7, lower_bound_95=0.45,
+                           bca_low=None, bca_high=0.75)
+    assert widen_for_refits(base, 0.0, 0.95) == base
+    wide = widen_for_refits(base, 0.03, 0.95)
+    z = 1.959963984540054
+    assert wide.ci_low == pytest.approx(0.5 - np.hypot(0.1, z * 0.03))
+    assert wide.ci_high == pytest.approx(0.5 + np.hypot(0.2, z * 0.03))
+    assert wide.lower_bound_95 == pytest.approx(0.5 - np.hypot(0.05, 1.6448536269514722 * 0.03))
+    assert wide.bca_low is None and wide.bca_high == pytest.approx(0.5 + np.hypot(0.25, z * 0.03))
