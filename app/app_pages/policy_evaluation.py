@@ -49,6 +49,9 @@ cols[4].metric("Behaviour ECE", f"{report.behaviour.heldout_ece:.3f}",
 st.caption(f"Report from {loaded.origin} · split `{report.split}` · {report.n_episodes:,} episodes · "
            f"gamma {report.gamma} · epsilon {report.epsilon} · {report.bootstrap.n_resamples} resamples")
 
+if report.bootstrap.fqe_note:
+    st.info(report.bootstrap.fqe_note, icon=":material/info:")
+
 st.plotly_chart(charts.ope_forest(estimates), key="ope_forest")
 cells = estimates.assign(cell=[f"{r.value:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}]"
                                for r in estimates.itertuples()])

@@ -80,6 +80,7 @@ def test_every_page_renders_its_charts(monkeypatch: pytest.MonkeyPatch, review_r
     specs = [c.proto.spec for c in at.get("plotly_chart")]
     assert "Off-policy estimates" in specs[0] and "calibration" in specs[1]
     assert {m.label for m in at.metric} >= {"Policy value (WIS)", "Effective sample size", "Out of support"}
+    assert "2 FQE refits" in _texts(at)  # what the FQE/DR/WDR intervals include is said
     _visit(at, PAGES[2])
     assert "Action values" in at.get("plotly_chart")[0].proto.spec
 
