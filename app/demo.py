@@ -31,10 +31,11 @@ class DemoSizes:
     train_steps: int = 2000
     sim_episodes: int = 3000
     fqe_steps: int = 1500
+    fqe_refits: int = 3
     n_bootstrap: int = 1000
 
 
-SMOKE = DemoSizes(stays=300, train_steps=200, sim_episodes=600, fqe_steps=200, n_bootstrap=200)
+SMOKE = DemoSizes(stays=300, train_steps=200, sim_episodes=600, fqe_steps=200, fqe_refits=2, n_bootstrap=200)
 
 
 @dataclass
@@ -59,7 +60,10 @@ def _train_config(ctx: DemoContext, name: str = "discrete_cql") -> Any:
 
 
 def _ope_config(ctx: DemoContext) -> Any:
-    overrides = [f"n_bootstrap={ctx.sizes.n_bootstrap}", f"fqe.n_steps={ctx.sizes.fqe_steps}"]
+    # a short FQE budget learns at 1e-3 with frequent target syncs (the shipped 1e-4 needs ~20k steps)
+    overrides = [f"n_bootstrap={ctx.sizes.n_bootstrap}", f"fqe.n_steps={ctx.sizes.fqe_steps}",
+                 "fqe.learning_rate=0.001", "fqe.target_update_interval=50",
+                 f"fqe.bootstrap_refits={ctx.sizes.fqe_refits}"]
     return load_config("ope_default", models.OpeConfig, overrides, search=[models.config_folder()])
 
 

@@ -1,14 +1,16 @@
 """OPE accuracy against exact ICU-Sepsis values: interval coverage over replications, WDR error.
 
-For each target policy (optimal softened to ε = 0.1, uniform random, the clinicians'), the exact
-value comes from the MDP matrices. FQE is fitted once per target on an independent set of
+For each target policy (optimal softened to ε = 0.1, a learned DiscreteCQL policy softened to
+ε = 0.01 as `dosewise evaluate` does, uniform random, the clinicians'), the exact value comes from
+the MDP matrices. The learned policy is trained on its own 20,000 clinician episodes. FQE is fitted
+once per target on an independent set of
 episodes (cross-fitting); every replication then draws a fresh evaluation set under the
 clinicians' policy (known behaviour probabilities) and computes all seven estimators with
 episode-bootstrap intervals. Goals: >= 90 % coverage of 95 % intervals; WDR absolute error
 <= 0.01 at 20,000 episodes.
 
     .venv/bin/python bench/ope_coverage.py [--behaviour clinician|epsilon:E] [--replications 50]
-        [--episodes 2000] [--fqe-steps 5000]
+        [--episodes 2000] [--fqe-steps N --fqe-lr LR] (default: the shipped FQE settings)
 
 Each target's probability mass outside the behaviour support (the mean over visited states, weighted
 by the target's own state visitation, of target probability on actions the behaviour never takes) is
@@ -29,7 +31,9 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository root, for tests/
 
+from dosewise.data_schemas import load_config
 from dosewise.data_schemas.console import print_table
+from dosewise.models import TrainConfig, config_folder, load_policy, train_policy
 from dosewise.models.ope.bootstrap import bootstrap_intervals
 from dosewise.models.ope.config import FqeConfig
 from dosewise.models.ope.doubly_robust import direct_method_terms, dr_terms, wdr_terms
@@ -55,9 +59,29 @@ from tests.models.ope.tabular_policy import FEATURES, TabularPolicy
 ESTIMATORS = ("IS", "WIS", "PDIS", "PDWIS", "DR", "WDR", "FQE")
 
 
+LEARNED = ("algorithm.alpha=0.1", "mask.source='observed_support'", "mask.min_count=20", "threads=1",
+           "device='cpu'")
+
+
+def learned_table(mdp, episodes: int = 20000) -> np.ndarray:
+    """A DiscreteCQL policy (shipped config, alpha 0.1, clinicians' support mask) trained on its own
+    clinician episodes, as a (716, 25) table of its epsilon = 0.01 probabilities."""
+    config = load_config("discrete_cql", TrainConfig, list(LEARNED), search=[config_folder()])
+    with tempfile.TemporaryDirectory() as tmp:
+        write_icu_sepsis_episodes(Path(tmp) / "data", episodes, seed=777, behaviour="clinician",
+                                  split_fractions=(1.0, 0.0, 0.0))
+        t0 = time.perf_counter()
+        result = train_policy(Path(tmp) / "data", config, out_dir=Path(tmp) / "policy", show_progress=False)
+        policy = load_policy(result.policy_dir)
+        table = policy.action_probabilities(pd.DataFrame(mdp.state_features, columns=FEATURES), 0.01)
+    print(f"learned policy: {config.n_steps} steps in {time.perf_counter() - t0:.0f} s", flush=True)
+    return np.asarray(table, dtype=np.float64)
+
+
 def targets(mdp) -> dict[str, np.ndarray]:
     return {
         "optimal (eps 0.1)": 0.9 * optimal_policy() + 0.1 / mdp.n_actions,
+        "learned CQL (eps 0.01)": learned_table(mdp),
         "random": np.full((mdp.n_states, mdp.n_actions), 1.0 / mdp.n_actions),
         "clinicians": mdp.clinician_policy,
     }
@@ -81,8 +105,7 @@ def outside_support(target: np.ndarray, behaviour: np.ndarray, mdp, horizon: int
 
 
 def fitted_q_tables(
-    tables: dict[str, np.ndarray], episodes: int, steps: int, seed: int, behaviour: str = "clinician",
-    lr: float = 1e-3,
+    tables: dict[str, np.ndarray], episodes: int, fqe: FqeConfig, seed: int, behaviour: str = "clinician",
 ) -> dict[str, np.ndarray]:
     """FQE per target on `episodes` independent episodes -> Q over every MDP state (716, 25)."""
     mdp = load_icu_sepsis_mdp()
@@ -94,19 +117,19 @@ def fitted_q_tables(
         for name, table in tables.items():
             policy = TabularPolicy(name, table)
             t0 = time.perf_counter()
-            fitted = fit_fqe(Path(tmp), lambda f, p=policy: p.action_probabilities(f), FEATURES,
-                             FqeConfig(n_steps=steps, learning_rate=lr), split="train", gamma=1.0, seed=seed)
+            fitted = fit_fqe(Path(tmp), lambda f, p=policy: p.action_probabilities(f), FEATURES, fqe,
+                             split="train", gamma=1.0, seed=seed)
             q = fitted.q_values(states)
             q[list(mdp.terminal_states)] = 0.0
             out[name] = q
             v0 = float(mdp.initial @ (q * table).sum(axis=1))
-            print(f"FQE {name}: {steps} steps in {time.perf_counter() - t0:.1f} s, "
+            print(f"FQE {name}: {fqe.n_steps} steps in {time.perf_counter() - t0:.1f} s, "
                   f"V(s0) {v0:.4f} vs exact {exact_policy_value(table):.4f}", flush=True)
     return out
 
 
-def estimate_once(raw: pd.DataFrame, tables, q_tables, resamples: int, seed: int):
-    """All estimators for all targets on one simulated evaluation set (shared bootstrap resamples)."""
+def estimator_terms(raw: pd.DataFrame, tables, q_tables) -> dict:
+    """Per-episode terms of all seven estimators for every target on one simulated evaluation set."""
     layout = episode_layout(raw.rename(columns={"ep": "episode_id"}))
     rewards, mask = layout.pad(raw["r"].to_numpy(float), 0.0), layout.mask
     s, a = raw["s"].to_numpy(), raw["a"].to_numpy()
@@ -121,7 +144,12 @@ def estimate_once(raw: pd.DataFrame, tables, q_tables, resamples: int, seed: int
                   "WDR": wdr_terms(w, rewards, q_logged, v, 1.0),
                   "FQE": direct_method_terms(v[:, 0])}
         terms.update({(name, est): t for est, t in makers.items()})
-    return bootstrap_intervals(terms, n_resamples=resamples, seed=seed)
+    return terms
+
+
+def estimate_once(raw: pd.DataFrame, tables, q_tables, resamples: int, seed: int):
+    """All estimators for all targets on one simulated evaluation set (shared bootstrap resamples)."""
+    return bootstrap_intervals(estimator_terms(raw, tables, q_tables), n_resamples=resamples, seed=seed)
 
 
 def large_check(args, mdp, tables, q_tables, truth, behaviour, label) -> None:
@@ -144,8 +172,8 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=2000, help="Evaluation episodes per replication.")
     parser.add_argument("--resamples", type=int, default=2000)
     parser.add_argument("--fqe-episodes", type=int, default=20000)
-    parser.add_argument("--fqe-steps", type=int, default=5000)
-    parser.add_argument("--fqe-lr", type=float, default=1e-3, help="FQE Adam learning rate.")
+    parser.add_argument("--fqe-steps", type=int, default=None, help="default: the shipped FqeConfig")
+    parser.add_argument("--fqe-lr", type=float, default=None, help="FQE Adam lr (default: shipped).")
     parser.add_argument("--large", type=int, default=20000, help="Episodes for the WDR error check.")
     args = parser.parse_args()
     print(f"cores: {os.cpu_count()}, load average (1 min): {os.getloadavg()[0]:.2f}", flush=True)
@@ -157,8 +185,9 @@ def main() -> None:
     print_table(f"Target mass outside the support of behaviour {args.behaviour!r}", ["target", "outside"],
                 [(name, f"{100 * v:.1f} %") for name, v in support.items()])
     label = {name: f"{name} [{100 * support[name]:.0f} % out]" for name in tables}
-    q_tables = fitted_q_tables(tables, args.fqe_episodes, args.fqe_steps, seed=0, behaviour=args.behaviour,
-                               lr=args.fqe_lr)
+    fqe = FqeConfig(**{k: v for k, v in (("n_steps", args.fqe_steps), ("learning_rate", args.fqe_lr))
+                       if v is not None})
+    q_tables = fitted_q_tables(tables, args.fqe_episodes, fqe, seed=0, behaviour=args.behaviour)
     large_check(args, mdp, tables, q_tables, truth, behaviour, label)
 
     hits, bca_hits, errors, widths = {}, {}, {}, {}

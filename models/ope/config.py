@@ -50,10 +50,14 @@ class FqeConfig(StrictConfig):
     """Fitted Q Evaluation (d3rlpy `DiscreteFQE`) for the FQE and DR/WDR estimates."""
 
     enabled: bool = Field(default=True, description="Fit FQE (needed for FQE, DR and WDR).")
-    n_steps: int = Field(default=5000, ge=1, description="Gradient steps per target policy.")
+    n_steps: int = Field(
+        default=20000, ge=1,
+        description="Gradient steps per target policy. 20k steps at lr 1e-4 halve FQE's error against "
+        "exact ICU-Sepsis values compared with 5k at 1e-3 (bench/ope_fqe_accuracy.py).",
+    )
     batch_size: int = Field(default=256, ge=1, description="Transitions per step.")
-    learning_rate: float = Field(default=1e-3, gt=0, description="Adam learning rate.")
-    target_update_interval: int = Field(default=50, ge=1, description="Steps between target syncs.")
+    learning_rate: float = Field(default=1e-4, gt=0, description="Adam learning rate.")
+    target_update_interval: int = Field(default=200, ge=1, description="Steps between target syncs.")
     hidden_units: list[int] = Field(default=[128, 128], description="Q-network MLP widths.")
     fit_split: Literal["train", "validation", "test", "same"] = Field(
         default="train",
