@@ -67,8 +67,9 @@ class FqeConfig(StrictConfig):
     bootstrap_refits: int = Field(
         default=0, ge=0, le=200,
         description="FQE refits per target on episode-bootstrap resamples of the fit split; the spread of "
-        "their FQE, DR and WDR values is added to those intervals (Hao et al. 2021). 0: the intervals "
-        "resample episodes around one fitted Q, which understates FQE's uncertainty (the report says so).",
+        "their FQE values is added to the FQE interval (bootstrapped FQE, Hao et al. 2021). 0: the FQE "
+        "interval resamples episodes around one fitted Q, which understates its uncertainty (the report "
+        "says so). DR/WDR need none: a Q fitted on other episodes leaves them unbiased.",
     )
     device: str = Field(default="cpu", description="cpu, auto, cuda or cuda:N.")
 

@@ -45,10 +45,12 @@ FILES = {"report": "ope_report.json", "estimates": "ope_estimates.parquet", "for
          "weights": "ope_weights.png", "heatmap": "action_heatmap.png",
          "calibration": "behaviour_calibration.png", "support": "support_flags.parquet",
          "behaviour_model": "behaviour_model.joblib"}
-FQE_NOTE = ("FQE and DR/WDR intervals resample episodes around one fitted Q-function; they do not "
-            "include the variance of refitting FQE (set fqe.bootstrap_refits to add it).")
-REFIT_NOTE = ("FQE and DR/WDR intervals add the spread of {k} FQE refits on episode-bootstrap resamples of "
-              "the `{split}` split to the episode bootstrap (normal approximation of the refit variance).")
+FQE_NOTE = ("The FQE interval resamples the evaluated episodes around one fitted Q-function and leaves "
+            "out the variance of fitting it (set fqe.bootstrap_refits to add it). DR and WDR use that "
+            "Q-function as a control variate: fitted on other episodes, it leaves them unbiased.")
+REFIT_NOTE = ("The FQE interval adds the spread of {k} FQE refits on episode-bootstrap resamples of the "
+              "`{split}` split (normal approximation). DR and WDR need no refits: with a Q-function fitted "
+              "on other episodes they stay unbiased, so their episode bootstrap holds their uncertainty.")
 Q_ESTIMATORS = ("DR", "WDR", "FQE")
 
 
@@ -80,7 +82,8 @@ def _fitted_qs(
     fit_split = split if config.fqe.fit_split == "same" else config.fqe.fit_split
     actions = rows[c.ACTION].to_numpy(np.int64)
     out = []
-    for refit in range(config.fqe.bootstrap_refits + 1):
+    refits = config.fqe.bootstrap_refits if "FQE" in config.estimators else 0
+    for refit in range(refits + 1):
         fitted = fit_fqe(folder, probs_fn, features, config.fqe, split=fit_split, gamma=config.gamma,
                          seed=config.seed + refit, n_threads=config.threads, show_progress=show,
                          label=f"FQE {label}" + (f" refit {refit}" if refit else ""),
@@ -115,7 +118,7 @@ def _estimates(
 
 def _fqe_note(config: OpeConfig) -> str:
     """What the FQE/DR/WDR intervals include."""
-    if not config.fqe.bootstrap_refits:
+    if not config.fqe.bootstrap_refits or "FQE" not in config.estimators:
         return FQE_NOTE
     return REFIT_NOTE.format(k=config.fqe.bootstrap_refits, split=config.fqe.fit_split)
 
@@ -156,7 +159,7 @@ def evaluate_policy(
     all_terms: dict[str, RatioTerms] = {}
     weights: dict[str, ImportanceWeights] = {}
     needs_q = config.fqe.enabled and bool(set(Q_ESTIMATORS) & set(config.estimators))
-    q_only = config.model_copy(update={"estimators": [e for e in config.estimators if e in Q_ESTIMATORS]})
+    fqe_only = config.model_copy(update={"estimators": ["FQE"]})  # refits widen the direct method only
     refit_values: dict[str, list[float]] = {}
     for target, (probs, probs_fn) in targets.items():
         # the clinicians' policy is the behaviour policy itself: its logged-action ratio is 1
@@ -168,7 +171,7 @@ def evaluate_policy(
         for name, terms in _estimator_terms(config, weights[target], rewards, qs[0]).items():
             all_terms[f"{target}|{name}"] = terms
         for refit_q in qs[1:]:
-            for name, terms in _estimator_terms(q_only, weights[target], rewards, refit_q).items():
+            for name, terms in _estimator_terms(fqe_only, weights[target], rewards, refit_q).items():
                 refit_values.setdefault(f"{target}|{name}", []).append(terms.value())
     if not needs_q and {"DR", "WDR", "FQE"} & set(config.estimators):
         warnings.append("FQE is disabled (fqe.enabled = false): DR, WDR and FQE were not computed.")
@@ -214,7 +217,7 @@ def evaluate_policy(
         support=support_summary(flags, config.support_threshold),
         bootstrap=BootstrapInfo(n_resamples=config.n_bootstrap, seed=config.seed,
                                 confidence=config.confidence,
-                                fqe_refits=config.fqe.bootstrap_refits if needs_q else 0,
+                                fqe_refits=config.fqe.bootstrap_refits if refit_sd else 0,
                                 fqe_note=_fqe_note(config) if needs_q else ""),
         warnings=warnings, files=dict(FILES), config=config.model_dump(mode="json"),
     )
