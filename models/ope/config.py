@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from dosewise.data_schemas import StrictConfig
 
@@ -69,8 +69,16 @@ class FqeConfig(StrictConfig):
         description="FQE refits per target on episode-bootstrap resamples of the fit split; the spread of "
         "their FQE values is added to the FQE interval (bootstrapped FQE, Hao et al. 2021). 0: the FQE "
         "interval resamples episodes around one fitted Q, which understates its uncertainty (the report "
-        "says so). DR/WDR need none: a Q fitted on other episodes leaves them unbiased.",
+        "says so). DR/WDR need none: a Q fitted on other episodes leaves them unbiased. 1 is refused: "
+        "one refit gives no spread.",
     )
+
+    @field_validator("bootstrap_refits")
+    @classmethod
+    def _refits_give_a_spread(cls, value: int) -> int:
+        if value == 1:
+            raise ValueError("one refit gives no spread; use 0 (no refits) or at least 2 (5-10 is typical)")
+        return value
     device: str = Field(default="cpu", description="cpu, auto, cuda or cuda:N.")
 
 

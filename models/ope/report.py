@@ -173,7 +173,7 @@ def evaluate_policy(
         for refit_q in qs[1:]:
             for name, terms in _estimator_terms(fqe_only, weights[target], rewards, refit_q).items():
                 refit_values.setdefault(f"{target}|{name}", []).append(terms.value())
-    if not needs_q and {"DR", "WDR", "FQE"} & set(config.estimators):
+    if not needs_q and set(Q_ESTIMATORS) & set(config.estimators):
         warnings.append("FQE is disabled (fqe.enabled = false): DR, WDR and FQE were not computed.")
     results = bootstrap_intervals(all_terms, n_resamples=config.n_bootstrap, seed=config.seed,
                                   confidence=config.confidence, bca=config.bca, show_progress=show_progress)

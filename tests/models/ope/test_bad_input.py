@@ -86,3 +86,13 @@ def test_zero_behaviour_probability_is_floored_and_reported(small_dir: Path) -> 
     assert (probs.logged == 0.002).all()
     assert "raised to it" in probs.warnings[0]
 
+
+
+def test_a_single_fqe_refit_is_refused_with_what_to_use_instead() -> None:
+    from dosewise.data_schemas import ConfigError, load_config
+    from dosewise.models import config_folder
+
+    with pytest.raises(ConfigError, match="at least 2"):
+        load_config("ope_default", OpeConfig, ["fqe.bootstrap_refits=1"], search=[config_folder()])
+    assert load_config("ope_default", OpeConfig, ["fqe.bootstrap_refits=2"],
+                       search=[config_folder()]).fqe.bootstrap_refits == 2
