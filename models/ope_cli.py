@@ -72,6 +72,8 @@ def register(app: typer.Typer) -> None:
             ("behaviour model held-out log-loss / ECE",
              f"{report.behaviour.heldout_log_loss:.3f} / {report.behaviour.heldout_ece:.3f}"),
             ("out-of-support steps", f"{100 * report.support.share_steps_out_of_support:.1f} %"),
+            ("FQE interval", f"{report.bootstrap.fqe_refits} refits" if report.bootstrap.fqe_refits
+             else "one fit (no refits)" if report.bootstrap.fqe_note else "-"),
             ("output folder", out_dir.resolve()),
             ("mlflow run", tracked.run_id or "- (no tracked run for this policy)"),
         ])

@@ -38,6 +38,7 @@ def test_evaluate_command_writes_a_report_that_covers_the_exact_value(trained: t
     ])
     assert result.exit_code == 0, result.output
     assert "Off-policy estimates" in result.output and "WDR" in result.output
+    assert "one fit (no refits)" in result.output  # the FQE interval says what it rests on
     report = OpeReport.model_validate_json((out / "ope_report.json").read_text())
     policy = load_policy(policy_dir)
     mdp = load_icu_sepsis_mdp()
