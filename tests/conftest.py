@@ -6,11 +6,18 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # Tests never reach a real tracking server or a GPU by accident.
 os.environ.pop("MLFLOW_TRACKING_URI", None)
+
+# Property tests draw the same examples on every run (a CI result does not depend on luck);
+# DOSEWISE_HYPOTHESIS_PROFILE=explore draws fresh ones, as when hunting for new failing cases.
+settings.register_profile("repeatable", derandomize=True, database=None)
+settings.register_profile("explore", max_examples=200)
+settings.load_profile(os.environ.get("DOSEWISE_HYPOTHESIS_PROFILE", "repeatable"))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -97,11 +97,15 @@ def bca_interval(
     below = float(np.clip(below, 1.0 / (finite.size + 1), 1.0 - 1.0 / (finite.size + 1)))
     z0 = norm.ppf(below)
     diffs = jackknife.mean() - jackknife
+    scale = np.max(np.abs(diffs)) if diffs.size else 0.0
+    diffs = diffs / scale if scale > 0 else diffs  # the acceleration is scale-free; tiny values underflow
     spread = np.sum(diffs**2)
     accel = float(np.sum(diffs**3) / (6.0 * spread**1.5)) if spread > 0 else 0.0
     tail = (1.0 - confidence) / 2.0
     z = norm.ppf([tail, 1.0 - tail])
     adjusted = norm.cdf(z0 + (z0 + z) / (1.0 - accel * (z0 + z)))
+    if not np.all(np.isfinite(adjusted)):
+        return None
     low, high = np.quantile(finite, adjusted)
     return float(low), float(high)
 

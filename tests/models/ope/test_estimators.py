@@ -164,3 +164,13 @@ def test_widen_for_refits_adds_variances_per_side() -> None:
     assert wide.ci_high == pytest.approx(0.5 + np.hypot(0.2, z * 0.03))
     assert wide.lower_bound_95 == pytest.approx(0.5 - np.hypot(0.05, 1.6448536269514722 * 0.03))
     assert wide.bca_low is None and wide.bca_high == pytest.approx(0.5 + np.hypot(0.25, z * 0.03))
+
+
+def test_bca_survives_returns_near_the_smallest_float() -> None:
+    """Hypothesis found this: jackknife spread**1.5 underflowed to 0 and BCa asked for NaN quantiles."""
+    from dosewise.models.ope.bootstrap import bca_interval
+
+    replicates = np.array([0.0, 2.2e-108, 4.4e-108, 6.7e-108])
+    jackknife = np.array([2.2e-108, 3.3e-108, 3.3e-108])
+    pair = bca_interval(replicates, 4.4e-108, jackknife, 0.95)
+    assert pair is not None and 0.0 <= pair[0] <= pair[1] <= 6.7e-108
