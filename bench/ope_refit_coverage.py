@@ -31,7 +31,7 @@ from ope_coverage import estimator_terms, learned_table  # bench/ is the script'
 from dosewise.data_schemas.console import print_table
 from dosewise.models.ope.bootstrap import bootstrap_intervals, widen_for_refits
 from dosewise.models.ope.config import FqeConfig
-from dosewise.models.ope.fqe import fit_fqe
+from dosewise.models.ope.fqe import fit_fqe_with_refits
 from dosewise.pipelines import exact_policy_value, load_icu_sepsis_mdp, write_icu_sepsis_episodes
 from dosewise.pipelines.simulators.icu_sepsis_episodes import simulate_episodes
 from tests.models.ope.tabular_policy import FEATURES, TabularPolicy
@@ -46,10 +46,9 @@ def q_tables(folder: Path, tables: dict[str, np.ndarray], fqe: FqeConfig, seed: 
     out: list[dict[str, np.ndarray]] = [{} for _ in range(refits + 1)]
     for name, table in tables.items():
         policy = TabularPolicy(name, table)
-        for k in range(refits + 1):
-            fitted = fit_fqe(folder, lambda f, p=policy: p.action_probabilities(f), FEATURES, fqe,
-                             split="train", gamma=1.0, seed=seed + k,
-                             resample_seed=(seed + 1) * 100_003 + k if k else None)
+        fits = fit_fqe_with_refits(folder, lambda f, p=policy: p.action_probabilities(f), FEATURES, fqe,
+                                   split="train", gamma=1.0, seed=seed, refits=refits)
+        for k, fitted in enumerate(fits):
             q = fitted.q_values(states)
             q[list(mdp.terminal_states)] = 0.0
             out[k][name] = q

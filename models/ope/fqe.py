@@ -159,12 +159,31 @@ def fit_fqe(
     label: str = "FQE",
     n_threads: int = 1,
     show_progress: bool = False,
-    resample_seed: int | None = None,
 ) -> FittedQ:
-    """Fit Q^pi on `split` for the target given as `target_probabilities(frame) -> (n, A)`.
+    """Fit Q^pi on `split` for the target given as `target_probabilities(frame) -> (n, A)`."""
+    return fit_fqe_with_refits(trajectories_dir, target_probabilities, feature_names, config, split=split,
+                               gamma=gamma, seed=seed, refits=0, label=label, n_threads=n_threads,
+                               show_progress=show_progress)[0]
 
-    With `resample_seed`, the fit uses an episode-level bootstrap resample of the split (each
-    episode's transitions repeated as often as the episode was drawn): one FQE refit."""
+
+def fit_fqe_with_refits(
+    trajectories_dir: Path,
+    target_probabilities: PolicyProbabilities,
+    feature_names: list[str],
+    config: FqeConfig,
+    *,
+    split: str,
+    gamma: float,
+    seed: int,
+    refits: int,
+    label: str = "FQE",
+    n_threads: int = 1,
+    show_progress: bool = False,
+) -> list[FittedQ]:
+    """The fit on the whole `split`, then `refits` fits on episode-level bootstrap resamples of it
+    (each episode's transitions repeated as often as it was drawn; network seed `seed + k`).
+
+    The split is read and the target's probabilities computed once for all fits."""
     from ..device import resolve_device
 
     data = load_training_data(trajectories_dir, split=split, features=feature_names)
@@ -175,21 +194,28 @@ def fit_fqe(
     next_probs[:-1] = probs[1:]
     next_probs[data.episode_ends] = 0.0  # after a terminal step nothing is bootstrapped
     next_probs = next_probs[keep]
-    if resample_seed is not None:
-        episodes = pd.factorize(data.frame[c.EPISODE_ID])[0][keep]
-        arrays, next_probs = _episode_resample(arrays, next_probs, episodes, resample_seed)
+    episodes = pd.factorize(data.frame[c.EPISODE_ID])[0][keep]
     import torch
 
     device = resolve_device(config.device)
     threads = torch.get_num_threads()
     torch.set_num_threads(n_threads)
+    fitted = []
     try:
-        fqe = build_fqe(arrays.observations.shape[1], data.info.n_actions, config, gamma, device, seed)
-        fuse_updates(fqe)  # torch's fused Adam kernel: the same update, faster
-        sampler = FqeSampler(arrays, next_probs, config.batch_size, device, seed)
-        loss = float("nan")
-        for _ in progress(range(config.n_steps), desc=label, total=config.n_steps, show=show_progress):
-            loss = update_step(fqe, sampler.sample())["loss"]
+        for k in range(refits + 1):
+            fit_arrays, fit_next = arrays, next_probs
+            if k:
+                resample_seed = (seed + 1) * 100_003 + k
+                fit_arrays, fit_next = _episode_resample(arrays, next_probs, episodes, resample_seed)
+            n_features = arrays.observations.shape[1]
+            fqe = build_fqe(n_features, data.info.n_actions, config, gamma, device, seed + k)
+            fuse_updates(fqe)  # torch's fused Adam kernel: the same update, faster
+            sampler = FqeSampler(fit_arrays, fit_next, config.batch_size, device, seed + k)
+            loss = float("nan")
+            desc = f"{label} refit {k}" if k else label
+            for _ in progress(range(config.n_steps), desc=desc, total=config.n_steps, show=show_progress):
+                loss = update_step(fqe, sampler.sample())["loss"]
+            fitted.append(FittedQ(fqe=fqe, scaler=data.scaler, n_steps=config.n_steps, final_loss=loss))
     finally:
         torch.set_num_threads(threads)
-    return FittedQ(fqe=fqe, scaler=data.scaler, n_steps=config.n_steps, final_loss=loss)
+    return fitted

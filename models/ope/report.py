@@ -77,20 +77,17 @@ def _fitted_qs(
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """FQE for one target -> padded Q(s_t, a_t) and V(s_t) = sum_a pi(a|s_t) Q(s_t, a): the fit on
     the whole fit split first, then one per bootstrap refit (`fqe.bootstrap_refits`)."""
-    from .fqe import fit_fqe
+    from .fqe import fit_fqe_with_refits
 
     fit_split = split if config.fqe.fit_split == "same" else config.fqe.fit_split
     actions = rows[c.ACTION].to_numpy(np.int64)
-    out = []
-    refits = config.fqe.bootstrap_refits if "FQE" in config.estimators else 0
-    for refit in range(refits + 1):
-        fitted = fit_fqe(folder, probs_fn, features, config.fqe, split=fit_split, gamma=config.gamma,
-                         seed=config.seed + refit, n_threads=config.threads, show_progress=show,
-                         label=f"FQE {label}" + (f" refit {refit}" if refit else ""),
-                         resample_seed=(config.seed + 1) * 100_003 + refit if refit else None)
-        q = fitted.q_values(rows[features])
-        out.append((layout.pad(q[np.arange(len(q)), actions], 0.0), layout.pad((probs * q).sum(axis=1), 0.0)))
-    return out
+    fits = fit_fqe_with_refits(folder, probs_fn, features, config.fqe, split=fit_split, gamma=config.gamma,
+                               seed=config.seed, n_threads=config.threads, show_progress=show,
+                               refits=config.fqe.bootstrap_refits if "FQE" in config.estimators else 0,
+                               label=f"FQE {label}")
+    qs = [fitted.q_values(rows[features]) for fitted in fits]
+    return [(layout.pad(q[np.arange(len(q)), actions], 0.0), layout.pad((probs * q).sum(axis=1), 0.0))
+            for q in qs]
 
 
 def _estimates(
