@@ -4,17 +4,21 @@ For each target policy (optimal softened to ε = 0.1, a learned DiscreteCQL poli
 ε = 0.01 as `dosewise evaluate` does, uniform random, the clinicians'), the exact value comes from
 the MDP matrices. The learned policy is trained on its own 20,000 clinician episodes. FQE is fitted
 once per target on an independent set of
-episodes (cross-fitting); every replication then draws a fresh evaluation set under the
-clinicians' policy (known behaviour probabilities) and computes all seven estimators with
-episode-bootstrap intervals. Goals: >= 90 % coverage of 95 % intervals; WDR absolute error
-<= 0.01 at 20,000 episodes.
+episodes (cross-fitting); every replication then draws a fresh evaluation set (full scale:
+20,000 episodes) under the logging policy (known behaviour probabilities) and computes all seven
+estimators and the support bounds with episode-bootstrap intervals. Goals: >= 90 % coverage of 95 %
+intervals; WDR absolute error <= 0.01 at 20,000 episodes.
 
     .venv/bin/python bench/ope_coverage.py [--behaviour clinician|epsilon:E] [--replications 50]
-        [--episodes 2000] [--fqe-steps N --fqe-lr LR] (default: the shipped FQE settings)
+        [--episodes 20000] [--fqe-steps N --fqe-lr LR] (default: the shipped FQE settings)
 
 Each target's probability mass outside the behaviour support (the mean over visited states, weighted
 by the target's own state visitation, of target probability on actions the behaviour never takes) is
-reported next to its rows: where it is > 0 no importance-sampling or DR estimator is unbiased.
+reported next to its rows, with the exact range of values the logged data allow
+(`support_value_bounds`: the same MDP except where the behaviour never acts). Where that range is
+wider than 0.02 no estimator can be within 0.01 of the truth in every MDP that logs the same data,
+so the WDR goal is marked "not identified" there. The "bounds" rows are the report's support bounds
+([lower bound's CI low, upper bound's CI high]); their coverage is of the true value.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from dosewise.data_schemas import load_config
 from dosewise.data_schemas.console import print_table
 from dosewise.models import TrainConfig, config_folder, load_policy, train_policy
 from dosewise.models.ope.bootstrap import bootstrap_intervals
+from dosewise.models.ope.bounds import support_bound_terms
 from dosewise.models.ope.config import FqeConfig
 from dosewise.models.ope.doubly_robust import direct_method_terms, dr_terms, wdr_terms
 from dosewise.models.ope.episodes import episode_layout
@@ -51,6 +56,7 @@ from dosewise.pipelines import (
     exact_policy_value,
     load_icu_sepsis_mdp,
     optimal_policy,
+    support_value_bounds,
     write_icu_sepsis_episodes,
 )
 from dosewise.pipelines.simulators.icu_sepsis_episodes import simulate_episodes
@@ -128,8 +134,9 @@ def fitted_q_tables(
     return out
 
 
-def estimator_terms(raw: pd.DataFrame, tables, q_tables) -> dict:
-    """Per-episode terms of all seven estimators for every target on one simulated evaluation set."""
+def estimator_terms(raw: pd.DataFrame, tables, q_tables, behaviour: np.ndarray | None = None) -> dict:
+    """Per-episode terms of all seven estimators (and, given the behaviour matrix, the support
+    bounds with support = actions it ever takes) for every target on one simulated evaluation set."""
     layout = episode_layout(raw.rename(columns={"ep": "episode_id"}))
     rewards, mask = layout.pad(raw["r"].to_numpy(float), 0.0), layout.mask
     s, a = raw["s"].to_numpy(), raw["a"].to_numpy()
@@ -144,22 +151,34 @@ def estimator_terms(raw: pd.DataFrame, tables, q_tables) -> dict:
                   "WDR": wdr_terms(w, rewards, q_logged, v, 1.0),
                   "FQE": direct_method_terms(v[:, 0])}
         terms.update({(name, est): t for est, t in makers.items()})
+        if behaviour is not None:
+            low, high, _ = support_bound_terms(table[s], behaviour[s], raw["p"].to_numpy(), a, rewards,
+                                               layout, threshold=1e-12, bounds=(0.0, 1.0), gamma=1.0)
+            terms[(name, "bound low")], terms[(name, "bound high")] = low, high
     return terms
 
 
-def estimate_once(raw: pd.DataFrame, tables, q_tables, resamples: int, seed: int):
+def estimate_once(raw: pd.DataFrame, tables, q_tables, resamples: int, seed: int, behaviour=None):
     """All estimators for all targets on one simulated evaluation set (shared bootstrap resamples)."""
-    return bootstrap_intervals(estimator_terms(raw, tables, q_tables), n_resamples=resamples, seed=seed)
+    return bootstrap_intervals(estimator_terms(raw, tables, q_tables, behaviour), n_resamples=resamples,
+                               seed=seed)
 
 
-def large_check(args, mdp, tables, q_tables, truth, behaviour, label) -> None:
+def wdr_goal(error: float, identified: tuple[float, float]) -> str:
+    """'yes' / 'NO', or 'not identified' where the exact range the data allow is wider than 0.02."""
+    if identified[1] - identified[0] > 0.02:
+        return f"not identified (range {identified[1] - identified[0]:.2f})"
+    return "yes" if error <= 0.01 else "NO"
+
+
+def large_check(args, mdp, tables, q_tables, truth, behaviour, label, identified) -> None:
     """WIS/DR/WDR/FQE point estimates and errors on one large evaluation set."""
     raw = simulate_episodes(args.large, behaviour, seed=99_999, mdp=mdp)
     large = estimate_once(raw, tables, q_tables, args.resamples, 0)
     rows = [(label[name], est, f"{truth[name]:.4f}", f"{large[(name, est)].value:.4f}",
              f"{abs(large[(name, est)].value - truth[name]):.4f}",
              f"[{large[(name, est)].ci_low:.4f}, {large[(name, est)].ci_high:.4f}]",
-             ("yes" if abs(large[(name, est)].value - truth[name]) <= 0.01 else "NO") if est == "WDR" else "")
+             wdr_goal(abs(large[(name, est)].value - truth[name]), identified[name]) if est == "WDR" else "")
             for name in tables for est in ("WIS", "DR", "WDR", "FQE")]
     print_table(f"Absolute error at {args.large} episodes (goal: WDR <= 0.01), behaviour {args.behaviour!r}",
                 ["target", "estimator", "exact", "estimate", "|error|", "95 % CI", "WDR goal"], rows)
@@ -169,7 +188,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--behaviour", default="clinician", help="Logging policy: clinician | epsilon:E.")
     parser.add_argument("--replications", type=int, default=50)
-    parser.add_argument("--episodes", type=int, default=2000, help="Evaluation episodes per replication.")
+    parser.add_argument("--episodes", type=int, default=20000, help="Evaluation episodes per replication.")
     parser.add_argument("--resamples", type=int, default=2000)
     parser.add_argument("--fqe-episodes", type=int, default=20000)
     parser.add_argument("--fqe-steps", type=int, default=None, help="default: the shipped FqeConfig")
@@ -182,19 +201,30 @@ def main() -> None:
     truth = {name: exact_policy_value(t, mdp) for name, t in tables.items()}
     behaviour = behaviour_policy_matrix(args.behaviour, mdp)
     support = {name: outside_support(t, behaviour, mdp) for name, t in tables.items()}
-    print_table(f"Target mass outside the support of behaviour {args.behaviour!r}", ["target", "outside"],
-                [(name, f"{100 * v:.1f} %") for name, v in support.items()])
+    identified = {name: support_value_bounds(t, behaviour, mdp) for name, t in tables.items()}
+    print_table(f"Target mass outside the support of behaviour {args.behaviour!r}",
+                ["target", "outside", "exact value", "exact range the data allow"],
+                [(name, f"{100 * v:.1f} %", f"{truth[name]:.4f}",
+                  f"[{identified[name][0]:.4f}, {identified[name][1]:.4f}]") for name, v in support.items()])
     label = {name: f"{name} [{100 * support[name]:.0f} % out]" for name in tables}
     fqe = FqeConfig(**{k: v for k, v in (("n_steps", args.fqe_steps), ("learning_rate", args.fqe_lr))
                        if v is not None})
     q_tables = fitted_q_tables(tables, args.fqe_episodes, fqe, seed=0, behaviour=args.behaviour)
-    large_check(args, mdp, tables, q_tables, truth, behaviour, label)
+    large_check(args, mdp, tables, q_tables, truth, behaviour, label, identified)
 
     hits, bca_hits, errors, widths = {}, {}, {}, {}
     t0 = time.perf_counter()
     for rep in range(args.replications):
         raw = simulate_episodes(args.episodes, behaviour, seed=rep, mdp=mdp)
-        for (name, est), res in estimate_once(raw, tables, q_tables, args.resamples, rep).items():
+        results = estimate_once(raw, tables, q_tables, args.resamples, rep, behaviour)
+        for name in tables:  # the support bounds as one range: [low's CI low, high's CI high]
+            low, high = results.pop((name, "bound low")), results.pop((name, "bound high"))
+            key = (name, "bounds")
+            hits.setdefault(key, []).append(low.ci_low <= truth[name] <= high.ci_high)
+            bca_hits.setdefault(key, []).append(False)
+            errors.setdefault(key, []).append(float("nan"))
+            widths.setdefault(key, []).append(high.ci_high - low.ci_low)
+        for (name, est), res in results.items():
             key = (name, est)
             hits.setdefault(key, []).append(res.ci_low <= truth[name] <= res.ci_high)
             bca = res.bca_low is not None and res.bca_low <= truth[name] <= (res.bca_high or 0.0)
@@ -203,9 +233,10 @@ def main() -> None:
             widths.setdefault(key, []).append(res.ci_high - res.ci_low)
     elapsed = time.perf_counter() - t0
     rows = [(label[name], est, f"{truth[name]:.4f}", f"{100 * np.mean(hits[(name, est)]):.0f} %",
-             f"{100 * np.mean(bca_hits[(name, est)]):.0f} %", f"{np.mean(errors[(name, est)]):.4f}",
+             "-" if est == "bounds" else f"{100 * np.mean(bca_hits[(name, est)]):.0f} %",
+             "-" if est == "bounds" else f"{np.mean(errors[(name, est)]):.4f}",
              f"{np.mean(widths[(name, est)]):.4f}")
-            for name in tables for est in ESTIMATORS]
+            for name in tables for est in (*ESTIMATORS, "bounds")]
     print_table(f"Coverage of 95 % intervals, behaviour {args.behaviour!r}: {args.replications} reps x "
                 f"{args.episodes} episodes, "
                 f"{args.resamples} resamples ({elapsed:.0f} s)",

@@ -117,6 +117,28 @@ class SupportSummary(BaseModel):
     n_steps: int = Field(ge=0)
 
 
+class SupportBounds(BaseModel):
+    """The values a target can have given the data, whatever its out-of-support actions lead to
+    (partial identification; see `models/ope/bounds.py`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    target: str
+    value_low: float = Field(description="Estimated value if every episode that reaches an out-of-support "
+                             "action ends with the lowest return.")
+    value_high: float = Field(description="The same with the highest return.")
+    ci_low: float = Field(description="Lower end of the lower bound's bootstrap interval.")
+    ci_high: float = Field(description="Upper end of the upper bound's bootstrap interval.")
+    return_low: float = Field(description="Lowest episode return assumed possible.")
+    return_high: float = Field(description="Highest episode return assumed possible.")
+    return_range_source: Literal["configured", "observed"]
+    share_leaving_support: float | None = Field(
+        default=None, description="Estimated chance that an episode under the policy reaches an "
+        "out-of-support action; None when the return range is a point.")
+    threshold: float = Field(gt=0, lt=1, description="Clinicians' probability below which an action "
+                             "is out of support.")
+
+
 class BootstrapInfo(BaseModel):
     """How the intervals were computed."""
 
@@ -148,6 +170,8 @@ class OpeReport(BaseModel):
     weights: list[WeightSummary]
     behaviour: BehaviourModelInfo
     support: SupportSummary
+    support_bounds: list[SupportBounds] = Field(
+        default_factory=list, description="Per target: the range of values the data allow.")
     bootstrap: BootstrapInfo
     warnings: list[str] = Field(default_factory=list)
     files: dict[str, str] = Field(default_factory=dict, description="Output name -> file name.")

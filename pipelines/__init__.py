@@ -20,6 +20,7 @@ from .simulators.icu_sepsis import (
     exact_state_values,
     load_icu_sepsis_mdp,
     optimal_policy,
+    support_value_bounds,
 )
 from .simulators.icu_sepsis_episodes import write_icu_sepsis_episodes
 from .simulators.synthetic_icu import write_synthetic_icu
@@ -40,6 +41,7 @@ __all__ = [
     "load_icu_sepsis_mdp",
     "optimal_policy",
     "run_sepsis_pipeline",
+    "support_value_bounds",
     "write_icu_sepsis_episodes",
     "write_synthetic_icu",
 ]

@@ -111,6 +111,12 @@ class OpeConfig(StrictConfig):
         description="A recommended action is out of support when the clinicians' probability of it "
         "is below this.",
     )
+    value_range: tuple[float, float] | None = Field(
+        default=None,
+        description="Lowest and highest (discounted) episode return possible, for the support bounds "
+        "(e.g. [-15, 15] for the AI Clinician mortality reward). None: the range of the returns observed "
+        "in the evaluated episodes (recorded as such in the report).",
+    )
     threads: int = Field(
         default=1, ge=1, le=64,
         description="CPU threads for the behaviour model and FQE (restored afterwards); small models "

@@ -25,10 +25,11 @@ from dosewise.data_schemas.ope import BehaviourModelInfo, BootstrapInfo, OpeEsti
 from ..behaviour import save_behaviour_model
 from . import plots
 from .bootstrap import bootstrap_intervals, widen_for_refits
+from .bounds import bound_warnings, summarise_bounds, support_bound_terms, value_range
 from .config import OpeConfig
 from .diagnostics import estimator_ess, support_flags, support_summary, weight_summary
 from .doubly_robust import direct_method_terms, dr_terms, wdr_terms
-from .episodes import EpisodeLayout, episode_layout
+from .episodes import EpisodeLayout, discounted_returns, episode_layout
 from .importance_sampling import (
     ImportanceWeights,
     importance_weights,
@@ -72,22 +73,25 @@ def _estimator_terms(
 
 
 def _fitted_qs(
-    folder: Path, probs_fn: Callable[[pd.DataFrame], np.ndarray], probs: np.ndarray, rows: pd.DataFrame,
-    features: list[str], layout: EpisodeLayout, config: OpeConfig, split: str, label: str, show: bool,
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """FQE for one target -> padded Q(s_t, a_t) and V(s_t) = sum_a pi(a|s_t) Q(s_t, a): the fit on
-    the whole fit split first, then one per bootstrap refit (`fqe.bootstrap_refits`)."""
+    folder: Path, probs_fn: Callable[[pd.DataFrame], np.ndarray], rows: pd.DataFrame, features: list[str],
+    config: OpeConfig, split: str, label: str, show: bool,
+) -> list[np.ndarray]:
+    """FQE for one target -> Q(s, a) on every evaluated row (rows, A): the fit on the whole fit
+    split first, then one per bootstrap refit (`fqe.bootstrap_refits`)."""
     from .fqe import fit_fqe_with_refits
 
     fit_split = split if config.fqe.fit_split == "same" else config.fqe.fit_split
-    actions = rows[c.ACTION].to_numpy(np.int64)
     fits = fit_fqe_with_refits(folder, probs_fn, features, config.fqe, split=fit_split, gamma=config.gamma,
                                seed=config.seed, n_threads=config.threads, show_progress=show,
                                refits=config.fqe.bootstrap_refits if "FQE" in config.estimators else 0,
                                label=f"FQE {label}")
-    qs = [fitted.q_values(rows[features]) for fitted in fits]
-    return [(layout.pad(q[np.arange(len(q)), actions], 0.0), layout.pad((probs * q).sum(axis=1), 0.0))
-            for q in qs]
+    return [np.asarray(fitted.q_values(rows[features]), dtype=np.float64) for fitted in fits]
+
+
+def _q_terms(q: np.ndarray, probs: np.ndarray, actions: np.ndarray, layout: EpisodeLayout
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """Padded Q(s_t, a_t) and V(s_t) = sum_a pi(a|s_t) Q(s_t, a) for the DR, WDR and FQE terms."""
+    return (layout.pad(q[np.arange(len(q)), actions], 0.0), layout.pad((probs * q).sum(axis=1), 0.0))
 
 
 def _estimates(
@@ -158,29 +162,43 @@ def evaluate_policy(
     needs_q = config.fqe.enabled and bool(set(Q_ESTIMATORS) & set(config.estimators))
     fqe_only = config.model_copy(update={"estimators": ["FQE"]})  # refits widen the direct method only
     refit_values: dict[str, list[float]] = {}
+    bound_terms: dict[str, RatioTerms] = {}
+    returns = value_range(config.value_range, discounted_returns(rewards, config.gamma))
     for target, (probs, probs_fn) in targets.items():
         # the clinicians' policy is the behaviour policy itself: its logged-action ratio is 1
         logged_target = behaviour.logged if target == CLINICIANS else probs[idx, actions]
         weights[target] = importance_weights(layout.pad(logged_target, 1.0),
                                              layout.pad(behaviour.logged, 1.0), mask, config.max_weight)
-        qs = (_fitted_qs(folder, probs_fn, probs, rows, features, layout, config, split, target,
-                         show_progress) if needs_q else [None])
-        for name, terms in _estimator_terms(config, weights[target], rewards, qs[0]).items():
+        qs: list[np.ndarray | None] = (
+            list(_fitted_qs(folder, probs_fn, rows, features, config, split, target, show_progress))
+            if needs_q else [None])
+        pairs = [None if q is None else _q_terms(q, probs, actions, layout) for q in qs]
+        for name, terms in _estimator_terms(config, weights[target], rewards, pairs[0]).items():
             all_terms[f"{target}|{name}"] = terms
-        for refit_q in qs[1:]:
-            for name, terms in _estimator_terms(fqe_only, weights[target], rewards, refit_q).items():
+        for refit_pair in pairs[1:]:
+            for name, terms in _estimator_terms(fqe_only, weights[target], rewards, refit_pair).items():
                 refit_values.setdefault(f"{target}|{name}", []).append(terms.value())
+        if target != CLINICIANS:  # the clinicians' own value is identified: they are the behaviour policy
+            low, high, _ = support_bound_terms(
+                probs, behaviour.clinician, behaviour.logged, actions, rewards, layout,
+                threshold=config.support_threshold, bounds=returns, gamma=config.gamma,
+                max_weight=config.max_weight)
+            bound_terms[f"{target}|low"], bound_terms[f"{target}|high"] = low, high
     if not needs_q and set(Q_ESTIMATORS) & set(config.estimators):
         warnings.append("FQE is disabled (fqe.enabled = false): DR, WDR and FQE were not computed.")
-    results = bootstrap_intervals(all_terms, n_resamples=config.n_bootstrap, seed=config.seed,
-                                  confidence=config.confidence, bca=config.bca, show_progress=show_progress)
+    results = bootstrap_intervals({**all_terms, **bound_terms}, n_resamples=config.n_bootstrap,
+                                  seed=config.seed, confidence=config.confidence, bca=config.bca,
+                                  show_progress=show_progress)
+    bounds = [summarise_bounds(t, results.pop(f"{t}|low"), results.pop(f"{t}|high"), returns,
+                               config.value_range is not None, config.support_threshold)
+              for t in targets if f"{t}|low" in bound_terms]
     refit_sd = {key: float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
                 for key, values in refit_values.items()}
     results = {key: widen_for_refits(res, refit_sd[key], config.confidence) if key in refit_sd else res
                for key, res in results.items()}
     n = layout.n_episodes
     estimates, estimate_warnings = _estimates(results, all_terms, weights, mask, n, refit_sd)
-    warnings += estimate_warnings
+    warnings += estimate_warnings + bound_warnings(bounds, estimates)
     if n < config.min_episodes:
         warnings.insert(0, f"Only {n} episodes in split `{split}` (fewer than {config.min_episodes}): the "
                            "bootstrap intervals are not meaningful at this size.")
@@ -211,7 +229,7 @@ def evaluate_policy(
             min_behaviour_prob=config.behaviour.min_prob, n_floored=behaviour.n_floored,
             model_file=FILES["behaviour_model"],
         ),
-        support=support_summary(flags, config.support_threshold),
+        support=support_summary(flags, config.support_threshold), support_bounds=bounds,
         bootstrap=BootstrapInfo(n_resamples=config.n_bootstrap, seed=config.seed,
                                 confidence=config.confidence,
                                 fqe_refits=config.fqe.bootstrap_refits if refit_sd else 0,

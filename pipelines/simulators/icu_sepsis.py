@@ -203,3 +203,36 @@ def _policy_iteration(mdp: IcuSepsisMdp, gamma: float, max_iter: int) -> np.ndar
             break
         policy = greedy
     return policy
+
+
+def support_value_bounds(
+    action_probabilities: np.ndarray, behaviour: np.ndarray, mdp: IcuSepsisMdp | None = None
+) -> tuple[float, float]:
+    """The range of exact values a policy can have over every MDP that the logged data cannot
+    tell apart from this one: the same dynamics wherever `behaviour` acts, anything elsewhere.
+
+    Off-support actions (behaviour probability 0 in a decision state) lead to death in the lower
+    variant and to survival in the upper one; returns lie in [0, 1], so these are the extremes
+    (Manski-style partial identification). Both variants generate exactly the data `behaviour`
+    logs here, so no estimator can be nearer than half the width to the truth in both.
+    """
+    mdp = mdp or load_icu_sepsis_mdp()
+    behaviour = np.asarray(behaviour, dtype=np.float64)
+    if behaviour.shape != (mdp.n_states, mdp.n_actions):
+        raise BadInputError(f"The behaviour matrix must have shape ({mdp.n_states}, {mdp.n_actions}); got "
+                            f"{behaviour.shape}.", "Build it with behaviour_policy_matrix().")
+    off = np.zeros_like(behaviour, dtype=bool)
+    off[mdp.non_terminal] = behaviour[mdp.non_terminal] <= 0.0
+    values = []
+    for outcome, reward in ((STATE_DEATH, 0.0), (STATE_SURVIVAL, 1.0)):
+        transitions, rewards = mdp.transitions.copy(), mdp.rewards.copy()
+        transitions[off] = 0.0
+        transitions[off, outcome] = 1.0
+        rewards[off] = 0.0
+        rewards[off, outcome] = reward
+        variant = IcuSepsisMdp(transitions=transitions, rewards=rewards,
+                               expected_reward=np.einsum("sat,sat->sa", transitions, rewards),
+                               initial=mdp.initial, clinician_policy=mdp.clinician_policy,
+                               state_features=mdp.state_features, admissible=mdp.admissible)
+        values.append(exact_policy_value(action_probabilities, variant))
+    return values[0], values[1]

@@ -9,8 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from dosewise.app.cli import app
+from dosewise.data_schemas import BadInputError, read_trajectories
 from dosewise.data_schemas import columns as c
-from dosewise.data_schemas import read_trajectories
 from dosewise.pipelines import (
     behaviour_policy_matrix,
     exact_policy_value,
@@ -18,6 +18,7 @@ from dosewise.pipelines import (
     exact_state_values,
     load_icu_sepsis_mdp,
     optimal_policy,
+    support_value_bounds,
     write_icu_sepsis_episodes,
 )
 
@@ -80,3 +81,36 @@ def test_cli_and_bad_behaviour(tmp_path: Path) -> None:
                               "--out", str(tmp_path / "t")])
     assert bad.exit_code == 2 and "epsilon:E" in bad.output
     assert not (tmp_path / "t" / "manifest.json").exists()
+
+
+def test_support_bounds_collapse_inside_the_support_and_open_outside() -> None:
+    mdp = load_icu_sepsis_mdp()
+    clinician = behaviour_policy_matrix("clinician", mdp)
+    # inside the clinicians' support the data identify the value exactly
+    inside = clinician * np.random.default_rng(0).uniform(0.5, 2.0, clinician.shape)
+    inside /= inside.sum(axis=1, keepdims=True)
+    lo, hi = support_value_bounds(inside, clinician, mdp)
+    assert lo == pytest.approx(exact_policy_value(inside, mdp), abs=1e-9) == pytest.approx(hi, abs=1e-9)
+    # a near-greedy optimal policy puts mass where clinicians never act: the data cannot pin it down
+    target = 0.9 * optimal_policy() + 0.1 / mdp.n_actions
+    lo, hi = support_value_bounds(target, clinician, mdp)
+    assert lo < exact_policy_value(target, mdp) < hi
+    assert hi - lo > 0.2
+    # with full support (epsilon logging) the same target is identified again
+    lo, hi = support_value_bounds(target, behaviour_policy_matrix("epsilon:0.1", mdp), mdp)
+    assert hi - lo == pytest.approx(0.0, abs=1e-9)
+
+
+def test_support_bounds_hold_for_random_policies() -> None:
+    mdp = load_icu_sepsis_mdp()
+    clinician = behaviour_policy_matrix("clinician", mdp)
+    rng = np.random.default_rng(1)
+    for _ in range(3):
+        policy = rng.dirichlet(np.full(mdp.n_actions, 0.3), size=mdp.n_states)
+        lo, hi = support_value_bounds(policy, clinician, mdp)
+        assert 0.0 <= lo <= exact_policy_value(policy, mdp) <= hi <= 1.0
+
+
+def test_support_bounds_refuse_a_wrong_behaviour_shape() -> None:
+    with pytest.raises(BadInputError, match="shape"):
+        support_value_bounds(optimal_policy(), np.ones((3, 25)))

@@ -154,3 +154,33 @@ def test_fqe_refits_widen_the_fqe_interval_only(sepsis_dir: Path, tmp_path: Path
         else:
             assert item.refit_sd is None
             assert (item.ci_low, item.ci_high) == (before.ci_low, before.ci_high)
+
+
+def test_report_bounds_the_value_where_the_policy_leaves_the_support(
+    optimal_report: tuple[OpeReport, Path],
+) -> None:
+    report, out = optimal_report
+    bounds = {b.target: b for b in report.support_bounds}
+    assert set(bounds) == {"optimal"}  # the clinicians are the behaviour policy: identified
+    optimal = bounds["optimal"]
+    truth = exact_policy_value(0.9 * optimal_policy() + 0.1 / N_ACTIONS)
+    assert optimal.ci_low <= truth <= optimal.ci_high
+    assert (optimal.return_low, optimal.return_high, optimal.return_range_source) == (0.0, 1.0, "observed")
+    assert optimal.share_leaving_support is not None and optimal.share_leaving_support > 0.2
+    assert optimal.ci_low <= optimal.value_low < optimal.value_high <= optimal.ci_high
+    wis = report.estimate("WIS", "optimal")
+    warned = any(w.startswith("optimal: about") and "data allow any value" in w for w in report.warnings)
+    assert warned == (optimal.value_high - optimal.value_low > wis.ci_high - wis.ci_low)
+    stored = OpeReport.model_validate_json((out / "ope_report.json").read_text())
+    assert stored.support_bounds == report.support_bounds
+
+
+def test_a_configured_return_range_is_used_and_recorded(sepsis_dir: Path, tmp_path: Path) -> None:
+    config = OpeConfig.model_validate({"epsilon": 0.1, "n_bootstrap": 100, "value_range": [-1.0, 2.0],
+                                       "estimators": ["WIS"], "fqe": {"enabled": False}})
+    report = evaluate_policy(sepsis_dir, TabularPolicy("optimal", optimal_policy()), config, split="test",
+                             out_dir=tmp_path, show_progress=False)
+    bounds = report.support_bounds[0]
+    assert (bounds.return_low, bounds.return_high, bounds.return_range_source) == (-1.0, 2.0, "configured")
+    share = bounds.share_leaving_support
+    assert share is not None and bounds.value_high - bounds.value_low == pytest.approx(3.0 * share)
