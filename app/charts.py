@@ -150,9 +150,11 @@ def action_values(
     return _titled(fig, "Action values in this bin (Q)", height=420)
 
 
-def ope_forest(estimates: pd.DataFrame, references: Mapping[str, float] | None = None) -> go.Figure:
+def ope_forest(estimates: pd.DataFrame, references: Mapping[str, float] | None = None,
+               ranges: Mapping[str, tuple[float, float]] | None = None) -> go.Figure:
     """Each estimator's value with its interval, one row per estimator and one marker per target
-    (the policy beside the clinicians); `estimator`, `target`, `value`, `ci_low`, `ci_high`."""
+    (the policy beside the clinicians); `estimator`, `target`, `value`, `ci_low`, `ci_high`.
+    `ranges` shades, per target, the range of values the data allow (its support bounds)."""
     order = list(dict.fromkeys(estimates["estimator"]))
     targets = list(dict.fromkeys(estimates["target"]))
     fig = go.Figure()
@@ -168,6 +170,9 @@ def ope_forest(estimates: pd.DataFrame, references: Mapping[str, float] | None =
             customdata=part["estimator"],
             hovertemplate=f"{target} · %{{customdata}}: %{{x:.3f}}<extra></extra>",
         )
+    for target, (low, high) in (ranges or {}).items():
+        fig.add_vrect(x0=low, x1=high, fillcolor="#9467bd", opacity=0.12, line_width=0, layer="below",
+                      annotation_text=f"range the data allow ({target})", annotation_position="bottom left")
     for label, value in (references or {}).items():
         fig.add_vline(x=value, line_dash="dash", line_color="#2ca02c",
                       annotation_text=f"{label}: {value:.3f}", annotation_position="top")

@@ -137,6 +137,8 @@ class SupportBounds(BaseModel):
         "out-of-support action; None when the return range is a point.")
     threshold: float = Field(gt=0, lt=1, description="Clinicians' probability below which an action "
                              "is out of support.")
+    mean_weight: float = Field(default=0.0, ge=0, description="Mean in-support trajectory weight: at most 1 "
+                               "in expectation; above 1 a few heavily weighted episodes dominate the sample.")
 
 
 class BootstrapInfo(BaseModel):

@@ -28,6 +28,20 @@ def print_estimates(report: Any) -> None:
                 ["target", "estimator", "value", f"{level} % CI", "95 % lower bound", "ESS"], rows)
 
 
+def print_bounds(report: Any) -> None:
+    """The support bounds: the range of values the data allow for each evaluated policy."""
+    if not report.support_bounds:
+        return
+    level = round(100 * report.bootstrap.confidence)
+    rows = [(b.target, f"[{b.value_low:.4f}, {b.value_high:.4f}]", f"[{b.ci_low:.4f}, {b.ci_high:.4f}]",
+             "-" if b.share_leaving_support is None else f"{100 * b.share_leaving_support:.1f} %",
+             f"[{b.return_low:g}, {b.return_high:g}] ({b.return_range_source})")
+            for b in report.support_bounds]
+    print_table(f"Range of values the data allow (actions with clinicians' probability < "
+                f"{report.support.threshold:g} are out of support)",
+                ["target", "bounds", f"{level} % CI", "episodes leaving support", "returns possible"], rows)
+
+
 def register(app: typer.Typer) -> None:
     """Add `evaluate` to the root app."""
 
@@ -64,6 +78,7 @@ def register(app: typer.Typer) -> None:
         if state.quiet:
             return
         print_estimates(report)
+        print_bounds(report)
         for warning in report.warnings:
             typer.secho(f"Warning: {warning}", fg="yellow", err=True)
         print_summary("dosewise evaluate", [

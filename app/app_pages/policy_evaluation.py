@@ -52,13 +52,28 @@ st.caption(f"Report from {loaded.origin} · split `{report.split}` · {report.n_
 if report.bootstrap.fqe_note:
     st.info(report.bootstrap.fqe_note, icon=":material/info:")
 
-st.plotly_chart(charts.ope_forest(estimates), key="ope_forest")
+ranges = {b.target: (b.ci_low, b.ci_high) for b in report.support_bounds}
+st.plotly_chart(charts.ope_forest(estimates, ranges=ranges), key="ope_forest")
 cells = estimates.assign(cell=[f"{r.value:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}]"
                                for r in estimates.itertuples()])
 st.subheader("Policy vs clinicians, by estimator (value [interval])")
 st.dataframe(cells.pivot(index="estimator", columns="target", values="cell"))
 for warning in report.warnings:
     st.warning(warning)
+
+if report.support_bounds:
+    st.subheader("Range of values the data allow")
+    st.caption("Where the policy recommends actions the clinicians (almost) never took, no estimator can "
+               "know what those actions lead to. These bounds assume the worst and the best possible return "
+               "for every episode that reaches one (partial identification); the shaded band in the chart "
+               "above is this range with its interval.")
+    st.dataframe(pd.DataFrame([{
+        "target": b.target, "lower bound": round(b.value_low, 4), "upper bound": round(b.value_high, 4),
+        f"{interval}": f"[{b.ci_low:.3f}, {b.ci_high:.3f}]",
+        "episodes reaching an out-of-support action": "n/a" if b.share_leaving_support is None
+        else f"{b.share_leaving_support:.0%}",
+        "returns assumed possible": f"[{b.return_low:g}, {b.return_high:g}] ({b.return_range_source})",
+    } for b in report.support_bounds]), hide_index=True)
 
 st.subheader("Behaviour model calibration")
 behaviour = report.behaviour

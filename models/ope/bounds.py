@@ -78,7 +78,7 @@ def support_bound_terms(
 
 def summarise_bounds(
     target: str, low: BootstrapResult, high: BootstrapResult, returns: tuple[float, float],
-    configured: bool, threshold: float,
+    configured: bool, threshold: float, weights: ImportanceWeights,
 ) -> SupportBounds:
     """The report entry for one target's bounds; the share leaving support is the bounds' width
     over the return range, 1 - mean(w): the estimated chance of reaching an out-of-support action."""
@@ -87,7 +87,8 @@ def summarise_bounds(
     return SupportBounds(target=target, value_low=low.value, value_high=high.value, ci_low=low.ci_low,
                          ci_high=high.ci_high, return_low=returns[0], return_high=returns[1],
                          return_range_source="configured" if configured else "observed",
-                         share_leaving_support=share, threshold=threshold)
+                         share_leaving_support=share, threshold=threshold,
+                         mean_weight=float(weights.trajectory.mean()))
 
 
 def bound_warnings(bounds: list[SupportBounds], estimates: list[OpeEstimate]) -> list[str]:
@@ -95,6 +96,13 @@ def bound_warnings(bounds: list[SupportBounds], estimates: list[OpeEstimate]) ->
     the first estimator): there the unknown out-of-support outcomes matter more than sampling."""
     out = []
     for item in bounds:
+        if item.mean_weight > 1.0:
+            out.append(
+                f"{item.target}: its in-support importance weights average {item.mean_weight:.2f}, above the "
+                "at most 1 they average in expectation, so a few heavily weighted episodes dominate this "
+                f"sample: the support bounds' point values are unreliable; read their interval "
+                f"[{item.ci_low:.3f}, {item.ci_high:.3f}].")
+            continue
         own = [e for e in estimates if e.target == item.target]
         headline = next((e for e in own if e.estimator == "WIS"), own[0] if own else None)
         if headline is None or item.share_leaving_support is None:

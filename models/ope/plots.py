@@ -11,7 +11,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from dosewise.data_schemas import write_bytes_atomic
-from dosewise.data_schemas.ope import OpeEstimate
+from dosewise.data_schemas.ope import OpeEstimate, SupportBounds
 
 
 def _figure(width: float, height: float, ncols: int = 1) -> tuple[Figure, Any]:
@@ -26,8 +26,10 @@ def _save(fig: Figure, path: Path) -> Path:
     return write_bytes_atomic(path, lambda handle: fig.savefig(handle, format="png"))
 
 
-def forest_plot(estimates: list[OpeEstimate], path: Path, reference: dict[str, float] | None = None) -> Path:
-    """Every estimator x target with its bootstrap interval; dashed lines mark known true values."""
+def forest_plot(estimates: list[OpeEstimate], path: Path, reference: dict[str, float] | None = None,
+                bounds: list[SupportBounds] | None = None) -> Path:
+    """Every estimator x target with its bootstrap interval; dashed lines mark known true values,
+    shaded bands the range of values the data allow (support bounds, with their interval)."""
     fig, ax = _figure(7.0, 0.35 * len(estimates) + 1.5)
     targets = sorted({e.target for e in estimates})
     colours = dict(zip(targets, ["tab:blue", "tab:orange", "tab:green", "tab:red"], strict=False))
@@ -39,6 +41,11 @@ def forest_plot(estimates: list[OpeEstimate], path: Path, reference: dict[str, f
     ax.invert_yaxis()
     for name, value in (reference or {}).items():
         ax.axvline(value, linestyle="--", color=colours.get(name, "gray"), alpha=0.6)
+    for item in bounds or []:
+        ax.axvspan(item.ci_low, item.ci_high, color=colours.get(item.target, "tab:purple"), alpha=0.1,
+                   label=f"range the data allow: {item.target}")
+    if bounds:
+        ax.legend(loc="lower right", fontsize="small")
     ax.set_xlabel("estimated policy value (expected return) with bootstrap interval")
     ax.set_title("Off-policy estimates")
     return _save(fig, path)

@@ -163,6 +163,7 @@ def evaluate_policy(
     fqe_only = config.model_copy(update={"estimators": ["FQE"]})  # refits widen the direct method only
     refit_values: dict[str, list[float]] = {}
     bound_terms: dict[str, RatioTerms] = {}
+    in_support: dict[str, ImportanceWeights] = {}
     returns = value_range(config.value_range, discounted_returns(rewards, config.gamma))
     for target, (probs, probs_fn) in targets.items():
         # the clinicians' policy is the behaviour policy itself: its logged-action ratio is 1
@@ -179,7 +180,7 @@ def evaluate_policy(
             for name, terms in _estimator_terms(fqe_only, weights[target], rewards, refit_pair).items():
                 refit_values.setdefault(f"{target}|{name}", []).append(terms.value())
         if target != CLINICIANS:  # the clinicians' own value is identified: they are the behaviour policy
-            low, high, _ = support_bound_terms(
+            low, high, in_support[target] = support_bound_terms(
                 probs, behaviour.clinician, behaviour.logged, actions, rewards, layout,
                 threshold=config.support_threshold, bounds=returns, gamma=config.gamma,
                 max_weight=config.max_weight)
@@ -190,8 +191,8 @@ def evaluate_policy(
                                   seed=config.seed, confidence=config.confidence, bca=config.bca,
                                   show_progress=show_progress)
     bounds = [summarise_bounds(t, results.pop(f"{t}|low"), results.pop(f"{t}|high"), returns,
-                               config.value_range is not None, config.support_threshold)
-              for t in targets if f"{t}|low" in bound_terms]
+                               config.value_range is not None, config.support_threshold, in_support[t])
+              for t in in_support]
     refit_sd = {key: float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
                 for key, values in refit_values.items()}
     results = {key: widen_for_refits(res, refit_sd[key], config.confidence) if key in refit_sd else res
@@ -237,7 +238,7 @@ def evaluate_policy(
         warnings=warnings, files=dict(FILES), config=config.model_dump(mode="json"),
     )
     write_table_atomic(report.estimates_frame(), out_dir / FILES["estimates"])
-    plots.forest_plot(estimates, out_dir / FILES["forest"])
+    plots.forest_plot(estimates, out_dir / FILES["forest"], bounds=bounds)
     plots.weight_histogram({t: w.trajectory for t, w in weights.items()}, out_dir / FILES["weights"])
     plots.action_heatmap(actions, recommended, list(info.action_grid), out_dir / FILES["heatmap"])
     plots.reliability_plot(behaviour.calibration.reliability, out_dir / FILES["calibration"],

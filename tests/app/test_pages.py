@@ -81,6 +81,8 @@ def test_every_page_renders_its_charts(monkeypatch: pytest.MonkeyPatch, review_r
     assert "Off-policy estimates" in specs[0] and "calibration" in specs[1]
     assert {m.label for m in at.metric} >= {"Policy value (WIS)", "Effective sample size", "Out of support"}
     assert "2 FQE refits" in _texts(at)  # what the FQE/DR/WDR intervals include is said
+    assert "Range of values the data allow" in [h.value for h in at.subheader]
+    assert "range the data allow" in specs[0]  # the support bounds are shaded in the forest plot
     _visit(at, PAGES[2])
     assert "Action values" in at.get("plotly_chart")[0].proto.spec
 

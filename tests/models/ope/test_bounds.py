@@ -113,3 +113,5 @@ def test_a_range_wider_than_the_headline_interval_is_warned_about() -> None:
     (message,) = bound_warnings([wide], [wis])
     assert "about 40 % of its episodes" in message and "[0.500, 0.900]" in message and "WIS" in message
     assert bound_warnings([narrow], [wis]) == []
+    (heavy,) = bound_warnings([narrow.model_copy(update={"mean_weight": 3.0})], [wis])
+    assert "average 3.00" in heavy and "read their interval [0.450, 0.950]" in heavy

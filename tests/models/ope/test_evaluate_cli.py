@@ -39,6 +39,7 @@ def test_evaluate_command_writes_a_report_that_covers_the_exact_value(trained: t
     assert result.exit_code == 0, result.output
     assert "Off-policy estimates" in result.output and "WDR" in result.output
     assert "one fit (no refits)" in result.output  # the FQE interval says what it rests on
+    assert "Range of values the data allow" in result.output
     report = OpeReport.model_validate_json((out / "ope_report.json").read_text())
     policy = load_policy(policy_dir)
     mdp = load_icu_sepsis_mdp()
@@ -46,6 +47,10 @@ def test_evaluate_command_writes_a_report_that_covers_the_exact_value(trained: t
     truth = exact_policy_value(policy.action_probabilities(states, 0.2), mdp)
     wis = report.estimate("WIS", report.policy_name)
     assert wis.ci_low <= truth <= wis.ci_high
+    (bounds,) = report.support_bounds  # epsilon 0.2 reaches actions the clinicians never take
+    assert bounds.ci_low <= truth <= bounds.ci_high
+    if bounds.mean_weight > 1:  # a heavy-tailed sample: the report says to read the interval
+        assert any("read their interval" in w for w in report.warnings)
     assert report.epsilon == 0.2
 
 
