@@ -74,7 +74,7 @@ def log_training_outputs(
 
 def ope_metrics(report: OpeReport) -> dict[str, float]:
     """`ope/<estimator>_<field>` for the policy, `ope/clinicians/...` for the clinicians,
-    `ope/support_...` for the support diagnostics (cleanrl-style namespaced names)."""
+    `ope/support_...` for the support diagnostics and bounds (cleanrl-style namespaced names)."""
     metrics: dict[str, float] = {}
     for item in report.estimates:
         prefix = f"{OPE_PATH}/" if item.target == report.policy_name else f"{OPE_PATH}/{item.target}/"
@@ -87,6 +87,12 @@ def ope_metrics(report: OpeReport) -> dict[str, float]:
     metrics[f"{OPE_PATH}/support_share_steps_out"] = support.share_steps_out_of_support
     metrics[f"{OPE_PATH}/support_share_steps_in"] = 1.0 - support.share_steps_out_of_support
     metrics[f"{OPE_PATH}/support_share_episodes_with_any_out"] = support.share_episodes_with_any
+    for bounds in report.support_bounds:
+        prefix = f"{OPE_PATH}/" if bounds.target == report.policy_name else f"{OPE_PATH}/{bounds.target}/"
+        for field in ("value_low", "value_high", "ci_low", "ci_high", "share_leaving_support"):
+            value = getattr(bounds, field)
+            if value is not None:
+                metrics[f"{prefix}support_bounds_{field}"] = float(value)
     metrics[f"{OPE_PATH}/n_episodes"] = float(report.n_episodes)
     return metrics
 

@@ -77,6 +77,7 @@ def test_training_and_ope_are_recorded_in_one_run(server_flow, mlflow_server: st
     assert metrics["ope/wis_ci_low"] <= metrics["ope/wis_value"] <= metrics["ope/wis_ci_high"]
     assert 0 < metrics["ope/wis_ess"] <= metrics["ope/n_episodes"]
     assert 0 <= metrics["ope/support_share_steps_out"] <= 1 and "ope/clinicians/wis_value" in metrics
+    assert metrics["ope/support_bounds_ci_low"] <= metrics["ope/support_bounds_ci_high"]
     for path in ("data/manifest.json", "policy/policy.json", "ope/ope_report.json",
                  "plots/learning_curves.png", "plots/ope_forest.png", "plots/action_heatmap.png"):
         assert fetch_run_artifact(trained.run_id, path, tracking_uri=mlflow_server).is_file(), path
