@@ -152,7 +152,7 @@ def estimator_terms(raw: pd.DataFrame, tables, q_tables, behaviour: np.ndarray |
                   "FQE": direct_method_terms(v[:, 0])}
         terms.update({(name, est): t for est, t in makers.items()})
         if behaviour is not None:
-            low, high, _ = support_bound_terms(table[s], behaviour[s], raw["p"].to_numpy(), a, rewards,
+            low, high = support_bound_terms(table[s], behaviour[s], raw["p"].to_numpy(), a, rewards,
                                                layout, threshold=1e-12, bounds=(0.0, 1.0), gamma=1.0)
             terms[(name, "bound low")], terms[(name, "bound high")] = low, high
     return terms

@@ -132,13 +132,11 @@ class SupportBounds(BaseModel):
     return_low: float = Field(description="Lowest episode return assumed possible.")
     return_high: float = Field(description="Highest episode return assumed possible.")
     return_range_source: Literal["configured", "observed"]
-    share_leaving_support: float | None = Field(
-        default=None, description="Estimated chance that an episode under the policy reaches an "
-        "out-of-support action; None when the return range is a point.")
+    share_leaving_support: float = Field(
+        ge=0, le=1, description="Estimated chance that an episode under the policy reaches an "
+        "out-of-support action.")
     threshold: float = Field(gt=0, lt=1, description="Clinicians' probability below which an action "
                              "is out of support.")
-    mean_weight: float = Field(default=0.0, ge=0, description="Mean in-support trajectory weight: at most 1 "
-                               "in expectation; above 1 a few heavily weighted episodes dominate the sample.")
 
 
 class BootstrapInfo(BaseModel):

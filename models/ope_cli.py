@@ -34,7 +34,7 @@ def print_bounds(report: Any) -> None:
         return
     level = round(100 * report.bootstrap.confidence)
     rows = [(b.target, f"[{b.value_low:.4f}, {b.value_high:.4f}]", f"[{b.ci_low:.4f}, {b.ci_high:.4f}]",
-             "-" if b.share_leaving_support is None else f"{100 * b.share_leaving_support:.1f} %",
+             f"{100 * b.share_leaving_support:.1f} %",
              f"[{b.return_low:g}, {b.return_high:g}] ({b.return_range_source})")
             for b in report.support_bounds]
     print_table(f"Range of values the data allow (actions with clinicians' probability < "

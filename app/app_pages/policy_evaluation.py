@@ -70,8 +70,7 @@ if report.support_bounds:
     st.dataframe(pd.DataFrame([{
         "target": b.target, "lower bound": round(b.value_low, 4), "upper bound": round(b.value_high, 4),
         f"{interval}": f"[{b.ci_low:.3f}, {b.ci_high:.3f}]",
-        "episodes reaching an out-of-support action": "n/a" if b.share_leaving_support is None
-        else f"{b.share_leaving_support:.0%}",
+        "episodes reaching an out-of-support action": f"{b.share_leaving_support:.0%}",
         "returns assumed possible": f"[{b.return_low:g}, {b.return_high:g}] ({b.return_range_source})",
     } for b in report.support_bounds]), hide_index=True)
 

@@ -82,7 +82,7 @@ def bootstrap_replicates(
         for name, item in terms.items():
             numer, denom = where[name]
             denom_sums = sums[:, denom] if denom is not None else np.full((len(sums), 1), float(n))
-            out[name].append(item.combine(sums[:, numer], denom_sums, float(n)))
+            out[name].append(item.combine(sums[:, numer], denom_sums))
     return {name: np.concatenate(parts) for name, parts in out.items()}
 
 

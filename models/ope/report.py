@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -25,7 +25,7 @@ from dosewise.data_schemas.ope import BehaviourModelInfo, BootstrapInfo, OpeEsti
 from ..behaviour import save_behaviour_model
 from . import plots
 from .bootstrap import bootstrap_intervals, widen_for_refits
-from .bounds import bound_warnings, summarise_bounds, support_bound_terms, value_range
+from .bounds import SupportBoundTerms, bound_warnings, summarise_bounds, support_bound_terms, value_range
 from .config import OpeConfig
 from .diagnostics import estimator_ess, support_flags, support_summary, weight_summary
 from .doubly_robust import direct_method_terms, dr_terms, wdr_terms
@@ -163,7 +163,6 @@ def evaluate_policy(
     fqe_only = config.model_copy(update={"estimators": ["FQE"]})  # refits widen the direct method only
     refit_values: dict[str, list[float]] = {}
     bound_terms: dict[str, RatioTerms] = {}
-    in_support: dict[str, ImportanceWeights] = {}
     returns = value_range(config.value_range, discounted_returns(rewards, config.gamma))
     for target, (probs, probs_fn) in targets.items():
         # the clinicians' policy is the behaviour policy itself: its logged-action ratio is 1
@@ -180,7 +179,7 @@ def evaluate_policy(
             for name, terms in _estimator_terms(fqe_only, weights[target], rewards, refit_pair).items():
                 refit_values.setdefault(f"{target}|{name}", []).append(terms.value())
         if target != CLINICIANS:  # the clinicians' own value is identified: they are the behaviour policy
-            low, high, in_support[target] = support_bound_terms(
+            low, high = support_bound_terms(
                 probs, behaviour.clinician, behaviour.logged, actions, rewards, layout,
                 threshold=config.support_threshold, bounds=returns, gamma=config.gamma,
                 max_weight=config.max_weight)
@@ -191,8 +190,9 @@ def evaluate_policy(
                                   seed=config.seed, confidence=config.confidence, bca=config.bca,
                                   show_progress=show_progress)
     bounds = [summarise_bounds(t, results.pop(f"{t}|low"), results.pop(f"{t}|high"), returns,
-                               config.value_range is not None, config.support_threshold, in_support[t])
-              for t in in_support]
+                               config.value_range is not None, config.support_threshold,
+                               cast(SupportBoundTerms, bound_terms[f"{t}|low"]))
+              for t in targets if f"{t}|low" in bound_terms]
     refit_sd = {key: float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
                 for key, values in refit_values.items()}
     results = {key: widen_for_refits(res, refit_sd[key], config.confidence) if key in refit_sd else res

@@ -3,9 +3,7 @@ the bootstrap and the jackknife.
 
 An estimate is ``sum_k coef[k] * sum_i numer[i, k] / sum_i denom[i, k]``, where ``denom`` is
 None for plain means (the denominator is then the number of episodes). IS, PDIS and DR are means;
-WIS, PDWIS and WDR are self-normalised ratios. With ``floor`` a denominator is never below the
-episode count (normalise by n or by the weight sum, whichever is larger: the support bounds), and
-``offset`` is added to the result. Resampling episodes only reweights the rows, so
+WIS, PDWIS and WDR are self-normalised ratios. Resampling episodes only reweights the rows, so
 2,000 bootstrap replicates are one matrix product (resample counts x per-episode terms).
 """
 
@@ -23,8 +21,6 @@ class RatioTerms:
     numer: np.ndarray  # (n, K)
     denom: np.ndarray | None  # (n, K) or None for a mean
     coef: np.ndarray  # (K,)
-    floor: bool = False  # denominators at least the number of episodes
-    offset: float = 0.0
 
     @property
     def n_episodes(self) -> int:
@@ -32,8 +28,7 @@ class RatioTerms:
 
     def value(self) -> float:
         """The point estimate on all episodes."""
-        return float(self.combine(self.numer.sum(axis=0)[None, :], self._denom_sums()[None, :],
-                                  float(self.n_episodes))[0])
+        return float(self.combine(self.numer.sum(axis=0)[None, :], self._denom_sums()[None, :])[0])
 
     def _denom_sums(self) -> np.ndarray:
         if self.denom is None:
@@ -41,25 +36,21 @@ class RatioTerms:
         sums: np.ndarray = self.denom.sum(axis=0)
         return sums
 
-    def combine(self, numer_sums: np.ndarray, denom_sums: np.ndarray,
-                count: float | np.ndarray | None = None) -> np.ndarray:
-        """(B,) estimates from (B, K) numerator and denominator sums over `count` episodes (a number
-        or (B, 1)); empty denominators give 0."""
-        if self.floor:
-            if count is None:
-                raise ValueError("floored terms need the episode count")
-            denom_sums = np.maximum(denom_sums, count)
+    def combine(self, numer_sums: np.ndarray, denom_sums: np.ndarray) -> np.ndarray:
+        """(B,) estimates from (B, K) numerator and denominator sums; empty denominators give 0."""
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(denom_sums > 0, numer_sums / denom_sums, 0.0)
-        combined: np.ndarray = ratio @ self.coef + self.offset
+        combined: np.ndarray = ratio @ self.coef
         return combined
 
     def resampled(self, counts: np.ndarray) -> np.ndarray:
         """(B,) estimates on bootstrap resamples given as (B, n) episode counts."""
         numer_sums = counts @ self.numer
-        size = counts.sum(axis=1, keepdims=True)
-        denom_sums = np.broadcast_to(size, numer_sums.shape) if self.denom is None else counts @ self.denom
-        return self.combine(numer_sums, denom_sums, size)
+        if self.denom is None:
+            denom_sums = np.broadcast_to(counts.sum(axis=1, keepdims=True), numer_sums.shape)
+        else:
+            denom_sums = counts @ self.denom
+        return self.combine(numer_sums, denom_sums)
 
     def jackknife(self) -> np.ndarray:
         """(n,) leave-one-episode-out estimates, in closed form (for the BCa acceleration)."""
@@ -69,7 +60,7 @@ class RatioTerms:
             denom_loo = np.full_like(numer_loo, float(self.n_episodes - 1))
         else:
             denom_loo = self.denom.sum(axis=0)[None, :] - self.denom
-        return self.combine(numer_loo, denom_loo, float(self.n_episodes - 1))
+        return self.combine(numer_loo, denom_loo)
 
     def weight_sum_zero(self) -> bool:
         """True when a self-normalised estimator has no weight at all (undefined value)."""

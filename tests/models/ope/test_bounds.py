@@ -11,7 +11,7 @@ from dosewise.data_schemas.ope import OpeEstimate, SupportBounds
 from dosewise.models.ope.bootstrap import bootstrap_intervals
 from dosewise.models.ope.bounds import bound_warnings, support_bound_terms, value_range
 from dosewise.models.ope.episodes import episode_layout
-from dosewise.models.ope.importance_sampling import importance_weights, is_terms
+from dosewise.models.ope.importance_sampling import importance_weights, wis_terms
 from dosewise.pipelines import (
     behaviour_policy_matrix,
     exact_policy_value,
@@ -36,7 +36,7 @@ def test_the_return_range_is_configured_or_observed() -> None:
         value_range((1.0, 0.0), returns)
 
 
-def test_inside_the_support_both_bounds_are_the_is_estimate() -> None:
+def _random_case(threshold: float) -> tuple:
     frame, actions = _small()
     layout = episode_layout(frame)
     rng = np.random.default_rng(0)
@@ -44,19 +44,47 @@ def test_inside_the_support_both_bounds_are_the_is_estimate() -> None:
     target = rng.dirichlet([1.0, 1.0], size=len(frame))
     rewards = layout.pad(frame["reward"].to_numpy(), 0.0)
     logged = behaviour[np.arange(len(frame)), actions]
+    low, high = support_bound_terms(target, behaviour, logged, actions, rewards, layout, threshold=threshold,
+                                    bounds=(-10.0, 10.0), gamma=0.9)
+    return frame, actions, layout, behaviour, target, rewards, logged, low, high
+
+
+def test_inside_the_support_both_bounds_are_wis() -> None:
+    frame, actions, layout, _, target, rewards, logged, low, high = _random_case(1e-9)
     weights = importance_weights(layout.pad(target[np.arange(len(frame)), actions], 1.0),
                                  layout.pad(logged, 1.0), layout.mask)
-    ordinary = is_terms(weights, rewards, 0.9).value()
-    low, high, used = support_bound_terms(target, behaviour, logged, actions, rewards, layout, threshold=1e-9,
-                                          bounds=(-10.0, 10.0), gamma=0.9)
-    np.testing.assert_allclose(used.trajectory, weights.trajectory)
-    mean_w = weights.trajectory.mean()
-    assert low.value() == pytest.approx(-10.0 * (1 - mean_w) + ordinary)
-    assert high.value() == pytest.approx(10.0 * (1 - mean_w) + ordinary)
-    # nothing in support: the data say nothing, and the range is the whole return range
-    low, high, _ = support_bound_terms(target, behaviour, logged, actions, rewards, layout, threshold=1.01,
-                                       bounds=(-10.0, 10.0), gamma=0.9)
+    wis = wis_terms(weights, rewards, 0.9).value()
+    assert low.value() == pytest.approx(wis) == pytest.approx(high.value())
+    assert low.stay_probability() == 1.0
+
+
+def test_bounds_follow_the_stay_probability_step_by_step() -> None:
+    """The vectorised bounds against a plain loop over steps and episodes."""
+    threshold = 0.3
+    frame, actions, _, behaviour, target, _, _, low, high = _random_case(threshold)
+    inside = behaviour >= threshold
+    episodes = [np.flatnonzero(frame["episode_id"].to_numpy() == e) for e in ("a", "b")]
+    w_prev = np.ones(2)
+    stay, returns = 1.0, np.zeros(2)
+    for t in range(3):
+        leave = [(target[rows[t]] * ~inside[rows[t]]).sum() if t < len(rows) else 0.0 for rows in episodes]
+        stay *= 1.0 - np.dot(w_prev, leave) / w_prev.sum()
+        for i, rows in enumerate(episodes):
+            if t < len(rows):
+                r, a = rows[t], actions[rows[t]]
+                w_prev[i] *= (target[r, a] if inside[r, a] else 0.0) / behaviour[r, a]
+                returns[i] += 0.9**t * frame["reward"].to_numpy()[r]
+    v_in = np.dot(w_prev, returns) / w_prev.sum() if w_prev.sum() > 0 else 0.0
+    stay = stay if w_prev.sum() > 0 else 0.0
+    assert stay < 1.0 and low.stay_probability() == pytest.approx(stay)
+    assert low.value() == pytest.approx(stay * v_in - 10.0 * (1 - stay))
+    assert high.value() == pytest.approx(stay * v_in + 10.0 * (1 - stay))
+
+
+def test_nothing_in_support_gives_the_whole_return_range() -> None:
+    *_, low, high = _random_case(1.01)
     assert (low.value(), high.value()) == pytest.approx((-10.0, 10.0))
+    assert low.stay_probability() == 0.0
 
 
 def _bounds_on_episodes(table: np.ndarray, n: int = 4000, seed: int = 5) -> tuple[dict, tuple[float, float]]:
@@ -67,7 +95,7 @@ def _bounds_on_episodes(table: np.ndarray, n: int = 4000, seed: int = 5) -> tupl
     raw = simulate_episodes(n, behaviour, seed=seed, mdp=mdp)
     layout = episode_layout(raw.rename(columns={"ep": "episode_id"}))
     s, a = raw["s"].to_numpy(), raw["a"].to_numpy()
-    low, high, _ = support_bound_terms(table[s], behaviour[s], raw["p"].to_numpy(), a,
+    low, high = support_bound_terms(table[s], behaviour[s], raw["p"].to_numpy(), a,
                                        layout.pad(raw["r"].to_numpy(float), 0.0), layout, threshold=1e-12,
                                        bounds=(0.0, 1.0), gamma=1.0)
     results = bootstrap_intervals({"low": low, "high": high}, n_resamples=1000, seed=0, bca=False)
@@ -113,5 +141,3 @@ def test_a_range_wider_than_the_headline_interval_is_warned_about() -> None:
     (message,) = bound_warnings([wide], [wis])
     assert "about 40 % of its episodes" in message and "[0.500, 0.900]" in message and "WIS" in message
     assert bound_warnings([narrow], [wis]) == []
-    (heavy,) = bound_warnings([narrow.model_copy(update={"mean_weight": 3.0})], [wis])
-    assert "average 3.00" in heavy and "read their interval [0.450, 0.950]" in heavy
