@@ -103,13 +103,20 @@ def _headline(report: Any, estimator: str = "WDR") -> str:
     return "; ".join(parts)
 
 
+def _bounds(report: Any) -> str:
+    """The policy's support bounds: the range of values the data allow, with its interval."""
+    return "; ".join(f"data allow {b.target} [{b.value_low:.2f}, {b.value_high:.2f}] (95 % CI "
+                     f"{b.ci_low:.2f} to {b.ci_high:.2f}; {100 * b.share_leaving_support:.0f} % of episodes "
+                     "leave the support)" for b in report.support_bounds)
+
+
 def step_evaluate(ctx: DemoContext) -> str:
     """Off-policy evaluation on the test split, logged to the policy's run."""
     out_dir = ctx.out / "policy" / "ope_test"
     tracked = models.evaluate_tracked(ctx.results["trajectories"], ctx.out / "policy", _ope_config(ctx),
                                       split="test", out_dir=out_dir, tracking_uri=ctx.tracking_uri,
                                       show_progress=not ctx.quiet)
-    return f"{out_dir}: WDR (95 % CI) {_headline(tracked.report)}"
+    return f"{out_dir}: WDR (95 % CI) {_headline(tracked.report)}; {_bounds(tracked.report)}"
 
 
 def step_register(ctx: DemoContext) -> str:
@@ -136,11 +143,13 @@ def step_ground_truth(ctx: DemoContext) -> str:
     config = _ope_config(ctx)
     probs = np.asarray(policy.action_probabilities(states, config.epsilon))
     exact = pipelines.exact_policy_value(probs, mdp)
+    exact_low, exact_high = pipelines.support_value_bounds(probs, mdp.clinician_policy, mdp)
     clinicians = pipelines.exact_policy_value(mdp.clinician_policy, mdp)
     report = models.evaluate_policy(folder, policy, config, split="test", out_dir=folder / "ope_test",
                                     show_progress=not ctx.quiet)
     return (f"exact survival: policy {exact:.3f}, clinicians {clinicians:.3f}; "
-            f"WDR (95 % CI) {_headline(report)}")
+            f"WDR (95 % CI) {_headline(report)}; {_bounds(report)}; exact range the clinicians' data "
+            f"allow [{exact_low:.2f}, {exact_high:.2f}]")
 
 
 STEPS: list[tuple[str, Callable[[DemoContext], str]]] = [

@@ -22,3 +22,4 @@ def test_demo_runs_every_stage(tmp_path: Path) -> None:
     assert not (tmp_path / "mlruns").exists()
     assert "models:/sepsis-dosing@candidate = version 1" in ctx.rows[4][2]
     assert "exact survival" in ctx.rows[5][2]
+    assert "data allow" in ctx.rows[3][2] and "exact range the clinicians' data allow" in ctx.rows[5][2]
