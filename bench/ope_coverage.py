@@ -17,8 +17,10 @@ by the target's own state visitation, of target probability on actions the behav
 reported next to its rows, with the exact range of values the logged data allow
 (`support_value_bounds`: the same MDP except where the behaviour never acts). Where that range is
 wider than 0.02 no estimator can be within 0.01 of the truth in every MDP that logs the same data,
-so the WDR goal is marked "not identified" there. The "bounds" rows are the report's support bounds
-([lower bound's CI low, upper bound's CI high]); their coverage is of the true value.
+so the WDR goal is marked "not identified" there. "WDR exact Q" is WDR with the MDP's exact
+Q-function as the control variate: the error no better FQE could remove (an oracle: for targets
+outside the support it also knows what the unseen actions do). The "bounds" rows are the report's
+support bounds ([lower bound's CI low, upper bound's CI high]); their coverage is of the true value.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ from dosewise.models.ope.importance_sampling import (
 from dosewise.pipelines import (
     behaviour_policy_matrix,
     exact_policy_value,
+    exact_q_values,
     load_icu_sepsis_mdp,
     optimal_policy,
     support_value_bounds,
@@ -63,6 +66,7 @@ from dosewise.pipelines.simulators.icu_sepsis_episodes import simulate_episodes
 from tests.models.ope.tabular_policy import FEATURES, TabularPolicy
 
 ESTIMATORS = ("IS", "WIS", "PDIS", "PDWIS", "DR", "WDR", "FQE")
+ORACLE = "WDR exact Q"  # WDR with the MDP's exact Q-function: what a perfect FQE would give
 
 
 LEARNED = ("algorithm.alpha=0.1", "mask.source='observed_support'", "mask.min_count=20", "threads=1",
@@ -134,9 +138,11 @@ def fitted_q_tables(
     return out
 
 
-def estimator_terms(raw: pd.DataFrame, tables, q_tables, behaviour: np.ndarray | None = None) -> dict:
-    """Per-episode terms of all seven estimators (and, given the behaviour matrix, the support
-    bounds with support = actions it ever takes) for every target on one simulated evaluation set."""
+def estimator_terms(raw: pd.DataFrame, tables, q_tables, behaviour: np.ndarray | None = None,
+                    exact_q: dict | None = None) -> dict:
+    """Per-episode terms of all seven estimators for every target on one simulated evaluation set;
+    given the behaviour matrix also the support bounds (support = actions it ever takes), given the
+    exact Q-tables also WDR with the exact Q (the floor that no better FQE can go below)."""
     layout = episode_layout(raw.rename(columns={"ep": "episode_id"}))
     rewards, mask = layout.pad(raw["r"].to_numpy(float), 0.0), layout.mask
     s, a = raw["s"].to_numpy(), raw["a"].to_numpy()
@@ -151,6 +157,10 @@ def estimator_terms(raw: pd.DataFrame, tables, q_tables, behaviour: np.ndarray |
                   "WDR": wdr_terms(w, rewards, q_logged, v, 1.0),
                   "FQE": direct_method_terms(v[:, 0])}
         terms.update({(name, est): t for est, t in makers.items()})
+        if exact_q is not None:
+            qe = exact_q[name]
+            terms[(name, ORACLE)] = wdr_terms(w, rewards, layout.pad(qe[s, a], 0.0),
+                                              layout.pad((qe[s] * table[s]).sum(axis=1), 0.0), 1.0)
         if behaviour is not None:
             low, high = support_bound_terms(table[s], behaviour[s], raw["p"].to_numpy(), a, rewards,
                                                layout, threshold=1e-12, bounds=(0.0, 1.0), gamma=1.0)
@@ -158,10 +168,11 @@ def estimator_terms(raw: pd.DataFrame, tables, q_tables, behaviour: np.ndarray |
     return terms
 
 
-def estimate_once(raw: pd.DataFrame, tables, q_tables, resamples: int, seed: int, behaviour=None):
+def estimate_once(raw: pd.DataFrame, tables, q_tables, resamples: int, seed: int, behaviour=None,
+                  exact_q=None):
     """All estimators for all targets on one simulated evaluation set (shared bootstrap resamples)."""
-    return bootstrap_intervals(estimator_terms(raw, tables, q_tables, behaviour), n_resamples=resamples,
-                               seed=seed)
+    return bootstrap_intervals(estimator_terms(raw, tables, q_tables, behaviour, exact_q),
+                               n_resamples=resamples, seed=seed)
 
 
 def wdr_goal(error: float, identified: tuple[float, float]) -> str:
@@ -171,15 +182,15 @@ def wdr_goal(error: float, identified: tuple[float, float]) -> str:
     return "yes" if error <= 0.01 else "NO"
 
 
-def large_check(args, mdp, tables, q_tables, truth, behaviour, label, identified) -> None:
+def large_check(args, mdp, tables, q_tables, truth, behaviour, label, identified, exact_q) -> None:
     """WIS/DR/WDR/FQE point estimates and errors on one large evaluation set."""
     raw = simulate_episodes(args.large, behaviour, seed=99_999, mdp=mdp)
-    large = estimate_once(raw, tables, q_tables, args.resamples, 0)
+    large = estimate_once(raw, tables, q_tables, args.resamples, 0, exact_q=exact_q)
     rows = [(label[name], est, f"{truth[name]:.4f}", f"{large[(name, est)].value:.4f}",
              f"{abs(large[(name, est)].value - truth[name]):.4f}",
              f"[{large[(name, est)].ci_low:.4f}, {large[(name, est)].ci_high:.4f}]",
              wdr_goal(abs(large[(name, est)].value - truth[name]), identified[name]) if est == "WDR" else "")
-            for name in tables for est in ("WIS", "DR", "WDR", "FQE")]
+            for name in tables for est in ("WIS", "DR", "WDR", ORACLE, "FQE")]
     print_table(f"Absolute error at {args.large} episodes (goal: WDR <= 0.01), behaviour {args.behaviour!r}",
                 ["target", "estimator", "exact", "estimate", "|error|", "95 % CI", "WDR goal"], rows)
 
@@ -210,13 +221,15 @@ def main() -> None:
     fqe = FqeConfig(**{k: v for k, v in (("n_steps", args.fqe_steps), ("learning_rate", args.fqe_lr))
                        if v is not None})
     q_tables = fitted_q_tables(tables, args.fqe_episodes, fqe, seed=0, behaviour=args.behaviour)
-    large_check(args, mdp, tables, q_tables, truth, behaviour, label, identified)
+    exact_q = {name: exact_q_values(t, mdp) * ~np.isin(np.arange(mdp.n_states), mdp.terminal_states)[:, None]
+               for name, t in tables.items()}
+    large_check(args, mdp, tables, q_tables, truth, behaviour, label, identified, exact_q)
 
     hits, bca_hits, errors, widths = {}, {}, {}, {}
     t0 = time.perf_counter()
     for rep in range(args.replications):
         raw = simulate_episodes(args.episodes, behaviour, seed=rep, mdp=mdp)
-        results = estimate_once(raw, tables, q_tables, args.resamples, rep, behaviour)
+        results = estimate_once(raw, tables, q_tables, args.resamples, rep, behaviour, exact_q)
         for name in tables:  # the support bounds as one range: [low's CI low, high's CI high]
             low, high = results.pop((name, "bound low")), results.pop((name, "bound high"))
             key = (name, "bounds")
@@ -236,7 +249,7 @@ def main() -> None:
              "-" if est == "bounds" else f"{100 * np.mean(bca_hits[(name, est)]):.0f} %",
              "-" if est == "bounds" else f"{np.mean(errors[(name, est)]):.4f}",
              f"{np.mean(widths[(name, est)]):.4f}")
-            for name in tables for est in (*ESTIMATORS, "bounds")]
+            for name in tables for est in (*ESTIMATORS, ORACLE, "bounds")]
     print_table(f"Coverage of 95 % intervals, behaviour {args.behaviour!r}: {args.replications} reps x "
                 f"{args.episodes} episodes, "
                 f"{args.resamples} resamples ({elapsed:.0f} s)",
