@@ -63,6 +63,8 @@ def register(app: typer.Typer) -> None:
                 (f"{decision.estimator} {decision.bound}", f"{decision.policy_bound:.4f}"),
                 ("clinicians + margin", f"{decision.clinician_value:.4f} + {decision.margin:.4f}"),
                 ("ESS (minimum)", f"{decision.ess:.1f} ({decision.min_ess:.1f})"),
+                ("episodes leaving support (maximum)", f"{100 * (decision.leaving_support or 0.0):.1f} % "
+                 f"({100 * decision.max_leaving_support:.1f} %)"),
             ],
             quiet=state.quiet,
         )

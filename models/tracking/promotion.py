@@ -4,7 +4,8 @@ beats the clinicians with enough effective data behind the estimate.
 The rule follows AI Clinician (Komorowski et al. 2018, Nat Med): compare the learned policy's
 95 % lower bound with the clinicians' estimated value, and demand enough effective sample size
 for the importance weights to mean something (Gottesman et al. 2019, Guidelines for RL in
-healthcare).
+healthcare), and keep to the clinicians' support: a policy whose episodes often reach actions the
+clinicians (almost) never took has a value no data show (the report's support bounds).
 """
 
 from __future__ import annotations
@@ -40,6 +41,11 @@ class PromotionConfig(StrictConfig):
     min_ess: float = Field(
         default=50.0, ge=0, description="Smallest effective sample size (Kish, episodes) accepted."
     )
+    max_leaving_support: float = Field(
+        default=0.2, ge=0, le=1,
+        description="Largest estimated share of episodes that reach an out-of-support action (the OPE "
+        "report's support bounds); above it the policy's value rests on outcomes no data show.",
+    )
     ess_estimator: Literal["IS", "WIS", "PDIS", "PDWIS", "DR", "WDR"] = Field(
         default="WIS",
         description="Estimator whose ESS is used when `estimator` has none (FQE has no weights).",
@@ -61,6 +67,8 @@ class PromotionDecision:
     min_ess: float
     estimator: str
     bound: str
+    leaving_support: float | None = None
+    max_leaving_support: float = 1.0
 
     @property
     def beats_clinicians(self) -> bool:
@@ -73,18 +81,27 @@ class PromotionDecision:
         return self.ess is not None and self.ess >= self.min_ess
 
     @property
+    def within_support(self) -> bool:
+        """The share of episodes leaving the support is known and at most the maximum."""
+        return self.leaving_support is not None and self.leaving_support <= self.max_leaving_support
+
+    @property
     def passed(self) -> bool:
-        """Both conditions hold."""
-        return self.beats_clinicians and self.enough_ess
+        """All three conditions hold."""
+        return self.beats_clinicians and self.enough_ess and self.within_support
 
     def describe(self) -> str:
         """The comparison in one sentence, with every number."""
         ess = "unknown" if self.ess is None else f"{self.ess:.1f}"
+        leaving = ("unknown (re-run dosewise evaluate)" if self.leaving_support is None
+                   else f"{100 * self.leaving_support:.1f} %")
         return (
             f"{self.estimator} {self.bound} {self.policy_bound:.4f} vs clinicians "
             f"{self.clinician_value:.4f} + margin {self.margin:.4f} = "
             f"{self.clinician_value + self.margin:.4f} ({'passes' if self.beats_clinicians else 'fails'}); "
-            f"ESS {ess} vs minimum {self.min_ess:.1f} ({'passes' if self.enough_ess else 'fails'})"
+            f"ESS {ess} vs minimum {self.min_ess:.1f} ({'passes' if self.enough_ess else 'fails'}); "
+            f"episodes leaving the clinicians' support {leaving} vs maximum "
+            f"{100 * self.max_leaving_support:.1f} % ({'passes' if self.within_support else 'fails'})"
         )
 
 
@@ -110,6 +127,8 @@ def decide_promotion(report: OpeReport, config: PromotionConfig) -> PromotionDec
     ess = policy.ess
     if ess is None:
         ess = _estimate(report, config.ess_estimator, report.policy_name).ess
+    leaving = next((b.share_leaving_support for b in report.support_bounds
+                    if b.target == report.policy_name), None)
     return PromotionDecision(
         policy_bound=float(getattr(policy, config.bound)),
         clinician_value=float(clinicians.value),
@@ -118,6 +137,8 @@ def decide_promotion(report: OpeReport, config: PromotionConfig) -> PromotionDec
         min_ess=config.min_ess,
         estimator=config.estimator,
         bound=config.bound,
+        leaving_support=leaving,
+        max_leaving_support=config.max_leaving_support,
     )
 
 

@@ -147,15 +147,18 @@ def test_evaluate_a_registered_model_logs_to_its_run(  # type: ignore[no-untyped
     assert len(client.get_metric_history(trained.run_id, "ope/wis_value")) == 2  # logged twice
 
 
-def _good_version(work: Path, trained_dir: Path, uri: str) -> str:
-    """A second run with the same policy and a report whose WIS lower bound clearly beats the clinicians."""
+def _good_version(work: Path, trained_dir: Path, uri: str, leaving: float | None = 0.05) -> str:
+    """A second run with the same policy and a report whose WIS lower bound clearly beats the clinicians
+    (`leaving`: its share of episodes leaving the support; None: a report without support bounds)."""
     report = OpeReport.model_validate_json((work / "ope" / "ope_report.json").read_text())
     clinicians = report.estimate("WIS", "clinicians").value
     estimates = [e.model_copy(update={"lower_bound_95": clinicians + 0.05, "ess": 120.0})
                  if (e.estimator, e.target) == ("WIS", report.policy_name) else e for e in report.estimates]
-    folder = work / "good_ope"
+    folder = work / f"good_ope_{leaving}"
     folder.mkdir(exist_ok=True)
-    good = report.model_copy(update={"estimates": estimates})
+    bounds = [] if leaving is None else [b.model_copy(update={"share_leaving_support": leaving})
+                                         for b in report.support_bounds]
+    good = report.model_copy(update={"estimates": estimates, "support_bounds": bounds})
     (folder / "ope_report.json").write_text(good.model_dump_json())
     (folder / "behaviour_model.joblib").write_bytes((work / "ope" / "behaviour_model.joblib").read_bytes())
     _, run_id = start_run(uri, run_name="good")
@@ -176,6 +179,12 @@ def test_promotion_gate_passes_and_refuses(server_flow, mlflow_server: str) -> N
     assert "margin 1.0000" in refused.value.message and "fails" in refused.value.message
     with pytest.raises(PromotionRefused, match=r"ESS 120\.0 vs minimum 500\.0"):
         promote_policy(NAME, good, PromotionConfig(min_ess=500), tracking_uri=mlflow_server)
+    with pytest.raises(PromotionRefused, match=r"support 5\.0 % vs maximum 1\.0 % \(fails\)"):
+        promote_policy(NAME, good, PromotionConfig(min_ess=100, max_leaving_support=0.01),
+                       tracking_uri=mlflow_server)
+    unknown = _good_version(work, trained.result.policy_dir, mlflow_server, leaving=None)
+    with pytest.raises(PromotionRefused, match=r"support unknown \(re-run dosewise evaluate\)"):
+        promote_policy(NAME, unknown, PromotionConfig(min_ess=100), tracking_uri=mlflow_server)
     assert resolve_registered(f"models:/{NAME}@champion", mlflow_server).version == good
     with pytest.raises(BadInputError, match="on the `test` split; the gate reads `validation`"):
         promote_policy(NAME, good, PromotionConfig(split="validation"), tracking_uri=mlflow_server)
