@@ -182,17 +182,17 @@ def wdr_goal(error: float, identified: tuple[float, float]) -> str:
     return "yes" if error <= 0.01 else "NO"
 
 
-def large_check(args, mdp, tables, q_tables, truth, behaviour, label, identified, exact_q) -> None:
-    """WIS/DR/WDR/FQE point estimates and errors on one large evaluation set."""
+def large_check(args, mdp, tables, q_tables, truth, behaviour, label, exact_q) -> None:
+    """WIS/DR/WDR/FQE point estimates and errors on one large evaluation set (a single draw: the
+    WDR goal is judged on the mean error over the replications)."""
     raw = simulate_episodes(args.large, behaviour, seed=99_999, mdp=mdp)
     large = estimate_once(raw, tables, q_tables, args.resamples, 0, exact_q=exact_q)
     rows = [(label[name], est, f"{truth[name]:.4f}", f"{large[(name, est)].value:.4f}",
              f"{abs(large[(name, est)].value - truth[name]):.4f}",
-             f"[{large[(name, est)].ci_low:.4f}, {large[(name, est)].ci_high:.4f}]",
-             wdr_goal(abs(large[(name, est)].value - truth[name]), identified[name]) if est == "WDR" else "")
+             f"[{large[(name, est)].ci_low:.4f}, {large[(name, est)].ci_high:.4f}]")
             for name in tables for est in ("WIS", "DR", "WDR", ORACLE, "FQE")]
-    print_table(f"Absolute error at {args.large} episodes (goal: WDR <= 0.01), behaviour {args.behaviour!r}",
-                ["target", "estimator", "exact", "estimate", "|error|", "95 % CI", "WDR goal"], rows)
+    print_table(f"One draw of {args.large} episodes, behaviour {args.behaviour!r}",
+                ["target", "estimator", "exact", "estimate", "|error|", "95 % CI"], rows)
 
 
 def main() -> None:
@@ -204,7 +204,7 @@ def main() -> None:
     parser.add_argument("--fqe-episodes", type=int, default=20000)
     parser.add_argument("--fqe-steps", type=int, default=None, help="default: the shipped FqeConfig")
     parser.add_argument("--fqe-lr", type=float, default=None, help="FQE Adam lr (default: shipped).")
-    parser.add_argument("--large", type=int, default=20000, help="Episodes for the WDR error check.")
+    parser.add_argument("--large", type=int, default=20000, help="Episodes of the single-draw error table.")
     args = parser.parse_args()
     print(f"cores: {os.cpu_count()}, load average (1 min): {os.getloadavg()[0]:.2f}", flush=True)
     mdp = load_icu_sepsis_mdp()
@@ -223,7 +223,7 @@ def main() -> None:
     q_tables = fitted_q_tables(tables, args.fqe_episodes, fqe, seed=0, behaviour=args.behaviour)
     exact_q = {name: exact_q_values(t, mdp) * ~np.isin(np.arange(mdp.n_states), mdp.terminal_states)[:, None]
                for name, t in tables.items()}
-    large_check(args, mdp, tables, q_tables, truth, behaviour, label, identified, exact_q)
+    large_check(args, mdp, tables, q_tables, truth, behaviour, label, exact_q)
 
     hits, bca_hits, errors, widths = {}, {}, {}, {}
     t0 = time.perf_counter()
@@ -248,12 +248,14 @@ def main() -> None:
     rows = [(label[name], est, f"{truth[name]:.4f}", f"{100 * np.mean(hits[(name, est)]):.0f} %",
              "-" if est == "bounds" else f"{100 * np.mean(bca_hits[(name, est)]):.0f} %",
              "-" if est == "bounds" else f"{np.mean(errors[(name, est)]):.4f}",
-             f"{np.mean(widths[(name, est)]):.4f}")
+             f"{np.mean(widths[(name, est)]):.4f}",
+             wdr_goal(float(np.mean(errors[(name, est)])), identified[name]) if est == "WDR" else "")
             for name in tables for est in (*ESTIMATORS, ORACLE, "bounds")]
     print_table(f"Coverage of 95 % intervals, behaviour {args.behaviour!r}: {args.replications} reps x "
                 f"{args.episodes} episodes, "
                 f"{args.resamples} resamples ({elapsed:.0f} s)",
-                ["target", "estimator", "exact", "pct cover", "BCa cover", "mean |err|", "mean width"], rows)
+                ["target", "estimator", "exact", "pct cover", "BCa cover", "mean |err|", "mean width",
+                 f"WDR goal (mean |err| <= 0.01 at {args.episodes})"], rows)
 
 
 if __name__ == "__main__":
