@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -162,7 +162,7 @@ def evaluate_policy(
     needs_q = config.fqe.enabled and bool(set(Q_ESTIMATORS) & set(config.estimators))
     fqe_only = config.model_copy(update={"estimators": ["FQE"]})  # refits widen the direct method only
     refit_values: dict[str, list[float]] = {}
-    bound_terms: dict[str, RatioTerms] = {}
+    bound_terms: dict[str, SupportBoundTerms] = {}
     returns = value_range(config.value_range, discounted_returns(rewards, config.gamma))
     for target, (probs, probs_fn) in targets.items():
         # the clinicians' policy is the behaviour policy itself: its logged-action ratio is 1
@@ -191,7 +191,7 @@ def evaluate_policy(
                                   show_progress=show_progress)
     bounds = [summarise_bounds(t, results.pop(f"{t}|low"), results.pop(f"{t}|high"), returns,
                                config.value_range is not None, config.support_threshold,
-                               cast(SupportBoundTerms, bound_terms[f"{t}|low"]))
+                               bound_terms[f"{t}|low"])
               for t in targets if f"{t}|low" in bound_terms]
     refit_sd = {key: float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
                 for key, values in refit_values.items()}

@@ -14,6 +14,13 @@ from dataclasses import dataclass
 import numpy as np
 
 
+def ratios(numer_sums: np.ndarray, denom_sums: np.ndarray) -> np.ndarray:
+    """Element-wise numerator / denominator sums, 0 where the denominator is empty."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out: np.ndarray = np.where(denom_sums > 0, numer_sums / denom_sums, 0.0)
+    return out
+
+
 @dataclass(frozen=True)
 class RatioTerms:
     """Per-episode terms of one estimator (see the module docstring)."""
@@ -38,9 +45,7 @@ class RatioTerms:
 
     def combine(self, numer_sums: np.ndarray, denom_sums: np.ndarray) -> np.ndarray:
         """(B,) estimates from (B, K) numerator and denominator sums; empty denominators give 0."""
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(denom_sums > 0, numer_sums / denom_sums, 0.0)
-        combined: np.ndarray = ratio @ self.coef
+        combined: np.ndarray = ratios(numer_sums, denom_sums) @ self.coef
         return combined
 
     def resampled(self, counts: np.ndarray) -> np.ndarray:
