@@ -101,3 +101,7 @@ review_cli.register(app)
 def main() -> None:
     """Console-script entry point."""
     sys.exit(app(prog_name="dosewise"))
+
+
+if __name__ == "__main__":  # `python -m dosewise.app.cli`: how torchrun starts `train --ddp` ranks
+    main()

@@ -164,8 +164,12 @@ def save_policy(folder: Path, policy: TrainedPolicy) -> None:
     write_bytes_atomic(folder / POLICY_JSON, lambda handle: handle.write(text.encode()))
 
 
-def build_algo(config: TrainConfig, n_features: int, action_size: int, device: str) -> Any:
+def build_algo(
+    config: TrainConfig, n_features: int, action_size: int, device: str, *, enable_ddp: bool = False
+) -> Any:
     """A d3rlpy algorithm with its networks created (weights from the torch seed).
+
+    `enable_ddp` (inside a torchrun process group) has d3rlpy wrap the networks in DDP.
 
     With `config.compile` on CUDA, d3rlpy's own `compile_graph` (CUDA graphs + torch.compile) is on.
     """
@@ -177,7 +181,7 @@ def build_algo(config: TrainConfig, n_features: int, action_size: int, device: s
     d3_config = config.algorithm.to_d3rlpy(config.batch_size)
     if config.compile and device.startswith("cuda"):
         d3_config = dataclasses.replace(d3_config, compile_graph=True)
-    algo = d3_config.create(device=device)
+    algo = d3_config.create(device=device, enable_ddp=enable_ddp)
     algo.create_impl((n_features,), action_size)
     return algo
 

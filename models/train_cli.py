@@ -75,6 +75,35 @@ def _resolve_config(algo: str | None, config: str | None, overrides: list[str]) 
     return load_config(source, TrainConfig, overrides, search=[config_folder()])
 
 
+def _ddp_setup(ddp: int | None, cfg: Any) -> tuple[Any, Any]:
+    """`--ddp N`: in the user's process, check it and start torchrun (exits with its status);
+    in a torchrun worker, join the process group and return (context, this rank's device)."""
+    import sys
+
+    from .device import resolve_device
+    from .distributed import check_batch_split, check_ddp_request, init_distributed, launch, under_torchrun
+
+    if ddp is None:
+        return None, None
+    device = resolve_device(cfg.device)
+    if under_torchrun():
+        return init_distributed(device)
+    check_ddp_request(ddp, device)
+    check_batch_split(cfg.batch_size, ddp)
+    raise typer.Exit(launch(ddp, sys.argv[1:]))
+
+
+def _train_worker(trajectories: Path, cfg: Any, folder: Path, context: Any, device: str) -> None:
+    """A rank other than 0: the same training steps, no logger, no outputs."""
+    from .distributed import finish
+    from .training import train_policy
+
+    try:
+        train_policy(trajectories, cfg, out_dir=folder, show_progress=False, ddp=context, device=device)
+    finally:
+        finish(context)
+
+
 def register(app: typer.Typer) -> None:
     """Add `train` to the root app."""
 
@@ -97,6 +126,9 @@ def register(app: typer.Typer) -> None:
         track: Annotated[bool, typer.Option(
             "--track/--no-track", help="Record the run in MLflow (--tracking-uri; default ./mlflow.db)."
         )] = True,
+        ddp: Annotated[int | None, typer.Option(
+            "--ddp", help="Train in N processes on torch DDP through torchrun (gloo on the CPU, nccl on "
+            "CUDA; at most one per GPU or core); rank 0 saves the policy and logs to MLflow.")] = None,
     ) -> None:
         """Train a dosing policy with d3rlpy on the trajectories' train split and save it."""
         from .training import train_policy
@@ -105,23 +137,35 @@ def register(app: typer.Typer) -> None:
         flags = [f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}"
                  for k, v in (("n_steps", steps), ("device", device), ("seed", seed)) if v is not None]
         cfg = _resolve_config(algo, config, [*flags, *(overrides or [])])
+        context, run_device = _ddp_setup(ddp, cfg)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         folder = out or Path("policies") / f"{cfg.algorithm.name}-{stamp}"
+        if context is not None and not context.is_main:  # a worker rank: train, write nothing
+            _train_worker(trajectories, cfg, folder, context, run_device)
+            return
         factory = None if state.quiet else ConsoleAdapterFactory(cfg.n_steps)
         tracked = None
-        if track:
-            from .tracking.session import train_tracked
+        try:
+            if track:
+                from .tracking.session import train_tracked
 
-            tracked = train_tracked(trajectories, cfg, out_dir=folder, tracking_uri=state.tracking_uri,
-                                    extra_logger=factory, show_progress=not state.quiet)
-            result = tracked.result
-        else:
-            result = train_policy(trajectories, cfg, out_dir=folder, logger_factory=factory,
-                                  show_progress=not state.quiet)
+                tracked = train_tracked(trajectories, cfg, out_dir=folder, tracking_uri=state.tracking_uri,
+                                        extra_logger=factory, show_progress=not state.quiet,
+                                        ddp=context, device=run_device)
+                result = tracked.result
+            else:
+                result = train_policy(trajectories, cfg, out_dir=folder, logger_factory=factory,
+                                      show_progress=not state.quiet, ddp=context, device=run_device)
+        finally:
+            from .distributed import finish
+
+            finish(context)
         rows: list[tuple[str, Any]] = [
             ("policy", result.policy_dir), ("algorithm", cfg.algorithm.name), ("device", result.device),
             ("steps", cfg.n_steps), ("seconds", f"{result.seconds:.1f}"),
         ]
+        if context is not None:
+            rows.append(("ddp processes", f"{context.world_size} ({context.backend})"))
         if tracked is not None:
             rows += [("mlflow run", tracked.run_id), ("tracking uri", tracked.tracking_uri)]
             if state.quiet:

@@ -25,6 +25,7 @@ from .bins import continuous_spec, representative_doses
 from .config import TrainConfig
 from .datasets import TrainingData, load_training_data
 from .device import resolve_device, seed_everything
+from .distributed import DistributedContext, check_batch_split, gather_digests, shard_transitions
 from .fused_updates import fuse_updates
 from .masks import build_admissible_actions, install_target_mask, mask_module
 from .policy import TrainedPolicy, build_algo, save_policy
@@ -99,8 +100,17 @@ class _Logger:
         return row
 
 
-def _loop(algo: Any, data: TrainingData, config: TrainConfig, device: str, log: _Logger, show: bool) -> None:
-    sampler = TransitionSampler(data.transitions(), config.batch_size, device, config.seed)
+def _sampler(data: TrainingData, config: TrainConfig, device: str,
+             ddp: DistributedContext | None) -> TransitionSampler:
+    """The whole split's sampler, or under DDP this rank's shard with its share of the batch."""
+    if ddp is None:
+        return TransitionSampler(data.transitions(), config.batch_size, device, config.seed)
+    batch = check_batch_split(config.batch_size, ddp.world_size)
+    shard = shard_transitions(data.transitions(), ddp)
+    return TransitionSampler(shard, batch, device, config.seed + ddp.rank)
+
+
+def _loop(algo: Any, sampler: TransitionSampler, config: TrainConfig, log: _Logger, show: bool) -> None:
     started, done = time.perf_counter(), 0
     steps = progress(range(1, config.n_steps + 1), desc=f"train {config.algorithm.name}",
                      total=config.n_steps, show=show)
@@ -129,22 +139,28 @@ def _fit_d3rlpy(algo: Any, data: TrainingData, config: TrainConfig, log: _Logger
 
 def train_policy(
     trajectories_dir: Path, config: TrainConfig, *, out_dir: Path,
-    logger_factory: Any = None, show_progress: bool = True,
+    logger_factory: Any = None, show_progress: bool = True, ddp: DistributedContext | None = None,
+    device: str | None = None,
 ) -> TrainResult:
     """Train `config.algorithm` on the trajectories' `config.split` and save the policy in `out_dir`.
 
     `logger_factory` follows d3rlpy's `LoggerAdapterFactory` protocol (e.g. the MLflow adapter).
+    Under DDP (`ddp`, from `distributed.init_distributed`, with its `device`) every rank trains on
+    its shard; rank 0 alone saves the policy and calls the logger's `save_model`.
     """
     from d3rlpy.logging import NoopAdapterFactory
 
     began = time.perf_counter()
-    device = resolve_device(config.device)
+    if ddp is not None and config.sampler != "vectorised":
+        raise ConfigError("`--ddp` must be used with `sampler = \"vectorised\"`. Got sampler = \"d3rlpy\".",
+                          "Drop --set sampler=d3rlpy: d3rlpy's own sampler is not sharded per rank.")
+    device = device or resolve_device(config.device)
     seed_everything(config.seed, device, config.threads)
     data = load_training_data(Path(trajectories_dir), split=config.split, features=config.features,
                               action_space=config.action_space)
     mask = build_admissible_actions(data.observations, data.frame["action"].to_numpy(), data.info.n_actions,
                                     config.mask, config.seed)
-    algo = build_algo(config, len(data.feature_names), data.action_size, device)
+    algo = build_algo(config, len(data.feature_names), data.action_size, device, enable_ddp=ddp is not None)
     if mask is not None and config.mask.in_target and config.action_space == "discrete":
         install_target_mask(algo, mask_module(mask, device))
     if config.fuse_updates and config.sampler == "vectorised":
@@ -153,7 +169,7 @@ def train_policy(
         compile_gradient_steps(algo)
     log = _Logger(logger_factory or NoopAdapterFactory(), algo, config, f"dosewise_{config.algorithm.name}")
     if config.sampler == "vectorised":
-        _loop(algo, data, config, device, log, show_progress)
+        _loop(algo, _sampler(data, config, device, ddp), config, log, show_progress)
     else:
         _fit_d3rlpy(algo, data, config, log, show_progress)
     policy = TrainedPolicy(algo, _meta(config, data), mask)
@@ -163,12 +179,18 @@ def train_policy(
         final["data/bin_projection_agreement"] = _projection_agreement(policy, data)
     final["data/n_transitions"] = float(len(data.transitions()))
     policy.meta["metrics"] = final
+    extra: dict[str, Any] = {"device": device, "data_stats": data.stats}
+    if ddp is not None:
+        digests = gather_digests(algo, ddp)
+        extra["ddp"] = {"world_size": ddp.world_size, "backend": ddp.backend, "rank_weight_sha256": digests}
+        if not ddp.is_main:
+            return TrainResult(Path(out_dir), final, log.history, device, time.perf_counter() - began)
     out = Path(out_dir)
     save_policy(out, policy)
     write_text_atomic(out / "metrics.csv", _history_csv(log.history))
     manifest = RunManifest.start(MANIFEST_KIND, config.model_dump(mode="json"), seed=config.seed,
                                  inputs={"trajectories/manifest.json": data.manifest_sha256},
-                                 extra={"device": device, "data_stats": data.stats})
+                                 extra=extra)
     manifest.record_outputs(out)
     manifest.write(out)
     log.adapter.save_model(config.n_steps, algo)

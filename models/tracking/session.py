@@ -93,10 +93,11 @@ class FanOutAdapter:
 def train_tracked(
     trajectories_dir: Path, config: Any, *, out_dir: Path, tracking_uri: str | None = None,
     experiment: str | None = None, run_name: str | None = None, show_progress: bool = True,
-    extra_logger: Any = None,
+    extra_logger: Any = None, ddp: Any = None, device: str | None = None,
 ) -> TrackedTraining:
     """`train_policy` inside a new MLflow run: params, data/code tags, manifest, `train/*` metrics,
-    the saved policy folder and its learning curves (`extra_logger`: another d3rlpy factory)."""
+    the saved policy folder and its learning curves (`extra_logger`: another d3rlpy factory;
+    `ddp`/`device`: rank 0 of a DDP job, see `distributed.py`)."""
     from .. import train_policy
 
     out_dir = Path(out_dir).resolve()
@@ -109,7 +110,7 @@ def train_tracked(
         factory = MLflowAdapterFactory(run_id, tracking_uri=store.uri)
         result = train_policy(Path(trajectories_dir), config, out_dir=out_dir,
                               logger_factory=FanOutAdapterFactory(factory, extra_logger),
-                              show_progress=show_progress)
+                              show_progress=show_progress, ddp=ddp, device=device)
     except BaseException:
         _end_quietly(run_id, store.uri)
         raise
