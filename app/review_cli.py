@@ -83,7 +83,10 @@ def review_command_line(data_root: Path, *, port: int = 8501, tracking_uri: str 
 
 
 def register(app: typer.Typer) -> None:
-    """Add the `review` command to the root app."""
+    """Add the `review` and `review-db-init` commands to the root app."""
+    from .review_db_cli import register as register_db_init
+
+    register_db_init(app)
 
     @app.command("review")
     def review(

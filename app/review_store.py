@@ -2,82 +2,74 @@
 
 A SQLite file in WAL mode by default (readers never block the writer; a busy timeout queues
 concurrent writers instead of failing them), any SQLAlchemy URL (PostgreSQL) by configuration.
-Rows are only ever inserted: the store has no update or delete, and on SQLite and PostgreSQL
-triggers refuse both.
+
+What "append-only" means here, plainly:
+- The store's API has no update or delete, and triggers refuse UPDATE and DELETE (and TRUNCATE on
+  PostgreSQL) on the reviews and their chain.
+- A trigger can be dropped by whoever may change the schema. On PostgreSQL, `dosewise review-db-init`
+  creates the tables as an administrator and gives the app's role only SELECT and INSERT, so the app
+  cannot drop them; `guarantee()` says when the connected role could.
+- Every review is chained: its SHA-256 covers its content and the previous review's digest. Editing,
+  deleting or slipping in a row breaks the chain, and `verify()` (run by `dosewise review` at start-up)
+  names the first such row. Someone who can write the database file and recompute the chain, or
+  who removes only the newest rows, is not caught by the chain alone: compare the head digest with
+  one recorded earlier (each export and start-up prints it).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from dosewise.data_schemas import (
     REVIEW_COLUMNS,
     BadInputError,
     ClinicianReviewSchema,
-    DosewiseError,
     write_table_atomic,
     write_text_atomic,
 )
 
-TABLE = "clinician_reviews"
-_BUSY_TIMEOUT_MS = 30_000
-_SCHEMA_LOCK_KEY = 0x646F7365  # "dose": PostgreSQL advisory lock taken while creating the schema
-
-
-class ReviewStoreError(DosewiseError):
-    """The review database could not be reached or refused the write."""
-
-
-_metadata = sa.MetaData()
-reviews_table = sa.Table(
+from .review_export import reviews_csv
+from .review_integrity import (
+    ChainReport,
+    RoleRights,
+    chain_unchained,
+    guarantee_line,
+    is_new_review,
+    last_digest,
+    present_objects,
+    role_rights,
+    verify_chain,
+)
+from .review_tables import (
+    APPEND_ONLY,
+    CHAIN_TABLE,
     TABLE,
-    _metadata,
-    sa.Column("row_id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("review_id", sa.String(64), nullable=False, unique=True),
-    sa.Column("reviewer", sa.String(200), nullable=False, index=True),
-    sa.Column("episode_id", sa.String(200), nullable=False, index=True),
-    sa.Column("step", sa.Integer, nullable=False),
-    sa.Column("bin_start", sa.DateTime(timezone=True)),
-    sa.Column("action_given", sa.Integer, nullable=False),
-    sa.Column("action_recommended", sa.Integer, nullable=False),
-    sa.Column("given_fluid_ml_4h", sa.Float),
-    sa.Column("given_norepi_eq_mcg_kg_min", sa.Float),
-    sa.Column("recommended_fluid_ml_4h", sa.Float),
-    sa.Column("recommended_norepi_eq_mcg_kg_min", sa.Float),
-    sa.Column("verdict", sa.String(16), nullable=False),
-    sa.Column("reviewer_fluid_ml_4h", sa.Float, nullable=False),
-    sa.Column("reviewer_norepi_eq_mcg_kg_min", sa.Float, nullable=False),
-    sa.Column("comment", sa.Text, nullable=False),
-    sa.Column("reviewed_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("policy_name", sa.String(200), nullable=False),
-    sa.Column("policy_version", sa.String(100), nullable=False),
-    sa.Column("dataset_name", sa.String(500), nullable=False),
-    sa.Column("dataset_sha256", sa.String(64), nullable=False),
+    TABLES,
+    TRIGGER_NAMES,
+    ReviewConflictError,
+    ReviewIntegrityError,
+    ReviewStoreError,
+    canonical_review,
+    chain_digest,
+    chain_table,
+    reviews_table,
 )
 
-_SQLITE_APPEND_ONLY = [
-    f"CREATE TRIGGER IF NOT EXISTS {TABLE}_no_update BEFORE UPDATE ON {TABLE} "
-    "BEGIN SELECT RAISE(ABORT, 'clinician reviews are append-only'); END",
-    f"CREATE TRIGGER IF NOT EXISTS {TABLE}_no_delete BEFORE DELETE ON {TABLE} "
-    "BEGIN SELECT RAISE(ABORT, 'clinician reviews are append-only'); END",
-]
+__all__ = ["ReviewConflictError", "ReviewIntegrityError", "ReviewStore", "ReviewStoreError"]
 
-_POSTGRES_APPEND_ONLY = [
-    f"CREATE OR REPLACE FUNCTION {TABLE}_append_only() RETURNS trigger LANGUAGE plpgsql AS "
-    "$$ BEGIN RAISE EXCEPTION 'clinician reviews are append-only'; END; $$",
-    f"CREATE OR REPLACE TRIGGER {TABLE}_append_only BEFORE UPDATE OR DELETE ON {TABLE} "
-    f"FOR EACH ROW EXECUTE FUNCTION {TABLE}_append_only()",
-]
-_APPEND_ONLY = {"sqlite": _SQLITE_APPEND_ONLY, "postgresql": _POSTGRES_APPEND_ONLY}
+_BUSY_TIMEOUT_MS = 30_000
+_SCHEMA_LOCK_KEY = 0x646F7365  # "dose": PostgreSQL advisory lock taken while creating the schema
+_CHAIN_LOCK_KEY = 0x63686E31  # "chn1": PostgreSQL advisory lock held while appending to the chain
 
 
 def _sqlite_pragmas(journal_mode: str) -> Any:
@@ -127,19 +119,15 @@ class ReviewStore:
             kwargs["connect_args"] = {"timeout": _BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
             if parsed.database and parsed.database != ":memory:":
                 self._folder = Path(parsed.database).expanduser().parent
-        try:
-            self.engine: Engine = sa.create_engine(parsed, **kwargs)
-        except ImportError as exc:
-            raise BadInputError(
-                f"No database driver for `{parsed.drivername}` is installed ({exc.name}).",
-                "Use sqlite:///FILE or postgresql+psycopg://USER@HOST/DB, or install the driver.",
-            ) from exc
+        self.engine: Engine = _create_engine(parsed, kwargs)
         if self.is_sqlite:
             sa.event.listen(self.engine, "connect", _sqlite_pragmas(sqlite_journal_mode))
         self._ready = False
+        self.restored_triggers: set[str] = set()
+        self.chain_started_over = 0
 
     def _ensure_schema(self, attempts: int = 3) -> None:
-        """Create the table and its append-only triggers on first use (idempotent, race-safe)."""
+        """Create the tables and their append-only triggers on first use (idempotent, race-safe)."""
         if self._ready:
             return
         if self._folder is not None:
@@ -152,17 +140,8 @@ class ReviewStore:
                 ) from exc
         for attempt in range(attempts):
             try:
-                with self._guard("prepare the review table"), self.engine.begin() as conn:
-                    # Several writers may open a fresh database at once: PostgreSQL serialises the DDL
-                    # on an advisory lock (concurrent CREATE OR REPLACE deadlocks); SQLite's single
-                    # writer lock and IF NOT EXISTS make the rest idempotent.
-                    if self.engine.dialect.name == "postgresql":
-                        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK_KEY})")
-                    conn.execute(CreateTable(reviews_table, if_not_exists=True))
-                    for index in reviews_table.indexes:
-                        conn.execute(CreateIndex(index, if_not_exists=True))
-                    for statement in _APPEND_ONLY.get(self.engine.dialect.name, []):
-                        conn.exec_driver_sql(statement)
+                with self.guard("prepare the review table"):
+                    self._create_schema()
                 break
             except ReviewStoreError:
                 if attempt == attempts - 1:
@@ -170,28 +149,81 @@ class ReviewStore:
                 time.sleep(0.1 * (attempt + 1))
         self._ready = True
 
+    def _create_schema(self) -> None:
+        """DDL only where something is missing, so a PostgreSQL role without DDL rights can open a
+        store an administrator prepared; a trigger found missing is restored and remembered."""
+        dialect = self.engine.dialect.name
+        with self.engine.connect() as conn:
+            present = present_objects(conn)
+        wanted = TRIGGER_NAMES.get(dialect, set())
+        if present.tables >= {TABLE, CHAIN_TABLE} and present.triggers >= wanted:
+            return
+        if TABLE in present.tables:
+            self.restored_triggers = wanted - present.triggers
+        with self.engine.begin() as conn:
+            # Several writers may open a fresh database at once: PostgreSQL serialises the DDL
+            # on an advisory lock (concurrent CREATE OR REPLACE deadlocks); SQLite's single
+            # writer lock and IF NOT EXISTS make the rest idempotent.
+            if dialect == "postgresql":
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK_KEY})")
+            for table in TABLES:
+                conn.execute(CreateTable(table, if_not_exists=True))
+                for index in table.indexes:
+                    conn.execute(CreateIndex(index, if_not_exists=True))
+            for statement in APPEND_ONLY.get(dialect, []):
+                conn.exec_driver_sql(statement)
+        if TABLE in present.tables and CHAIN_TABLE not in present.tables:
+            with self._writing() as conn:  # a store from before the chain: start it over its rows
+                self.chain_started_over = chain_unchained(conn)
+
     @property
     def display_url(self) -> str:
         """The database URL with any password hidden."""
         return _redacted(self.url)
 
-    def _guard(self, what: str) -> _Guard:
+    def guard(self, what: str) -> _Guard:
+        """A context that turns database failures while doing `what` into a `ReviewStoreError`."""
         return _Guard(self.url, what)
 
+    @contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        """One write transaction that holds the writer lock from its first statement, so that
+        the previous digest read for the chain is still the newest when the row is inserted."""
+        if self.is_sqlite:
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")  # pysqlite would begin lazily, after the read
+                yield conn
+                conn.commit()
+            return
+        with self.engine.begin() as conn:
+            if self.engine.dialect.name == "postgresql":
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_CHAIN_LOCK_KEY})")
+            yield conn
+
     def append(self, review: ClinicianReviewSchema, retries: int = 5) -> None:
-        """Insert one validated review; resubmitting the same `review_id` is a no-op."""
+        """Insert one validated review and chain it.
+
+        Resubmitting a `review_id` with the same content is a no-op; with different content it
+        raises `ReviewConflictError` (the first submission stands, append-only).
+        """
         if not isinstance(review, ClinicianReviewSchema):
             raise BadInputError("Only a ClinicianReviewSchema can be stored.", "Validate the form first.")
         self._ensure_schema()
         row = review.model_dump()
         for attempt in range(retries + 1):
             try:
-                with self._guard("store the review"), self.engine.begin() as conn:
-                    conn.execute(reviews_table.insert().values(**row))
+                with self.guard("store the review"), self._writing() as conn:
+                    if not is_new_review(conn, row):
+                        return
+                    previous = last_digest(conn)
+                    inserted = conn.execute(reviews_table.insert().values(**row)).inserted_primary_key
+                    row_id = int(inserted[0]) if inserted else 0
+                    digest = chain_digest(previous, row_id, canonical_review(row))
+                    conn.execute(chain_table.insert().values(row_id=row_id, chain_sha256=digest))
                 return
+            except ReviewConflictError:
+                raise
             except ReviewStoreError as exc:
-                if isinstance(exc.__cause__, IntegrityError) and self._exists(review.review_id):
-                    return
                 locked = isinstance(exc.__cause__, OperationalError) and "locked" in str(exc.__cause__)
                 if not locked or attempt == retries:
                     raise
@@ -205,16 +237,42 @@ class ReviewStore:
             count += 1
         return count
 
-    def _exists(self, review_id: str) -> bool:
-        with self.engine.connect() as conn:
-            query = sa.select(sa.func.count()).where(reviews_table.c.review_id == review_id)
-            return bool(conn.execute(query).scalar_one())
-
     def count(self) -> int:
         """Number of stored reviews."""
         self._ensure_schema()
-        with self._guard("count reviews"), self.engine.connect() as conn:
+        with self.guard("count reviews"), self.engine.connect() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(reviews_table)).scalar_one())
+
+    def verify(self) -> ChainReport:
+        """Recompute the hash chain over every stored review (see the module docstring)."""
+        self._ensure_schema()
+        with self.guard("verify the reviews' hash chain"), self.engine.connect() as conn:
+            return verify_chain(conn)
+
+    def check_integrity(self) -> ChainReport:
+        """`verify()`, raising `ReviewIntegrityError` naming the first altered row when broken."""
+        report = self.verify()
+        if not report.intact:
+            raise ReviewIntegrityError(
+                f"The review database {self.display_url} was altered outside Dosewise: review row "
+                f"{report.broken_at} fails the hash chain because {report.reason}; the "
+                f"{report.rows} reviews before it are intact.",
+                "Keep the file as evidence, restore the last backup or export, and find who had "
+                "write access to the database.",
+            )
+        return report
+
+    def role_rights(self) -> RoleRights | None:
+        """On PostgreSQL, whether the connected role could drop the triggers; None elsewhere."""
+        if self.engine.dialect.name != "postgresql":
+            return None
+        self._ensure_schema()
+        with self.guard("read the database role's rights"), self.engine.connect() as conn:
+            return role_rights(conn)
+
+    def guarantee(self, report: ChainReport) -> str:
+        """One line for the start-up summary: what protects these reviews right now."""
+        return guarantee_line(report, self.restored_triggers, self.chain_started_over, self.role_rights())
 
     def read(self, episode_id: str | None = None, reviewer: str | None = None) -> pd.DataFrame:
         """Stored reviews, oldest first, optionally for one stay or one reviewer."""
@@ -226,7 +284,7 @@ class ReviewStore:
             query = query.where(reviews_table.c.episode_id == episode_id)
         if reviewer is not None:
             query = query.where(reviews_table.c.reviewer == reviewer)
-        with self._guard("read reviews"), self.engine.connect() as conn:
+        with self.guard("read reviews"), self.engine.connect() as conn:
             rows = conn.execute(query).mappings().all()
         frame = pd.DataFrame([dict(r) for r in rows], columns=list(REVIEW_COLUMNS))
         for name in ("reviewed_at", "bin_start"):
@@ -237,18 +295,34 @@ class ReviewStore:
         return frame
 
     def export(self, path: Path) -> Path:
-        """Write every review to `path` (.csv or .parquet), atomically."""
+        """Write every review to `path` (.csv, safe to open in a spreadsheet, or .parquet), atomically."""
         path = Path(path)
         frame = self.read()
         if path.suffix == ".parquet":
             return write_table_atomic(frame, path)
         if path.suffix == ".csv":
-            return write_text_atomic(path, frame.to_csv(index=False))
+            return write_text_atomic(path, reviews_csv(frame))
         raise BadInputError(f"Cannot export reviews to `{path.name}`.", "Use a .csv or .parquet file name.")
 
     def dispose(self) -> None:
         """Close pooled connections."""
         self.engine.dispose()
+
+
+def _create_engine(parsed: sa.URL, kwargs: dict[str, Any]) -> Engine:
+    """`create_engine`, with a missing or unknown driver turned into a clear error."""
+    hint = "Use sqlite:///FILE or postgresql+psycopg://USER@HOST/DB, or install the driver."
+    try:
+        return sa.create_engine(parsed, **kwargs)
+    except sa.exc.NoSuchModuleError as exc:
+        raise BadInputError(
+            f"The review database URL must name a database SQLAlchemy knows (sqlite, postgresql, …). "
+            f"Got `{parsed.drivername}`.", hint,
+        ) from exc
+    except ImportError as exc:
+        raise BadInputError(
+            f"No database driver for `{parsed.drivername}` is installed ({exc.name}).", hint
+        ) from exc
 
 
 class _Guard:

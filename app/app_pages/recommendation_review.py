@@ -1,12 +1,15 @@
 """Review: agree / partly / disagree with one bin's recommendation, the dose you would give, and why.
 
 Reviews are stored append-only with the reviewer's identity, the time, the policy's name and
-version and the dataset's hash; past reviews are listed and exportable.
+version and the dataset's hash; past reviews are listed and exportable. Each form carries one
+review id until it is stored, so a retried submission is stored once, and a retry with changed
+content is refused with a message instead of being dropped.
 """
 
 from __future__ import annotations
 
 import io
+import uuid
 
 import pandas as pd
 import streamlit as st
@@ -14,7 +17,8 @@ from pydantic import ValidationError
 
 from dosewise.app import charts, page_context
 from dosewise.app import data_access as da
-from dosewise.app.review_store import ReviewStoreError
+from dosewise.app.review_export import reviews_csv
+from dosewise.app.review_store import ReviewConflictError, ReviewStoreError
 from dosewise.data_schemas import VERDICTS, ClinicianReviewSchema
 from dosewise.data_schemas import columns as c
 
@@ -59,6 +63,9 @@ given_fluid, given_vaso = _dose(row, c.FLUID_ML_4H), _dose(row, c.NOREPI_EQ_MCG_
 rec_fluid = _dose(rec, f"recommended_{c.FLUID_ML_4H}")
 rec_vaso = _dose(rec, f"recommended_{c.NOREPI_EQ_MCG_KG_MIN}")
 form_key = f"{dataset.ref.name}|{episode_id}|{step}"
+id_key = f"review_id|{form_key}"
+if id_key not in st.session_state:
+    st.session_state[id_key] = uuid.uuid4().hex
 with st.form("review_form", clear_on_submit=False):
     verdict = st.radio("Your verdict on the recommendation", VERDICTS, index=None, horizontal=True,
                        key=f"verdict|{form_key}")
@@ -81,7 +88,8 @@ if submitted:
     else:
         try:
             review = ClinicianReviewSchema(
-                reviewer=selection.reviewer.identity, episode_id=episode_id, step=step,
+                review_id=st.session_state[id_key], reviewer=selection.reviewer.identity,
+                episode_id=episode_id, step=step,
                 bin_start=pd.Timestamp(row[c.BIN_START]).to_pydatetime(), action_given=int(row[c.ACTION]),
                 action_recommended=int(rec["recommended"]), given_fluid_ml_4h=given_fluid,
                 given_norepi_eq_mcg_kg_min=given_vaso, recommended_fluid_ml_4h=rec_fluid,
@@ -91,9 +99,13 @@ if submitted:
                 dataset_sha256=dataset.sha256,
             )
             store.append(review)
+            st.session_state[id_key] = uuid.uuid4().hex  # the next submission is a new review
             st.success(f"Review stored ({verdict}) for stay `{episode_id}`, bin {step}.")
         except ValidationError as exc:
             st.error(f"The review is not valid: {exc.errors()[0]['msg']} ({exc.errors()[0]['loc']}).")
+        except ReviewConflictError as exc:
+            st.session_state[id_key] = uuid.uuid4().hex
+            st.error(f"{exc.message} Submit again to store your judgement as a new review.")
         except ReviewStoreError as exc:
             st.error(f"{exc.message} {exc.hint} Your input is kept in the form above.")
 
@@ -110,7 +122,7 @@ shown = ["reviewed_at", "reviewer", "episode_id", "step", "verdict", "action_giv
 st.dataframe(past[shown].iloc[::-1], hide_index=True, key="past_reviews")
 st.caption("Exports hold every stored field, including the dataset hash and the given/recommended doses.")
 csv_col, parquet_col = st.columns(2)
-csv_col.download_button("Export CSV", past.to_csv(index=False).encode("utf-8"), "reviews.csv", "text/csv",
+csv_col.download_button("Export CSV", reviews_csv(past).encode("utf-8"), "reviews.csv", "text/csv",
                         key="export_csv")
 buffer = io.BytesIO()
 past.to_parquet(buffer, index=False)

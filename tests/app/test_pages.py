@@ -184,3 +184,19 @@ def test_login_required_without_provider_refuses(
     at = _app(monkeypatch, review_root.root, DOSEWISE_AUTH_REQUIRED="1")
     _visit(at, None)
     assert "will not open" in _texts(at) and not at.get("plotly_chart")
+
+
+def test_resubmitted_review_id_with_other_content_is_shown(
+    monkeypatch: pytest.MonkeyPatch, review_root: ReviewRoot, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'reviews.db'}"
+    at = _app(monkeypatch, review_root.root, DOSEWISE_REVIEW_DB_URL=url)
+    _visit(at, PAGES[2])
+    _submit_review(at, "first thoughts")
+    stored_id = ReviewStore(url).read()["review_id"].iloc[0]
+    id_key = next(k for k in at.session_state.filtered_state if str(k).startswith("review_id|"))
+    assert at.session_state[id_key] != stored_id  # a stored form gets a fresh id
+    at.session_state[id_key] = stored_id  # the same submission retried, with a changed comment
+    _submit_review(at, "second thoughts")
+    assert "stored already with different comment" in _texts(at)
+    assert ReviewStore(url).read()["comment"].tolist() == ["first thoughts"]
