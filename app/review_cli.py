@@ -7,6 +7,7 @@ imported inside the command body so that `dosewise --help` stays fast.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shlex
 import socket
@@ -113,33 +114,70 @@ def register(app: typer.Typer) -> None:
             env[ENV_REVIEW_DB] = review_db
         if state.tracking_uri:
             env[ENV_TRACKING] = state.tracking_uri
+        bind = AppSettings.from_env(env).check_exposure()  # resolved once: checked and bound alike
+        env[ENV_HOST] = bind
         settings = AppSettings.from_env(env)
-        settings.check_exposure()
-        _check_port_free(host, port)
+        _check_port_free(bind, port)
+        guarantee = _open_review_store(settings.review_db_url)
+        url_host = _url_host(host, bind)
         with tempfile.TemporaryDirectory(prefix="dosewise-review-") as private:
-            _serve(settings, env, host, port, Path(private), quiet=state.quiet)
+            _serve(settings, env, (bind, url_host, port), Path(private), guarantee, quiet=state.quiet)
 
 
-def _serve(settings: AppSettings, env: dict[str, str], host: str, port: int, private: Path, *,
-           quiet: bool) -> None:
+def _url_host(requested: str, bind: str) -> str:
+    """The host in the app's URL: the name asked for, else the address (localhost for a wildcard)."""
+    name = requested.strip().strip("[]")
+    if name and name != bind and not _is_address(name):
+        return name
+    if bind in {"0.0.0.0", "::"}:
+        return "localhost"
+    return f"[{bind}]" if ":" in bind else bind
+
+
+def _is_address(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+def _open_review_store(url: str) -> str:
+    """Open the review database, verify its hash chain (refusing to start when it is broken),
+    and say what protects the reviews."""
+    from .review_store import ReviewStore
+
+    store = ReviewStore(url)
+    try:
+        return store.guarantee(store.check_integrity())
+    finally:
+        store.dispose()
+
+
+def _serve(settings: AppSettings, env: dict[str, str], where: tuple[str, str, int], private: Path,
+           guarantee: str, *, quiet: bool) -> None:
     """Write the login secrets (if any), export the settings, and run Streamlit until stopped."""
-    secrets = _auth_secrets(settings, host, port, private)
+    bind, url_host, port = where
+    secrets = _auth_secrets(settings, url_host.strip("[]"), port, private)
     env[ENV_AUTH_REQUIRED] = "1" if secrets else "0"
     os.environ.update(env)
-    url_host = f"[{host}]" if ":" in host else host
     print_summary("dosewise review", [
         ("open", f"http://{url_host}:{port}"),
+        ("listens on", f"{bind}:{port}" + ("" if secrets else " (loopback only: no login)")),
         ("data root", settings.data_root),
         ("review database", settings.review_db_url),
+        ("reviews", guarantee),
         ("registry", settings.tracking_uri or "default local store"),
         ("login", "OIDC (st.login)" if secrets else "none: loopback only"),
     ], quiet=quiet)
     from streamlit.web import cli as streamlit_cli
 
+    # browser.serverAddress set by hand stops Streamlit's start-up lookup of the external IP
+    # (an HTTP call to checkip.amazonaws.com); gatherUsageStats=false stops its usage statistics.
     flags = [
-        "--server.headless=true", f"--server.address={host}", f"--server.port={port}",
-        "--browser.gatherUsageStats=false", "--server.fileWatcherType=none", "--server.runOnSave=false",
-        "--client.toolbarMode=minimal",
+        "--server.headless=true", f"--server.address={bind}", f"--server.port={port}",
+        f"--browser.serverAddress={url_host.strip('[]')}", "--browser.gatherUsageStats=false",
+        "--server.fileWatcherType=none", "--server.runOnSave=false", "--client.toolbarMode=minimal",
     ]
     if secrets is not None:
         flags.append(f"--secrets.files={secrets}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import socket
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -42,6 +43,36 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def resolve_bind_host(host: str) -> str:
+    """The one address the app binds, resolved once and given to both the exposure check and Streamlit.
+
+    An empty host means every interface (what Streamlit makes of `--server.address=`), so it
+    resolves to 0.0.0.0; a literal address is kept; a name is looked up, and the first
+    non-loopback address it resolves to wins over loopback ones, so a name that reaches the
+    network is treated as reaching it.
+
+    >>> resolve_bind_host(""), resolve_bind_host("[::1]"), resolve_bind_host("127.0.0.1")
+    ('0.0.0.0', '::1', '127.0.0.1')
+    """
+    name = host.strip().strip("[]")
+    if not name:
+        return "0.0.0.0"
+    try:
+        return str(ipaddress.ip_address(name))
+    except ValueError:
+        pass
+    try:
+        found = socket.getaddrinfo(name, None, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise BadInputError(
+            f"--host must be an address or a name this machine can resolve. Got `{host}` ({exc}).",
+            "Use --host 127.0.0.1 (this machine only), or a resolvable name with a login configured.",
+        ) from exc
+    addresses = [str(info[4][0]) for info in found]
+    outside = [a for a in addresses if not is_loopback(a)]
+    return (outside or addresses)[0]
 
 
 class OidcSettings(BaseModel):
@@ -110,18 +141,24 @@ class AppSettings(BaseModel):
             data_root=data_root,
             tracking_uri=tracking,
             review_db_url=review_db,
-            host=env.get(ENV_HOST) or "127.0.0.1",
+            host=env.get(ENV_HOST, "127.0.0.1"),  # set but empty means every interface, not loopback
             auth_required=env.get(ENV_AUTH_REQUIRED, "") in {"1", "true", "yes"},
             oidc=oidc,
             auth_secrets_file=Path(secrets).expanduser().resolve() if secrets else None,
         )
 
-    def check_exposure(self) -> None:
-        """Refuse a non-loopback address without a login: reviews would be open to the network."""
-        if not is_loopback(self.host) and not self.auth_configured:
+    def check_exposure(self) -> str:
+        """Refuse a non-loopback address without a login: reviews would be open to the network.
+
+        Returns the resolved address (`resolve_bind_host`), the one to hand to Streamlit.
+        """
+        address = resolve_bind_host(self.host)
+        if not is_loopback(address) and not self.auth_configured:
+            given = "" if address == self.host else f" (--host `{self.host}`)"
             raise BadInputError(
-                f"Refusing to listen on {self.host} without a login: anyone on the network could "
+                f"Refusing to listen on {address}{given} without a login: anyone on the network could "
                 "read patient data and write reviews.",
                 f"Use --host 127.0.0.1, or configure OIDC ({ENV_OIDC_METADATA}, {ENV_OIDC_CLIENT_ID}, "
                 f"{ENV_OIDC_CLIENT_SECRET}) or {ENV_AUTH_SECRETS}.",
             )
+        return address

@@ -193,8 +193,9 @@ def test_resubmitted_review_id_with_other_content_is_shown(
     at = _app(monkeypatch, review_root.root, DOSEWISE_REVIEW_DB_URL=url)
     _visit(at, PAGES[2])
     _submit_review(at, "first thoughts")
-    stored_id = ReviewStore(url).read()["review_id"].iloc[0]
-    id_key = next(k for k in at.session_state.filtered_state if str(k).startswith("review_id|"))
+    stored = ReviewStore(url).read().iloc[0]
+    stored_id = stored["review_id"]
+    id_key = f"review_id|{stored['dataset_name']}|{stored['episode_id']}|{stored['step']}"
     assert at.session_state[id_key] != stored_id  # a stored form gets a fresh id
     at.session_state[id_key] = stored_id  # the same submission retried, with a changed comment
     _submit_review(at, "second thoughts")

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import os
 import socket
 import subprocess
 import sys
+import time
 import tomllib
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -14,7 +18,7 @@ from typer.testing import CliRunner
 from dosewise.app.auth import secrets_toml
 from dosewise.app.cli import app
 from dosewise.app.review_cli import review_command_line
-from dosewise.app.settings import AppSettings, OidcSettings, is_loopback
+from dosewise.app.settings import AppSettings, OidcSettings, is_loopback, resolve_bind_host
 from dosewise.data_schemas import BadInputError
 
 runner = CliRunner()
@@ -115,3 +119,88 @@ def test_review_command_line_for_the_demo(tmp_path: Path) -> None:
     assert "--tracking-uri" not in review_command_line(root, tracking_uri=local)
     remote = review_command_line(root, tracking_uri="http://127.0.0.1:5000")
     assert remote.startswith("dosewise --tracking-uri http://127.0.0.1:5000 review --data-root")
+
+
+def _without_login(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (*OIDC_ENV, "DOSEWISE_AUTH_SECRETS"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_empty_host_is_every_interface_and_needs_a_login(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _without_login(monkeypatch)
+    settings = AppSettings.from_env({"DOSEWISE_DATA_DIR": str(tmp_path), "DOSEWISE_REVIEW_HOST": ""})
+    assert settings.host == "" and resolve_bind_host("") == "0.0.0.0"
+    with pytest.raises(BadInputError, match=r"Refusing to listen on 0\.0\.0\.0"):
+        settings.check_exposure()
+    result = runner.invoke(app, ["review", "--host", "", "--data-root", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "Refusing to listen on 0.0.0.0 (--host ``) without a login" in " ".join(result.output.split())
+
+
+def test_names_are_resolved_once_and_outside_addresses_win(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _without_login(monkeypatch)
+    answers = {"review.example": ["127.0.0.1", "10.1.2.3"], "loop.example": ["127.0.0.1", "::1"]}
+    real = socket.getaddrinfo
+
+    def resolver(host: str, *args: object, **kwargs: object) -> list[tuple[object, ...]]:
+        if host not in answers:
+            return real(host, *args, **kwargs)  # type: ignore[arg-type]
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, 0)) for a in answers[host]]
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)  # the DNS answer; everything else is real
+    assert resolve_bind_host("loop.example") == "127.0.0.1"
+    assert resolve_bind_host("review.example") == "10.1.2.3"
+    result = runner.invoke(app, ["review", "--host", "review.example", "--data-root", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "Refusing to listen on 10.1.2.3 (--host `review.example`)" in " ".join(result.output.split())
+    with pytest.raises(BadInputError, match="must be an address or a name this machine can resolve"):
+        resolve_bind_host("no-such-host.invalid")
+
+
+_AUDIT = """
+import ipaddress, json, sys
+log = open(sys.argv[1], "a", buffering=1)
+def hook(event, args):
+    if event == "socket.connect" and isinstance(args[1], tuple):
+        log.write(json.dumps([event, str(args[1][0])]) + "\\n")
+    elif event == "socket.getaddrinfo":
+        log.write(json.dumps([event, str(args[0])]) + "\\n")
+sys.addaudithook(hook)
+sys.argv = ["dosewise", *sys.argv[2:]]
+from dosewise.app.cli import main
+main()
+"""
+
+
+def test_startup_makes_no_outbound_call(tmp_path: Path) -> None:
+    """Bound to every interface (login configured), Streamlit would look up its external IP."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    events, out = tmp_path / "events.jsonl", tmp_path / "out.log"
+    env = {**os.environ, **OIDC_ENV, "DOSEWISE_OIDC_COOKIE_SECRET": "c" * 64}
+    with out.open("wb") as sink:
+        proc = subprocess.Popen([sys.executable, "-c", _AUDIT, str(events), "review", "--host", "0.0.0.0",
+                                 "--port", str(port), "--data-root", str(tmp_path)],
+                                stdout=sink, stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2):
+                    break
+            except OSError:
+                time.sleep(0.5)
+        assert proc.poll() is None, out.read_text()
+        time.sleep(3)  # the start-up banner (and any lookup it makes) follows the health route
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    hosts = {json.loads(line)[1] for line in events.read_text().splitlines()}
+    outside = sorted(h for h in hosts if h and not is_loopback(h) and h not in {"0.0.0.0", "::"})
+    assert outside == [], (outside, out.read_text()[-2000:])
+    assert "gatherUsageStats" not in out.read_text()
