@@ -64,3 +64,12 @@ def fluid_column(bin_hours: int) -> str:
     'fluid_ml_4h'
     """
     return f"fluid_ml_{bin_hours}h"
+
+
+def fluid_raw_column(bin_hours: int) -> str:
+    """Name of the per-bin raw (not tonicity-adjusted) IV fluid volume column.
+
+    >>> fluid_raw_column(4)
+    'fluid_raw_ml_4h'
+    """
+    return f"fluid_raw_ml_{bin_hours}h"

@@ -25,6 +25,7 @@ def write_concept_tables(
     layout = detect_layout(source)
     params = {
         "cv_rate_hold_hours": config.doses.cv_rate_hold_hours,
+        "gcs_under_sedation": config.scoring.gcs_under_sedation,
         "weight_fallback": config.weight.fallback,
         "weight_fallback_kg": config.weight.fallback_kg,
     }
@@ -34,9 +35,9 @@ def write_concept_tables(
         raise BadInputError(
             f"Unknown concept(s): {', '.join(unknown)}.", f"Choose from: {', '.join(sorted(cat.concepts))}."
         )
-    wanted = concept_order(cat.concepts, only) if only else sorted(cat.concepts)
+    wanted = concept_order(cat.concepts, only, optional=False) if only else sorted(cat.concepts)
     buildable = [n for n in wanted if cat.available(n)]
-    skipped = {n: _missing(cat, n) for n in wanted if n not in buildable}
+    skipped = {n: ", ".join(cat.missing_tables(n)) for n in wanted if n not in buildable}
     if only and skipped:
         first = next(iter(skipped))
         raise BadInputError(
@@ -52,16 +53,13 @@ def write_concept_tables(
     cat.close()
     manifest.inputs = {str(p.relative_to(source)): sha256_file(p) for p in sorted(layout.files.values())}
     manifest.inputs.update(rules_sha256())
-    manifest.extra = {"source_version": layout.version, "rows": rows, "skipped": skipped}
+    manifest.extra = {
+        "source_version": layout.version,
+        "rows": rows,
+        "skipped": skipped,
+        "empty_optional_inputs": list(cat.stand_ins),
+    }
     manifest.record_outputs(out_dir)
     manifest.write(out_dir)
     return manifest
 
-
-def _missing(cat: MimicCatalog, name: str) -> str:
-    needs = set()
-    for dep in concept_order(cat.concepts, [name]):
-        for options in cat.concepts[dep].requires:
-            if not any(o in cat.layout.files for o in options):
-                needs.add(" or ".join(options))
-    return ", ".join(sorted(needs))

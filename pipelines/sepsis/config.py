@@ -59,14 +59,29 @@ class DoseConfig(StrictConfig):
     """How raw inputs become the two doses."""
 
     tonicity_adjusted: bool = Field(
-        default=False,
-        description="Count fluids as tonicity-adjusted volumes (AI Clinician) instead of raw mL.",
+        default=True,
+        description="The fluid action counts tonicity-adjusted volumes (AI Clinician: free water 0, "
+        "half-normal 0.5, 3% saline 3, 25% albumin 5; rules/fluid_items.csv) instead of raw mL; the raw "
+        "volume is always kept as its own column (fluid_raw_ml_<h>h).",
     )
     cv_rate_hold_hours: int = Field(
-        default=4,
+        default=1,
         ge=1,
         le=24,
-        description="MIMIC-III CareVue: hours a charted rate holds without a new chart.",
+        description="MIMIC-III CareVue: hours the last charted rate of an infusion holds when no later "
+        "chart of the same item follows (CareVue charts infusions hourly; an infusion otherwise ends at "
+        "the next chart of the same item or at a charted Stopped/D/C'd).",
+    )
+
+
+class ScoringConfig(StrictConfig):
+    """Conventions of the severity scores (SOFA, GCS)."""
+
+    gcs_under_sedation: Literal["pre_sedation", "normal", "verbal_one"] = Field(
+        default="pre_sedation",
+        description="GCS when the verbal score is not testable (intubated/sedated): the last GCS before "
+        "sedation, else 15 (Vincent 1996; mimic-code gcs.sql); `normal` = always 15 (mimic-code); "
+        "`verbal_one` = the charted eye + motor + 1 (not the standard convention).",
     )
 
 
@@ -142,6 +157,7 @@ class SepsisPipelineConfig(StrictConfig):
     binning: BinningConfig = Field(default_factory=BinningConfig, description="Time grid.")
     weight: WeightConfig = Field(default_factory=WeightConfig, description="Missing-weight fallback.")
     doses: DoseConfig = Field(default_factory=DoseConfig, description="Fluid and vasopressor doses.")
+    scoring: ScoringConfig = Field(default_factory=ScoringConfig, description="SOFA/GCS conventions.")
     imputation: ImputationConfig = Field(default_factory=ImputationConfig, description="Missing values.")
     outliers: OutlierConfig = Field(default_factory=OutlierConfig, description="Out-of-bounds values.")
     actions: ActionBinsConfig = Field(default_factory=ActionBinsConfig, description="Discrete action grid.")

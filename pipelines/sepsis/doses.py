@@ -1,7 +1,9 @@
 """Dose rows -> per-bin IV fluid volume and norepinephrine-equivalent rate, inside DuckDB.
 
 Infusions spanning several bins are split by time overlap, so the volume given inside the window
-is conserved across binning; vasopressor rates become a time-weighted mean over each bin.
+is conserved across binning; vasopressor rates become a time-weighted mean over each bin. The fluid
+action is tonicity-adjusted by default (AI Clinician, Komorowski 2018: free water counts 0, half-normal
+saline 0.5, factors in rules/fluid_items.csv); the raw volume is binned alongside as `fluid_raw_ml`.
 """
 
 from __future__ import annotations
@@ -14,13 +16,18 @@ from .events import StageCounts, _by_rule, _count
 
 
 def quarantine_doses(cat: MimicCatalog, tonicity_adjusted: bool) -> StageCounts:
-    """Select dose rows overlapping each window; quarantine unknown units and absurd or negative doses."""
+    """Select dose rows overlapping each window; quarantine unknown units and absurd or negative doses.
+
+    `quantity` is the fluid volume the action counts (tonicity-adjusted or raw mL) or the vasopressor
+    rate; `quantity_raw` keeps the raw fluid volume in mL whichever is chosen.
+    """
     amount = "amount_tonicity_ml" if tonicity_adjusted else "amount_ml"
     cat.execute(
         f"""
         CREATE OR REPLACE TABLE window_doses AS
         SELECT d.kind, d.stay_id, d.starttime, d.endtime, d.itemid, d.unit, d.unit_known, d.weight_source,
                CASE WHEN d.kind = 'fluid' THEN d.{amount} ELSE d.norepi_eq_mcg_kg_min END AS quantity,
+               CASE WHEN d.kind = 'fluid' THEN d.amount_ml END AS quantity_raw,
                b.upper,
                row_number() OVER (PARTITION BY d.kind, d.stay_id, d.starttime, d.endtime, d.itemid,
                                   d.amount_ml, d.norepi_eq_mcg_kg_min) AS copy_no
@@ -90,7 +97,7 @@ def quarantine_doses(cat: MimicCatalog, tonicity_adjusted: bool) -> StageCounts:
 
 BIN_DOSES_SQL = """
 WITH r AS (
-    SELECT d.kind, d.stay_id, d.quantity, w.n_bins,
+    SELECT d.kind, d.stay_id, d.quantity, d.{raw} AS quantity_raw, w.n_bins,
            date_diff('millisecond', w.window_start, d.starttime) / 1000.0 AS ds,
            date_diff('millisecond', w.window_start, d.endtime) / 1000.0 AS de,
            date_diff('millisecond', w.window_start, w.window_end) / 1000.0 AS wl,
@@ -111,6 +118,9 @@ SELECT stay_id, bin,
        CAST(coalesce(sum(CASE WHEN kind = 'fluid' THEN CAST(
                     CASE WHEN de = ds THEN quantity ELSE quantity * overlap_s / (de - ds) END
                     AS DECIMAL(18, 6)) END), 0) AS DOUBLE) AS fluid_ml,
+       CAST(coalesce(sum(CASE WHEN kind = 'fluid' THEN CAST(
+                    CASE WHEN de = ds THEN quantity_raw ELSE quantity_raw * overlap_s / (de - ds) END
+                    AS DECIMAL(18, 6)) END), 0) AS DOUBLE) AS fluid_raw_ml,
        CAST(coalesce(sum(CASE WHEN kind = 'vaso' THEN CAST(quantity * overlap_s AS DECIMAL(18, 6)) END), 0)
             AS DOUBLE) / max(bin_len_s) AS norepi_eq_mcg_kg_min
 FROM o
@@ -120,12 +130,17 @@ ORDER BY stay_id, bin
 
 
 def bin_doses(
-    con: duckdb.DuckDBPyConnection, bin_hours: int, doses: str = "kept_doses", windows: str = "cohort_windows"
+    con: duckdb.DuckDBPyConnection,
+    bin_hours: int,
+    doses: str = "kept_doses",
+    windows: str = "cohort_windows",
+    raw: str = "quantity_raw",
 ) -> pd.DataFrame:
-    """Per stay x bin: fluid volume (mL, split by overlap) and time-weighted NE-equivalent rate.
+    """Per stay x bin: fluid volume (mL, split by overlap), raw fluid volume and time-weighted NE rate.
 
-    `doses` needs kind ('fluid'/'vaso'), stay_id, starttime, endtime, quantity; `windows` needs stay_id,
-    window_start, window_end, n_bins.
+    `doses` needs kind ('fluid'/'vaso'), stay_id, starttime, endtime, quantity and the `raw` column
+    (the raw fluid volume; pass raw="quantity" when the table has only one volume); `windows` needs
+    stay_id, window_start, window_end, n_bins.
     """
-    sql = BIN_DOSES_SQL.format(bin_seconds=bin_hours * 3600, doses=doses, windows=windows)
+    sql = BIN_DOSES_SQL.format(bin_seconds=bin_hours * 3600, doses=doses, windows=windows, raw=raw)
     return con.execute(sql).df()

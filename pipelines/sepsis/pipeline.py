@@ -86,6 +86,7 @@ def redacted_config(config: SepsisPipelineConfig) -> dict[str, Any]:
 def _catalog_params(config: SepsisPipelineConfig) -> dict[str, Any]:
     return {
         "cv_rate_hold_hours": config.doses.cv_rate_hold_hours,
+        "gcs_under_sedation": config.scoring.gcs_under_sedation,
         "weight_fallback": config.weight.fallback,
         "weight_fallback_kg": config.weight.fallback_kg,
         "sofa_scope": "filtered"
@@ -142,7 +143,7 @@ def run_sepsis_pipeline(
             if _catalog_params(config)["sofa_scope"] == "filtered":  # only suspected infection -> Sepsis-3
                 cat.build(["suspicion_of_infection"])
                 cat.execute(
-                    "INSERT INTO sofa_stay_filter SELECT stay_id FROM suspicion_of_infection",
+                    "INSERT INTO sofa_stay_filter SELECT DISTINCT stay_id FROM suspicion_of_infection",
                     what="SOFA scope",
                 )
             built = cat.build(PIPELINE_CONCEPTS)
@@ -195,9 +196,8 @@ def run_sepsis_pipeline(
             grid = grid.merge(dose_bins, on=["stay_id", "bin"], how="left").merge(
                 sofa_bins, on=["stay_id", "bin"], how="left"
             )
-            grid[["fluid_ml", c.NOREPI_EQ_MCG_KG_MIN]] = grid[["fluid_ml", c.NOREPI_EQ_MCG_KG_MIN]].fillna(
-                0.0
-            )
+            dose_cols = ["fluid_ml", "fluid_raw_ml", c.NOREPI_EQ_MCG_KG_MIN]
+            grid[dose_cols] = grid[dose_cols].fillna(0.0)
             extra["fluid_ml_binned"] = round(float(grid["fluid_ml"].sum()), 3)
             excl = post_binning_exclusions(grid, cohort, config, len(cohort))
             n_kept = int(cat.con.execute("SELECT count(*) FROM kept_events").fetchall()[0][0])
@@ -222,7 +222,7 @@ def run_sepsis_pipeline(
             )
         with runner.stage("trajectories") as log:
             fluid_col = c.fluid_column(h)
-            grid = grid.rename(columns={"fluid_ml": fluid_col})
+            grid = grid.rename(columns={"fluid_ml": fluid_col, "fluid_raw_ml": c.fluid_raw_column(h)})
             train_rows = grid["stay_id"].isin(train_stays)
             grid, edges = add_actions(grid, train_rows, fluid_col, config.actions.bins_per_dose)
             grid = add_rewards_and_ends(grid, cohort, config)
@@ -237,6 +237,7 @@ def run_sepsis_pipeline(
                     c.BIN_START,
                     *states,
                     fluid_col,
+                    c.fluid_raw_column(h),
                     c.NOREPI_EQ_MCG_KG_MIN,
                     c.ACTION,
                     c.REWARD,
@@ -288,6 +289,12 @@ def run_sepsis_pipeline(
             "weight_sources": cohort["weight_source"].value_counts().to_dict(),
             "weight_fallback": weight_fallback(cat, cohort),
             "action_binning_rule": BINNING_RULE,
+            "fluid_action": (
+                f"{fluid_col}: tonicity-adjusted mL (AI Clinician; rules/fluid_items.csv); "
+                f"{c.fluid_raw_column(h)}: raw mL"
+                if config.doses.tonicity_adjusted
+                else f"{fluid_col} and {c.fluid_raw_column(h)}: raw mL (doses.tonicity_adjusted = false)"
+            ),
             "n_episodes": len(cohort),
             "imputed_mask": "imputed_mask.parquet: 0 measured, 1 held, 2 filled",
         }

@@ -11,7 +11,7 @@ import hashlib
 import re
 import tempfile
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from importlib.abc import Traversable
 from importlib.resources import files
@@ -35,7 +35,10 @@ RULE_FILES = (
     "outlier_bounds",
     "hold_hours",
     "antibiotics",
+    "blood_gas_specimens",
 )
+#: `etl_params` values a caller may leave out (the config defaults; see `SepsisPipelineConfig`).
+DEFAULT_PARAMS: dict[str, Any] = {"sofa_scope": "all", "gcs_under_sedation": "pre_sedation"}
 
 
 def _header(path: Path) -> list[str]:
@@ -117,6 +120,8 @@ class Concept:
     sql: str
     requires: tuple[tuple[str, ...], ...]
     depends: tuple[str, ...]
+    optional: tuple[str, ...] = ()
+    columns: str = ""
 
 
 def _header_field(sql: str, key: str) -> str:
@@ -139,13 +144,30 @@ def load_concepts(version: str) -> dict[str, Concept]:
                 if part.strip()
             )
             depends = tuple(d.strip() for d in _header_field(sql, "depends").split(",") if d.strip())
+            optional = tuple(d.strip() for d in _header_field(sql, "optional").split(",") if d.strip())
             name = entry.name[: -len(".sql")]
-            found[name] = Concept(name=name, sql=sql, requires=requires, depends=depends)
+            found[name] = Concept(
+                name=name,
+                sql=sql,
+                requires=requires,
+                depends=depends,
+                optional=optional,
+                columns=_header_field(sql, "columns"),
+            )
     return found
 
 
-def concept_order(concepts: Mapping[str, Concept], wanted: Iterable[str] | None = None) -> list[str]:
-    """Dependency order of `wanted` concepts (default all), each after what it depends on."""
+def concept_order(
+    concepts: Mapping[str, Concept],
+    wanted: Iterable[str] | None = None,
+    *,
+    optional: bool | Callable[[str], bool] = True,
+) -> list[str]:
+    """Dependency order of `wanted` concepts (default all), each after what it depends on.
+
+    Hard dependencies (`-- depends:`) are always ordered; optional ones (`-- optional:`) when
+    `optional` is True, or when it is a predicate that is true for them (e.g. "is buildable").
+    """
     order: list[str] = []
     seen: set[str] = set()
 
@@ -157,7 +179,9 @@ def concept_order(concepts: Mapping[str, Concept], wanted: Iterable[str] | None 
                 f"Concept `{name}` is unknown or circular (via {' -> '.join(trail)}).",
                 f"Known concepts: {', '.join(sorted(concepts))}.",
             )
-        for dep in concepts[name].depends:
+        extra = [d for d in concepts[name].optional
+                 if optional is True or (callable(optional) and optional(d))]
+        for dep in (*concepts[name].depends, *extra):
             visit(dep, (*trail, name))
         seen.add(name)
         order.append(name)
@@ -195,20 +219,22 @@ class MimicCatalog:
             self.con.execute(f"CREATE OR REPLACE TABLE rule_{name} AS SELECT * FROM _rule_{name}")
             self.con.unregister(f"_rule_{name}")
         tag = "iv" if layout.version == "mimic_iv" else "iii"
-        params_frame = pd.DataFrame([{"version_tag": tag, "sofa_scope": "all", **params}])
+        params_frame = pd.DataFrame([{"version_tag": tag, **DEFAULT_PARAMS, **params}])
         self.con.register("_etl_params", params_frame)
         self.con.execute("CREATE OR REPLACE TABLE etl_params AS SELECT * FROM _etl_params")
         self.con.unregister("_etl_params")
         self.con.execute("CREATE OR REPLACE TABLE sofa_stay_filter (stay_id BIGINT)")
         # one byte per row instead of a string: chart_measurements holds most of chartevents
-        self.con.execute("CREATE TYPE state_variable AS ENUM (SELECT DISTINCT variable FROM rule_item_map "
-                         "ORDER BY variable)")
+        # (item-mapped variables plus derived ones such as gcs_total, which gcs.sql computes)
+        self.con.execute("CREATE TYPE state_variable AS ENUM (SELECT DISTINCT variable FROM (SELECT variable "
+                         "FROM rule_item_map UNION SELECT variable FROM rule_hold_hours) ORDER BY variable)")
         tables = raw_tables(layout.version)
         for name, path in layout.files.items():
             self.con.execute(f'CREATE OR REPLACE VIEW "{name}" AS {_view_sql(tables[name], path, self.con)}')
         self._empty_alternatives(tables)
         self.concepts = load_concepts(layout.version)
         self.built: list[str] = []
+        self.stand_ins: list[str] = []
 
     def _empty_alternatives(self, tables: Mapping[str, RawTable]) -> None:
         """An absent either/or table (MIMIC-III CareVue or MetaVision inputs) becomes an empty view."""
@@ -221,23 +247,46 @@ class MimicCatalog:
                 cols = ", ".join(f'CAST(NULL AS {t}) AS "{c}"' for c, t in table.columns.items())
                 self.con.execute(f'CREATE OR REPLACE VIEW "{name}" AS SELECT {cols} WHERE false')
 
-    def available(self, concept: str) -> bool:
-        """True when every raw table `concept` (and its dependencies) needs is present."""
-        for dep in concept_order(self.concepts, [concept]):
+    def missing_tables(self, concept: str) -> list[str]:
+        """Raw tables (`a or b` for alternatives) that `concept` and its hard dependencies lack."""
+        needs = set()
+        for dep in concept_order(self.concepts, [concept], optional=False):
             for options in self.concepts[dep].requires:
                 if not any(o in self.layout.files for o in options):
-                    return False
-        return True
+                    needs.add(" or ".join(options))
+        return sorted(needs)
+
+    def available(self, concept: str) -> bool:
+        """True when every raw table `concept` (and its hard dependencies) needs is present."""
+        return not self.missing_tables(concept)
 
     def build(self, names: Iterable[str] | None = None) -> list[str]:
-        """Run the concept SQL files for `names` (default all) and their dependencies, in order."""
-        order = concept_order(self.concepts, names)
+        """Run the concept SQL files for `names` (default all) and their dependencies, in order.
+
+        An optional dependency whose raw tables are missing becomes an empty table of the columns
+        its header declares (`-- columns:`), listed in `self.stand_ins`.
+        """
+        order = concept_order(self.concepts, names, optional=self.available)
         for name in order:
-            if name in self.built:
-                continue
-            self.execute(self.concepts[name].sql, what=f"concept `{name}`")
-            self.built.append(name)
+            for dep in self.concepts[name].optional:
+                if dep not in self.built and not self.available(dep):
+                    self._stand_in(dep)
+            if name not in self.built:
+                self.execute(self.concepts[name].sql, what=f"concept `{name}`")
+                self.built.append(name)
         return order
+
+    def _stand_in(self, name: str) -> None:
+        """An empty table for an optional concept that cannot be built (its `-- columns:` header)."""
+        columns = self.concepts[name].columns
+        if not columns:
+            raise BadInputError(
+                f"Optional concept `{name}` cannot be built and declares no `-- columns:` header.",
+                f"Add the raw table(s) {', '.join(self.missing_tables(name))}, or the header.",
+            )
+        self.execute(f"CREATE OR REPLACE TABLE {name} ({columns})", what=f"empty `{name}`")
+        self.built.append(name)
+        self.stand_ins.append(name)
 
     def execute(self, sql: str, *, what: str) -> None:
         """Run SQL, turning DuckDB's read and conversion errors into a `BadInputError`."""

@@ -106,3 +106,12 @@ def test_cli_summary_and_keep_concepts(mimic3_demo_dir: Path, tmp_path: Path) ->
     assert (tmp_path / "concepts" / "sofa.parquet").exists() and (tmp_path / MANIFEST_NAME).exists()
     sofa = pd.read_parquet(tmp_path / "concepts" / "sofa.parquet")
     assert not sofa.duplicated(["stay_id", "hr"]).any()
+
+
+def test_fluid_action_is_tonicity_adjusted_and_the_raw_volume_is_kept(demo_out: Path) -> None:
+    traj, manifest = check_sepsis_output(demo_out)
+    assert manifest.config["doses"]["tonicity_adjusted"] is True  # the AI Clinician convention by default
+    assert "tonicity-adjusted" in manifest.extra["fluid_action"]
+    adjusted, raw = traj["fluid_ml_4h"], traj["fluid_raw_ml_4h"]
+    assert (raw >= 0).all() and raw.sum() > adjusted.sum() > 0  # free water (D5W, sterile water) counts 0
+    assert ((raw - adjusted) > 1).mean() > 0.05  # many bins hold hypotonic fluid

@@ -119,7 +119,7 @@ def test_binning_conserves_fluid_volume(rows: list[tuple[float, float, float]], 
         & ((doses["endtime"] > T0) | ((doses["endtime"] == doses["starttime"]) & (doses["starttime"] >= T0)))
     ]
     con.register("d_in", inside)
-    binned = bin_doses(con, bin_hours, doses="d_in", windows="w")
+    binned = bin_doses(con, bin_hours, doses="d_in", windows="w", raw="quantity")
     start = (inside["starttime"] - T0).dt.total_seconds()
     end = (inside["endtime"] - T0).dt.total_seconds()
     span = (end - start).to_numpy()
@@ -146,7 +146,7 @@ def test_vasopressor_rate_is_time_weighted_per_bin() -> None:
     con = duckdb.connect()
     con.register("d", doses)
     con.register("w", windows)
-    binned = bin_doses(con, 4, doses="d", windows="w")
+    binned = bin_doses(con, 4, doses="d", windows="w", raw="quantity")
     assert binned["norepi_eq_mcg_kg_min"].tolist() == pytest.approx([0.1, 0.1])  # half of each 4 h bin
 
 

@@ -3,6 +3,7 @@
 -- units: weight_kg in kilograms; NULL when the stay has no plausible weight (the pipeline then applies its named fallback)
 -- requires:
 -- depends: chart_measurements, icustay_detail
+-- columns: stay_id BIGINT, weight_kg DOUBLE, weight_source VARCHAR
 CREATE OR REPLACE TABLE weight AS
 WITH w AS (
     SELECT c.stay_id, c.charttime, c.valuenum AS weight_kg

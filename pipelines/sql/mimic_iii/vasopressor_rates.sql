@@ -1,23 +1,31 @@
 -- title: Vasopressor infusion rates (MIMIC-III, CareVue and MetaVision)
--- reference: rules/vasopressor_equivalents.csv item ids (mimic-code mimic-iii norepinephrine_dose.sql etc.); a CareVue rate holds until the next charted rate of the same drug, at most etl_params.cv_rate_hold_hours (mimic-code vasopressor durations)
--- units: rate in `rateuom` as charted; patientweight in kg (MetaVision only); stay_id = icustay_id
+-- reference: rules/vasopressor_equivalents.csv item ids; mimic-code mimic-iii/concepts/durations/norepinephrine_dose.sql and vasopressor_durations.sql (CareVue: a charted rate holds until the next chart of the same drug, and a row whose `stopped` is 'Stopped' or 'D/C...' ends the infusion; rows without a rate start nothing); MetaVision rows have their own start and end ('Rewritten' rows excluded)
+-- units: rate in `rateuom` as charted; patientweight in kg (MetaVision only); stay_id = icustay_id. CareVue: starttime = charttime of a row with a rate that is not a stop; endtime = the next chart of the same item in the stay (with or without a rate, stop rows included); after the last chart of the item the rate holds etl_params.cv_rate_hold_hours (default 1 h: CareVue infusions are charted hourly; mimic-code gives the last chart no duration)
 -- requires: inputevents_cv | inputevents_mv
 -- depends:
 CREATE OR REPLACE TABLE vasopressor_rates AS
-WITH cv AS (
-    SELECT
-        cv.subject_id, cv.hadm_id, cv.icustay_id AS stay_id, cv.charttime AS starttime,
-        least(
-            coalesce(lead(cv.charttime) OVER (PARTITION BY cv.icustay_id, cv.itemid ORDER BY cv.charttime),
-                     cv.charttime + to_hours(CAST((SELECT cv_rate_hold_hours FROM etl_params) AS BIGINT))),
-            cv.charttime + to_hours(CAST((SELECT cv_rate_hold_hours FROM etl_params) AS BIGINT))
-        ) AS endtime,
-        cv.itemid, v.drug, cv.rate, cv.rateuom, CAST(NULL AS DOUBLE) AS patientweight
+WITH cv_charts AS (
+    -- one row per stay, item and chart time; a stop charted at that time wins
+    SELECT cv.subject_id, cv.hadm_id, cv.icustay_id AS stay_id, cv.charttime, cv.itemid,
+           max(v.drug) AS drug, max(cv.rate) AS rate, max(cv.rateuom) AS rateuom,
+           max(CASE WHEN cv.stopped = 'Stopped' OR cv.stopped LIKE 'D/C%' THEN 1 ELSE 0 END) AS is_stop
     FROM inputevents_cv cv
     JOIN rule_vasopressor_equivalents v ON v.itemid = cv.itemid AND v.versions IN ('both', 'iii')
-    WHERE cv.rate IS NOT NULL
+    WHERE cv.charttime IS NOT NULL
+    GROUP BY cv.subject_id, cv.hadm_id, cv.icustay_id, cv.charttime, cv.itemid
+),
+cv AS (
+    SELECT subject_id, hadm_id, stay_id, charttime AS starttime,
+           coalesce(lead(charttime) OVER (PARTITION BY stay_id, itemid ORDER BY charttime),
+                    charttime + to_hours(CAST((SELECT cv_rate_hold_hours FROM etl_params) AS BIGINT)))
+               AS endtime,
+           itemid, drug, rate, rateuom, is_stop
+    FROM cv_charts
 )
-SELECT * FROM cv
+SELECT subject_id, hadm_id, stay_id, starttime, endtime, itemid, drug, rate, rateuom,
+       CAST(NULL AS DOUBLE) AS patientweight
+FROM cv
+WHERE rate IS NOT NULL AND is_stop = 0
 UNION ALL
 SELECT
     mv.subject_id, mv.hadm_id, mv.icustay_id AS stay_id, mv.starttime, mv.endtime, mv.itemid, v.drug,

@@ -1,6 +1,6 @@
 -- title: Charted measurements mapped to state variables (MIMIC-IV)
 -- reference: item ids from rules/item_map.csv (mimic-code vitalsign.sql, gcs.sql, ventilation.sql, weight_durations.sql); unit conversions from rules/unit_conversions.csv
--- units: variable is the state_variable ENUM of rules/item_map.csv names; valuenum in the unit named by `variable` (e.g. temp_c in degrees Celsius); mechvent = 1 when a ventilator setting is charted
+-- units: variable is the state_variable ENUM of rules/item_map.csv names; valuenum in the unit named by `variable` (e.g. temp_c in degrees Celsius); mechvent = 1 when a ventilator setting is charted; gcs_verbal = 0 when charted as not testable because intubated (CareVue '1.0 ET/Trach', MetaVision 'No Response-ETT'; mimic-code gcs.sql)
 -- requires: chartevents
 -- depends:
 CREATE OR REPLACE TABLE chart_measurements AS
@@ -21,6 +21,8 @@ SELECT
     m.variable,
     CASE
         WHEN m.is_mechvent THEN CASE WHEN ce.value IS NOT NULL OR ce.valuenum IS NOT NULL THEN 1.0 END
+        -- verbal GCS not testable (intubated): 0, as in mimic-code gcs.sql; gcs.sql scores it
+        WHEN m.variable = 'gcs_verbal' AND ce.value IN ('1.0 ET/Trach', 'No Response-ETT') THEN 0.0
         WHEN m.applies_above IS NULL OR ce.valuenum > m.applies_above THEN ce.valuenum * m.multiply + m.add
         ELSE ce.valuenum
     END AS valuenum

@@ -1,10 +1,18 @@
--- title: Urine output per charting time (MIMIC-IV)
--- reference: mimic-code mimic-iv/concepts/measurement/urine_output.sql item ids (rules/item_map.csv)
--- units: urine_output_ml in millilitres
+-- title: Urine output per charting time, net of bladder irrigation (MIMIC-IV)
+-- reference: mimic-code mimic-iv/concepts/measurement/urine_output.sql and mimic-code mimic-iv/concepts/measurement/urine_output.sql (item ids in rules/item_map.csv; GU irrigant volume in, 227488, counts negative and GU irrigant/urine volume out, 227489, positive, so irrigation nets out; volumes summed per stay and chart time)
+-- units: urine_output_ml in millilitres, the net of every urine item charted at that time (negative when irrigant in was charted apart from its volume out; kept, so irrigation nets out over any sum of hours, as in mimic-code); itemid is the item when one was charted, else NULL
 -- requires: outputevents
 -- depends:
 CREATE OR REPLACE TABLE urine_output AS
-SELECT o.subject_id, o.hadm_id, o.stay_id, o.charttime, o.itemid, o.value AS urine_output_ml
+WITH m AS (
+    SELECT m.itemid, u.multiply
+    FROM rule_item_map m
+    JOIN rule_unit_conversions u ON u.conversion = m.conversion
+    WHERE m.source_table = 'outputevents' AND m.versions IN ('both', 'iv')
+)
+SELECT max(o.subject_id) AS subject_id, max(o.hadm_id) AS hadm_id, o.stay_id AS stay_id, o.charttime,
+       CASE WHEN count(DISTINCT o.itemid) = 1 THEN min(o.itemid) END AS itemid,
+       sum(o.value * m.multiply) AS urine_output_ml
 FROM outputevents o
-JOIN rule_item_map m
-  ON m.itemid = o.itemid AND m.source_table = 'outputevents' AND m.versions IN ('both', 'iv');
+JOIN m ON m.itemid = o.itemid
+GROUP BY o.stay_id, o.charttime;
