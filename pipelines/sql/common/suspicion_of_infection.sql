@@ -17,8 +17,8 @@ abx AS (
     FROM antibiotic
 ),
 paired AS (
-    -- pairing 1: culture, then the antibiotic within 72 h (3 calendar days when a side is date-only)
-    SELECT a.*, c.culture_time, c.culture_date_only, c.culture_date, 1 AS pairing
+    SELECT a.*, c.culture_time, c.culture_date_only, c.culture_date,
+           1 AS pairing -- culture, then the antibiotic within 72 h (3 calendar days when a side is date-only)
     FROM abx a
     JOIN cultures c
       ON c.subject_id = a.subject_id
@@ -27,8 +27,8 @@ paired AS (
        OR ((a.antibiotic_date_only OR c.culture_date_only)
            AND a.antibiotic_date >= c.culture_date AND a.antibiotic_date <= c.culture_date + INTERVAL 3 DAY))
     UNION ALL
-    -- pairing 2: antibiotic, then a culture within 24 h (the day before to the culture day when date-only)
-    SELECT a.*, c.culture_time, c.culture_date_only, c.culture_date, 2 AS pairing
+    SELECT a.*, c.culture_time, c.culture_date_only, c.culture_date,
+           2 AS pairing -- antibiotic, then a culture within 24 h (the day before to the culture day if date-only)
     FROM abx a
     JOIN cultures c
       ON c.subject_id = a.subject_id
@@ -38,8 +38,8 @@ paired AS (
            AND a.antibiotic_date >= c.culture_date - INTERVAL 1 DAY AND a.antibiotic_date <= c.culture_date))
 ),
 per_antibiotic AS (
-    -- one culture per antibiotic: culture-first pairing, then the earliest culture (timed before date-only)
     SELECT p.*,
+           -- one culture per antibiotic: culture-first pairing, then the earliest (timed before date-only)
            row_number() OVER (
                PARTITION BY p.subject_id, p.antibiotic_time, p.antibiotic_date_only
                ORDER BY p.pairing, p.culture_date, p.culture_date_only, p.culture_time) AS culture_rank

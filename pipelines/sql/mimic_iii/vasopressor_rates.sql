@@ -5,9 +5,9 @@
 -- depends:
 CREATE OR REPLACE TABLE vasopressor_rates AS
 WITH cv_charts AS (
-    -- one row per stay, item and chart time; a stop charted at that time wins
     SELECT cv.subject_id, cv.hadm_id, cv.icustay_id AS stay_id, cv.charttime, cv.itemid,
            max(v.drug) AS drug, max(cv.rate) AS rate, max(cv.rateuom) AS rateuom,
+           -- one row per stay, item and chart time; a stop charted at that time wins
            max(CASE WHEN cv.stopped = 'Stopped' OR cv.stopped LIKE 'D/C%' THEN 1 ELSE 0 END) AS is_stop
     FROM inputevents_cv cv
     JOIN rule_vasopressor_equivalents v ON v.itemid = cv.itemid AND v.versions IN ('both', 'iii')
