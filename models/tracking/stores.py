@@ -9,6 +9,8 @@ retries are bounded, so an unreachable server fails in seconds instead of minute
 from __future__ import annotations
 
 import os
+import sqlite3
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,6 +42,12 @@ _MISSING_CODES = {"RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"}
 # How MLflow's REST client words a server that stopped answering (it wraps the requests error).
 _CONNECTION_FAILURES = ("Max retries exceeded", "Connection refused", "Read timed out", "ConnectTimeout")
 _BAD_INPUT_CODES = {"INVALID_PARAMETER_VALUE", "BAD_REQUEST", "INVALID_STATE"}
+# The back ends MLflow's SQLAlchemy store accepts (mlflow.store.db.db_types), with or without +driver.
+_DATABASE_SCHEMES = frozenset({"postgresql", "mysql", "mssql"})
+_SCHEMES_HINT = (
+    "sqlite:///FILE.db (a local file), a folder or file:///FOLDER, http(s)://HOST:PORT (an MLflow "
+    "server), postgresql://, mysql:// or mssql:// (a database), or databricks"
+)
 
 
 @dataclass(frozen=True)
@@ -73,14 +81,38 @@ def resolve_store(tracking_uri: str | None = None) -> TrackingStore:
                 f"Tracking URI `{uri}` names no database file.",
                 "Use sqlite:////absolute/path/mlflow.db or sqlite:///relative/mlflow.db.",
             )
-        db_path.parent.mkdir(parents=True, exist_ok=True)
+        _check_sqlite_store(uri, db_path)
         return TrackingStore(uri=uri, artifact_root=(db_path.parent.resolve() / ARTIFACT_FOLDER).as_uri())
+    if parsed.scheme.split("+")[0] not in _DATABASE_SCHEMES | {"", "file"}:
+        raise BadInputError(
+            f"--tracking-uri (or MLFLOW_TRACKING_URI) must be one of {_SCHEMES_HINT}. Got `{uri}`.",
+            "Leave both unset to track into ./mlflow.db.",
+        )
     if parsed.scheme in {"", "file"}:
         # MLflow's file store keeps its artifacts inside the store folder itself.
         folder = Path(parsed.path if parsed.scheme == "file" else uri).resolve()
         return TrackingStore(uri=folder.as_uri(), artifact_root=None)
     # Other database back ends (postgresql, mysql, mssql): pin artifacts in the cwd.
     return TrackingStore(uri=uri, artifact_root=(Path.cwd() / ARTIFACT_FOLDER).resolve().as_uri())
+
+
+def _check_sqlite_store(uri: str, db_path: Path) -> None:
+    """Fail with a clear error now, not with a traceback from deep inside MLflow, when the tracking
+    database's folder cannot be made or written, or the file is not an SQLite database."""
+    hint = "Pass --tracking-uri sqlite:////a/writable/folder/mlflow.db, or leave it unset for ./mlflow.db."
+    try:
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        if db_path.exists():
+            with sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=rw", uri=True) as probe:
+                probe.execute("PRAGMA schema_version").fetchone()
+            probe.close()
+        else:
+            with tempfile.NamedTemporaryFile(dir=db_path.parent, prefix=".dosewise-probe-"):
+                pass  # the folder takes new files: SQLite can create the database and its journal
+    except (OSError, sqlite3.Error) as exc:
+        why = f"{db_path.parent} takes no new files: {exc.strerror}" if isinstance(exc, OSError) else str(exc)
+        message = f"Cannot use the tracking database {db_path} from `{uri}` ({why})."
+        raise BadInputError(message, hint) from exc
 
 
 def bound_http_retries() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dosewise.data_schemas import TrackingError
+from dosewise.data_schemas import BadInputError, TrackingError
 from dosewise.models.tracking.runs import start_run
 from dosewise.models.tracking.stores import (
     ARTIFACT_FOLDER,
@@ -78,3 +78,37 @@ def test_server_store_creates_runs_through_http(mlflow_server: str) -> None:
     assert store.is_remote
     _, run_id = start_run(mlflow_server, run_name="over-http")
     assert client.get_run(run_id).info.run_name == "over-http"
+
+
+@pytest.mark.parametrize("uri", ["foo://bar", "s3://bucket/runs", "postgres-typo://u@h/db"])
+def test_unknown_scheme_names_the_schemes_that_work(uri: str) -> None:
+    with pytest.raises(BadInputError, match=r"must be one of sqlite:///FILE\.db .*http\(s\)://.*postgresql://"):
+        resolve_store(uri)
+
+
+def test_unusable_sqlite_store_is_a_clear_error(tmp_path: Path) -> None:
+    for uri in ("sqlite:////proc/mlflow.db", "sqlite:////proc/no/such/mlflow.db"):
+        with pytest.raises(BadInputError, match="Cannot use the tracking database"):
+            resolve_store(uri)
+    not_a_db = tmp_path / "mlflow.db"
+    not_a_db.write_text("plain text, not SQLite")
+    with pytest.raises(BadInputError, match="file is not a database"):
+        resolve_store(f"sqlite:///{not_a_db}")
+    assert resolve_store(f"sqlite:///{tmp_path / 'new' / 'mlflow.db'}").uri.endswith("new/mlflow.db")
+    assert not (tmp_path / "new" / "mlflow.db").exists()  # checking creates nothing but the folder
+    for known in ("postgresql+psycopg2://u@h/db", "mysql://u@h/db", "databricks", "file:///tmp/runs"):
+        resolve_store(known)
+
+
+@pytest.mark.parametrize(("uri", "says"), [
+    ("foo://bar", "must be one of sqlite:///FILE.db"),
+    ("sqlite:////proc/mlflow.db", "Cannot use the tracking database /proc/mlflow.db"),
+])
+def test_cli_bad_tracking_uri_is_one_line_and_exit_2(uri: str, says: str) -> None:
+    from typer.testing import CliRunner
+
+    from dosewise.app.cli import app
+
+    result = CliRunner().invoke(app, ["--tracking-uri", uri, "promote", "--name", "m", "--version", "1"])
+    assert result.exit_code == 2, result.output
+    assert says in " ".join(result.output.split()) and "Traceback" not in result.output
