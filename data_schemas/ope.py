@@ -15,7 +15,7 @@ import pandera.pandas as pa
 from pydantic import BaseModel, ConfigDict, Field
 
 ESTIMATORS = ("IS", "WIS", "PDIS", "PDWIS", "DR", "WDR", "FQE")
-BEHAVIOUR_SOURCES = ("logged_behaviour_prob", "fitted_classifier")
+BEHAVIOUR_SOURCES = ("logged_behaviour_prob", "fitted_classifier", "fitted_density")
 
 OpeEstimateSchema = pa.DataFrameSchema(
     {
@@ -84,14 +84,33 @@ class WeightSummary(BaseModel):
     n_clipped: int = Field(ge=0, description="Per-step ratios cut down to `max_weight`.")
 
 
+class DensityCalibration(BaseModel):
+    """Held-out calibration of a continuous behaviour (dose) density: the probability integral
+    transform u = F(a | s) of each logged dose is uniform when the density is calibrated (randomised
+    at point masses such as a zero dose; Czado, Gneiting & Held 2009)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pit_histogram: list[float] = Field(description="Share of logged doses per equal-width PIT bin; "
+                                       "calibrated: 1 / bins each.")
+    pit_ks: float = Field(ge=0, le=1, description="Kolmogorov-Smirnov distance of the PITs from uniform.")
+    interval_coverage: dict[str, float] = Field(
+        description="Nominal level -> share of logged doses inside the central predictive interval.")
+    mean_log_density: float = Field(description="Mean log density of the logged doses (held out).")
+    n_doses: int = Field(ge=0, description="Logged dose values behind the PITs (rows x dose columns).")
+    bandwidth: dict[str, float] = Field(description="Kernel bandwidth of the smoothed target per dose "
+                                        "column, in its units.")
+
+
 class BehaviourModelInfo(BaseModel):
     """Which behaviour probabilities the weights used, and how good the fitted model is."""
 
     model_config = ConfigDict(extra="forbid")
 
-    source: Literal["logged_behaviour_prob", "fitted_classifier"] = Field(
+    source: Literal["logged_behaviour_prob", "fitted_classifier", "fitted_density"] = Field(
         description="`logged_behaviour_prob`: known logging probabilities from the trajectories; "
-        "`fitted_classifier`: the calibrated classifier fitted on the train split."
+        "`fitted_classifier`: the calibrated classifier fitted on the train split; `fitted_density`: "
+        "the conditional dose density (continuous-action OPE)."
     )
     estimator: str = Field(description="The classifier's base estimator and calibration.")
     fitted_on: str = Field(description="Split the classifier was fitted on.")
@@ -103,6 +122,9 @@ class BehaviourModelInfo(BaseModel):
     min_behaviour_prob: float = Field(ge=0, description="Floor applied to behaviour probabilities.")
     n_floored: int = Field(ge=0, description="Logged actions whose probability was raised to the floor.")
     model_file: str | None = None
+    density_calibration: DensityCalibration | None = Field(
+        default=None, description="Continuous-action OPE: PIT and predictive-interval coverage of the "
+        "dose density (the log-loss, ECE and accuracy above are of its integral over the dose bins).")
 
 
 class SupportSummary(BaseModel):
@@ -166,6 +188,9 @@ class OpeReport(BaseModel):
     gamma: float = Field(ge=0, le=1)
     epsilon: float = Field(ge=0, le=1, description="Softening of the learned policy (ε-greedy).")
     max_weight: float | None = Field(description="Per-step importance ratio clip; None = no clipping.")
+    action_space: Literal["discrete", "continuous"] = Field(
+        default="discrete", description="Discrete: ratios of action probabilities; continuous: ratios "
+        "of a kernel-smoothed target density to the behaviour dose density.")
     estimates: list[OpeEstimate]
     weights: list[WeightSummary]
     behaviour: BehaviourModelInfo

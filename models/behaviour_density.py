@@ -5,7 +5,9 @@ A hurdle model in the spirit of two-part dose models (Duan et al. 1983): which d
 keeps its own probability), then each non-zero dose is log-normal with a state-dependent mean
 (ridge regression) and a constant spread. Non-zero log doses are independent given the state and
 the pattern. Its `action_probabilities` integrates the density over the dataset's dose bins, so it
-can stand in for the classifier when the importance weights should come from the dose density.
+can stand in for the classifier when the importance weights should come from the dose density;
+`log_density`, `window_mass`, `dose_cdf` (for the PIT calibration check) and `sample` serve the
+continuous-action estimators (density ratios against a kernel-smoothed target).
 """
 
 from __future__ import annotations
@@ -96,35 +98,79 @@ class BehaviourDoseDensity(BaseEstimator):  # type: ignore[misc]
         return total
 
     def action_probabilities(self, X: Any, n_actions: int) -> np.ndarray:
-        """(n, n_actions) probability of each dose bin combination (action = f * k_v + v)."""
+        """(n, n_actions) probability of each dose bin combination (row-major over the dose
+        columns: action = sum_j bin_j * stride_j, as in the manifest's action grid)."""
         if self.bin_edges is None:
             raise BadInputError("This dose density has no bin edges.", "Pass `bin_edges` from the manifest.")
         patterns = self.pattern_probabilities(X)
         X = validate_data(self, X, reset=False, dtype=np.float64)
         mu = self._log_means(X)
-        per_dose = []  # (n, k_j - 1) probability of each non-zero bin given the dose is non-zero
+        sizes = [len(e) + 1 for e in self.bin_edges]
+        if int(np.prod(sizes)) != n_actions or len(sizes) != self.n_doses_:
+            raise BadInputError(f"Bin edges give {sizes} bins; the dataset has {n_actions} actions.",
+                                "Use the action_bin_edges of the same trajectories manifest.")
+        per_dose = []  # (n, k_j) probability of each bin given the dose is non-zero (bin 0 gets 0)
         for j, edges in enumerate(self.bin_edges):
             inner = np.log(np.asarray(edges[1:], dtype=np.float64).clip(min=1e-300))
             cdf = norm.cdf((inner[None, :] - mu[:, [j]]) / self.sigma_[j])
             bounds = np.column_stack([np.zeros(len(X)), cdf, np.ones(len(X))])
-            per_dose.append(np.diff(bounds, axis=1))
-        sizes = [len(e) + 1 for e in self.bin_edges]
-        if int(np.prod(sizes)) != n_actions or len(sizes) != 2:
-            raise BadInputError(f"Bin edges give {sizes} bins; the dataset has {n_actions} actions.",
-                                "Use the action_bin_edges of the same trajectories manifest.")
-        out = np.zeros((len(X), sizes[0], sizes[1]))
-        for code in range(4):
-            f_pos, v_pos = bool(code & 1), bool(code & 2)
-            f = per_dose[0] if f_pos else None
-            v = per_dose[1] if v_pos else None
-            block = patterns[:, code][:, None, None] * (
-                (f[:, :, None] if f is not None else np.ones((len(X), 1, 1)))
-                * (v[:, None, :] if v is not None else np.ones((len(X), 1, 1)))
-            )
-            rows_f = slice(1, None) if f_pos else slice(0, 1)
-            cols_v = slice(1, None) if v_pos else slice(0, 1)
-            out[:, rows_f, cols_v] += block
+            per_dose.append(np.column_stack([np.zeros(len(X)), np.diff(bounds, axis=1)]))
+        out = np.zeros((len(X), *sizes))
+        for code in range(1 << self.n_doses_):
+            block = patterns[:, code].reshape(len(X), *([1] * len(sizes)))
+            for j, size in enumerate(sizes):
+                part = per_dose[j] if code >> j & 1 else np.eye(1, size).repeat(len(X), axis=0)
+                shape = [len(X)] + [size if i == j else 1 for i in range(len(sizes))]
+                block = block * part.reshape(shape)
+            out += block
         return out.reshape(len(X), n_actions)
+
+    def zero_probabilities(self, X: Any) -> np.ndarray:
+        """(n, n_doses) marginal probability that each dose is zero given the state."""
+        patterns = self.pattern_probabilities(X)
+        bits = (np.arange(patterns.shape[1])[:, None] >> np.arange(self.n_doses_)[None, :]) & 1
+        zero: np.ndarray = patterns @ (1 - bits)
+        return zero
+
+    def dose_cdf(self, X: Any, doses: Any) -> np.ndarray:
+        """(n, n_doses) marginal P(dose_j <= d_j | state): the zero mass plus the log-normal part."""
+        zero = self.zero_probabilities(X)
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        doses = np.asarray(doses, dtype=np.float64).reshape(len(X), -1)
+        mu = self._log_means(X)
+        log_d = np.log(np.maximum(doses, 1e-300))
+        positive_part = np.where(doses > 0, norm.cdf((log_d - mu) / self.sigma_), 0.0)
+        cdf: np.ndarray = np.where(doses < 0, 0.0, zero + (1.0 - zero) * positive_part)
+        return cdf
+
+    def window_mass(self, X: Any, doses: Any, half_width: np.ndarray) -> np.ndarray:
+        """(n,) behaviour probability of a dose vector within +-half_width per column: the zero
+        pattern's point mass for zero doses, the log-normal mass of the window for the others.
+        How much the clinicians' density supports a dose; near zero means undefined ratios."""
+        patterns = self.pattern_probabilities(X)
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        doses = np.asarray(doses, dtype=np.float64).reshape(len(X), -1)
+        positive = doses > 0
+        code = positive @ (1 << np.arange(self.n_doses_))
+        mass = patterns[np.arange(len(X)), code]
+        mu = self._log_means(X)
+        high = np.log(doses + half_width)
+        low = np.log(np.maximum(doses - half_width, 1e-300))
+        inside = norm.cdf((high - mu) / self.sigma_) - norm.cdf((low - mu) / self.sigma_)
+        total: np.ndarray = mass * np.where(positive, inside, 1.0).prod(axis=1)
+        return total
+
+    def sample(self, X: Any, seed: int = 0) -> np.ndarray:
+        """(n, n_doses) one dose vector per state drawn from the density (seeded)."""
+        rng = np.random.default_rng(seed)
+        patterns = self.pattern_probabilities(X)
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        cumulative = patterns.cumsum(axis=1)
+        code = (rng.random((len(X), 1)) > cumulative).sum(axis=1).clip(max=patterns.shape[1] - 1)
+        positive = (code[:, None] >> np.arange(self.n_doses_)[None, :]) & 1 == 1
+        draws = np.exp(self._log_means(X) + self.sigma_ * rng.standard_normal((len(X), self.n_doses_)))
+        out: np.ndarray = np.where(positive, draws, 0.0)
+        return out
 
     def describe(self) -> str:
         """One line for the report."""

@@ -50,7 +50,9 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         trajectories: Annotated[Path, typer.Option("--trajectories", help="A trajectories folder.")],
         policy: Annotated[str, typer.Option(
-            "--policy", help="A saved policy folder or a registered model, models:/NAME@ALIAS.")],
+            "--policy", help="A saved policy folder, a registered model models:/NAME@ALIAS, or a fixed "
+            "reference policy constant:ACTION (constant:K = always action/arm K; constant:1.0 or "
+            "constant:COLUMN=X = always this dose).")],
         config: Annotated[str, typer.Option("--config", help="Shipped OPE config name or TOML path.")] = (
             "ope_default"),
         split: Annotated[str, typer.Option("--split", help="train, validation or test.")] = "test",

@@ -75,8 +75,10 @@ def support_flags(
     threshold: float,
 ) -> pd.DataFrame:
     """One row per (episode, step): the recommended action, the clinicians' probability of it
-    and whether that is below `threshold` (`support_flags.parquet` for the review app)."""
-    prob = behaviour_probs[np.arange(len(recommended)), recommended]
+    and whether that is below `threshold` (`support_flags.parquet` for the review app).
+    `behaviour_probs` is (n, A) over the actions, or (n,) already taken at the recommendation."""
+    prob = (behaviour_probs[np.arange(len(recommended)), recommended] if behaviour_probs.ndim == 2
+            else behaviour_probs)
     return pd.DataFrame(
         {
             c.EPISODE_ID: frame[c.EPISODE_ID].to_numpy(),

@@ -19,6 +19,7 @@ from dosewise.data_schemas import columns as c
 from dosewise.data_schemas.console import progress
 
 from ..datasets import StateScaler, TransitionArrays, load_training_data
+from ..device import resolve_device
 from ..fused_updates import fuse_updates
 from ..sampling import TransitionSampler, update_step
 from .config import FqeConfig
@@ -184,8 +185,6 @@ def fit_fqe_with_refits(
     (each episode's transitions repeated as often as it was drawn; network seed `seed + k`).
 
     The split is read and the target's probabilities computed once for all fits."""
-    from ..device import resolve_device
-
     data = load_training_data(trajectories_dir, split=split, features=feature_names)
     arrays = data.transitions()
     keep = ~data.episode_ends | data.terminals
@@ -195,6 +194,25 @@ def fit_fqe_with_refits(
     next_probs[data.episode_ends] = 0.0  # after a terminal step nothing is bootstrapped
     next_probs = next_probs[keep]
     episodes = pd.factorize(data.frame[c.EPISODE_ID])[0][keep]
+    n_features, device = arrays.observations.shape[1], resolve_device(config.device)
+
+    def build(k: int) -> Any:
+        return build_fqe(n_features, data.info.n_actions, config, gamma, device, seed + k)
+
+    fits = fit_with_refits(arrays, next_probs, episodes, build, config, seed=seed, refits=refits, label=label,
+                           n_threads=n_threads, show_progress=show_progress)
+    return [FittedQ(fqe=fqe, scaler=data.scaler, n_steps=config.n_steps, final_loss=loss)
+            for fqe, loss in fits]
+
+
+def fit_with_refits(
+    arrays: TransitionArrays, next_targets: np.ndarray, episodes: np.ndarray, build: Any, config: FqeConfig,
+    *, seed: int, refits: int, label: str, n_threads: int, show_progress: bool,
+) -> list[tuple[Any, float]]:
+    """The training loop shared by discrete and continuous FQE: `build(k)` makes the k-th FQE, fit on
+    all transitions (k = 0) or on an episode-bootstrap resample (k >= 1); `next_targets` rides in the
+    batches' `next_actions` slot (pi(.|s') for discrete FQE, the target's dose at s' for continuous).
+    Returns (fitted FQE, last loss) per fit."""
     import torch
 
     device = resolve_device(config.device)
@@ -203,19 +221,18 @@ def fit_fqe_with_refits(
     fitted = []
     try:
         for k in range(refits + 1):
-            fit_arrays, fit_next = arrays, next_probs
+            fit_arrays, fit_next = arrays, next_targets
             if k:
                 resample_seed = (seed + 1) * 100_003 + k
-                fit_arrays, fit_next = _episode_resample(arrays, next_probs, episodes, resample_seed)
-            n_features = arrays.observations.shape[1]
-            fqe = build_fqe(n_features, data.info.n_actions, config, gamma, device, seed + k)
+                fit_arrays, fit_next = _episode_resample(arrays, next_targets, episodes, resample_seed)
+            fqe = build(k)
             fuse_updates(fqe)  # torch's fused Adam kernel: the same update, faster
             sampler = FqeSampler(fit_arrays, fit_next, config.batch_size, device, seed + k)
             loss = float("nan")
             desc = f"{label} refit {k}" if k else label
             for _ in progress(range(config.n_steps), desc=desc, total=config.n_steps, show=show_progress):
                 loss = update_step(fqe, sampler.sample())["loss"]
-            fitted.append(FittedQ(fqe=fqe, scaler=data.scaler, n_steps=config.n_steps, final_loss=loss))
+            fitted.append((fqe, loss))
     finally:
         torch.set_num_threads(threads)
     return fitted

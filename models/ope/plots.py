@@ -11,7 +11,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from dosewise.data_schemas import write_bytes_atomic
-from dosewise.data_schemas.ope import OpeEstimate, SupportBounds
+from dosewise.data_schemas.ope import DensityCalibration, OpeEstimate, SupportBounds
 
 
 def _figure(width: float, height: float, ncols: int = 1) -> tuple[Figure, Any]:
@@ -91,5 +91,22 @@ def reliability_plot(reliability: pd.DataFrame, path: Path, ece: float) -> Path:
     ax.set_xlabel("predicted probability of the top action")
     ax.set_ylabel("observed frequency")
     ax.set_title(f"Behaviour model reliability (ECE {ece:.3f})")
+    ax.legend()
+    return _save(fig, path)
+
+
+def pit_histogram(calibration: DensityCalibration, path: Path) -> Path:
+    """PIT histogram of the behaviour dose density on the held-out split (flat = calibrated), with
+    the coverage of its central predictive intervals."""
+    fig, ax = _figure(5.5, 4.0)
+    shares = np.asarray(calibration.pit_histogram)
+    edges = np.linspace(0.0, 1.0, len(shares) + 1)
+    ax.bar(edges[:-1], shares, width=np.diff(edges), align="edge", edgecolor="white", label="logged doses")
+    ax.axhline(1.0 / len(shares), linestyle="--", color="gray", label="calibrated")
+    coverage = ", ".join(f"{float(k):.0%}: {v:.0%}" for k, v in calibration.interval_coverage.items())
+    ax.set_xlabel("PIT  u = F(logged dose | state)")
+    ax.set_ylabel("share of logged doses")
+    ax.set_title(f"Dose density calibration (KS {calibration.pit_ks:.3f})\ninterval coverage {coverage}",
+                 fontsize=9)
     ax.legend()
     return _save(fig, path)

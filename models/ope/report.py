@@ -3,13 +3,10 @@ diagnostics, written as `ope_report.json` plus figures, support flags and the be
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
-from threadpoolctl import threadpool_limits
 
 from dosewise.data_schemas import (
     BadInputError,
@@ -25,23 +22,17 @@ from dosewise.data_schemas.ope import BehaviourModelInfo, BootstrapInfo, OpeEsti
 from ..behaviour import save_behaviour_model
 from . import plots
 from .bootstrap import bootstrap_intervals, widen_for_refits
-from .bounds import SupportBoundTerms, bound_warnings, summarise_bounds, support_bound_terms, value_range
+from .bounds import bound_warnings, summarise_bounds
 from .config import OpeConfig
+from .continuous import resolve_action_space
 from .diagnostics import estimator_ess, support_flags, support_summary, weight_summary
-from .doubly_robust import direct_method_terms, dr_terms, wdr_terms
-from .episodes import EpisodeLayout, discounted_returns, episode_layout
-from .importance_sampling import (
-    ImportanceWeights,
-    importance_weights,
-    is_terms,
-    pdis_terms,
-    pdwis_terms,
-    wis_terms,
-)
-from .inputs import behaviour_probabilities, check_policy_matches, fit_behaviour_model, take_split
+from .episodes import episode_layout
+from .importance_sampling import ImportanceWeights
+from .inputs import check_policy_matches, take_split
+from .prepare import prepare_continuous, prepare_discrete
+from .targets import CLINICIANS, Q_ESTIMATORS, needs_q
 from .terms import RatioTerms
 
-CLINICIANS = "clinicians"
 FILES = {"report": "ope_report.json", "estimates": "ope_estimates.parquet", "forest": "ope_forest.png",
          "weights": "ope_weights.png", "heatmap": "action_heatmap.png",
          "calibration": "behaviour_calibration.png", "support": "support_flags.parquet",
@@ -52,46 +43,6 @@ FQE_NOTE = ("The FQE interval resamples the evaluated episodes around one fitted
 REFIT_NOTE = ("The FQE interval adds the spread of {k} FQE refits on episode-bootstrap resamples of the "
               "`{split}` split (normal approximation). DR and WDR need no refits: with a Q-function fitted "
               "on other episodes they stay unbiased, so their episode bootstrap holds their uncertainty.")
-Q_ESTIMATORS = ("DR", "WDR", "FQE")
-
-
-def _estimator_terms(
-    config: OpeConfig, weights: ImportanceWeights, rewards: np.ndarray, q: tuple[np.ndarray, ...] | None
-) -> dict[str, RatioTerms]:
-    """The configured estimators' per-episode terms for one target."""
-    g = config.gamma
-    makers: dict[str, Callable[[], RatioTerms]] = {
-        "IS": lambda: is_terms(weights, rewards, g), "WIS": lambda: wis_terms(weights, rewards, g),
-        "PDIS": lambda: pdis_terms(weights, rewards, g), "PDWIS": lambda: pdwis_terms(weights, rewards, g),
-    }
-    if q is not None:
-        q_logged, v_target = q
-        makers["DR"] = lambda: dr_terms(weights, rewards, q_logged, v_target, g)
-        makers["WDR"] = lambda: wdr_terms(weights, rewards, q_logged, v_target, g)
-        makers["FQE"] = lambda: direct_method_terms(v_target[:, 0])
-    return {name: makers[name]() for name in config.estimators if name in makers}
-
-
-def _fitted_qs(
-    folder: Path, probs_fn: Callable[[pd.DataFrame], np.ndarray], rows: pd.DataFrame, features: list[str],
-    config: OpeConfig, split: str, label: str, show: bool,
-) -> list[np.ndarray]:
-    """FQE for one target -> Q(s, a) on every evaluated row (rows, A): the fit on the whole fit
-    split first, then one per bootstrap refit (`fqe.bootstrap_refits`)."""
-    from .fqe import fit_fqe_with_refits
-
-    fit_split = split if config.fqe.fit_split == "same" else config.fqe.fit_split
-    fits = fit_fqe_with_refits(folder, probs_fn, features, config.fqe, split=fit_split, gamma=config.gamma,
-                               seed=config.seed, n_threads=config.threads, show_progress=show,
-                               refits=config.fqe.bootstrap_refits if "FQE" in config.estimators else 0,
-                               label=f"FQE {label}")
-    return [np.asarray(fitted.q_values(rows[features]), dtype=np.float64) for fitted in fits]
-
-
-def _q_terms(q: np.ndarray, probs: np.ndarray, actions: np.ndarray, layout: EpisodeLayout
-             ) -> tuple[np.ndarray, np.ndarray]:
-    """Padded Q(s_t, a_t) and V(s_t) = sum_a pi(a|s_t) Q(s_t, a) for the DR, WDR and FQE terms."""
-    return (layout.pad(q[np.arange(len(q)), actions], 0.0), layout.pad((probs * q).sum(axis=1), 0.0))
 
 
 def _estimates(
@@ -141,50 +92,19 @@ def evaluate_policy(
     if info is None:  # read_trajectories already refuses such folders
         raise BadInputError(f"{folder} has no dataset contract in its manifest.", "Re-run its producer.")
     features = check_policy_matches(policy, info)
+    mode = resolve_action_space(policy, info, config)
     rows = take_split(frame, split, str(folder))
     fit_rows = take_split(frame, config.behaviour.fit_split, str(folder))
     n_fit = len(fit_rows)
-    with threadpool_limits(limits=config.threads):
-        model = fit_behaviour_model(fit_rows, features, config.behaviour, config.seed, info)
-    behaviour = behaviour_probabilities(model, rows, features, info, config.behaviour)
     layout = episode_layout(rows)
-    mask, rewards = layout.mask, layout.pad(rows[c.REWARD].to_numpy(np.float64), 0.0)
-    actions, states, idx = rows[c.ACTION].to_numpy(np.int64), rows[features], np.arange(len(rows))
+    mask, actions = layout.mask, rows[c.ACTION].to_numpy(np.int64)
     label = policy.name if policy.name != CLINICIANS else f"{policy.name} (policy)"
-    targets: dict[str, tuple[np.ndarray, Callable[[pd.DataFrame], np.ndarray]]] = {
-        label: (np.asarray(policy.action_probabilities(states, config.epsilon), dtype=np.float64),
-                lambda f: policy.action_probabilities(f, config.epsilon)),
-        CLINICIANS: (behaviour.clinician, lambda f: model.action_probabilities(f, info.n_actions)),
-    }
-    warnings = list(behaviour.warnings)
-    all_terms: dict[str, RatioTerms] = {}
-    weights: dict[str, ImportanceWeights] = {}
-    needs_q = config.fqe.enabled and bool(set(Q_ESTIMATORS) & set(config.estimators))
-    fqe_only = config.model_copy(update={"estimators": ["FQE"]})  # refits widen the direct method only
-    refit_values: dict[str, list[float]] = {}
-    bound_terms: dict[str, SupportBoundTerms] = {}
-    returns = value_range(config.value_range, discounted_returns(rewards, config.gamma))
-    for target, (probs, probs_fn) in targets.items():
-        # the clinicians' policy is the behaviour policy itself: its logged-action ratio is 1
-        logged_target = behaviour.logged if target == CLINICIANS else probs[idx, actions]
-        weights[target] = importance_weights(layout.pad(logged_target, 1.0),
-                                             layout.pad(behaviour.logged, 1.0), mask, config.max_weight)
-        qs: list[np.ndarray | None] = (
-            list(_fitted_qs(folder, probs_fn, rows, features, config, split, target, show_progress))
-            if needs_q else [None])
-        pairs = [None if q is None else _q_terms(q, probs, actions, layout) for q in qs]
-        for name, terms in _estimator_terms(config, weights[target], rewards, pairs[0]).items():
-            all_terms[f"{target}|{name}"] = terms
-        for refit_pair in pairs[1:]:
-            for name, terms in _estimator_terms(fqe_only, weights[target], rewards, refit_pair).items():
-                refit_values.setdefault(f"{target}|{name}", []).append(terms.value())
-        if target != CLINICIANS:  # the clinicians' own value is identified: they are the behaviour policy
-            low, high = support_bound_terms(
-                probs, behaviour.clinician, behaviour.logged, actions, rewards, layout,
-                threshold=config.support_threshold, bounds=returns, gamma=config.gamma,
-                max_weight=config.max_weight)
-            bound_terms[f"{target}|low"], bound_terms[f"{target}|high"] = low, high
-    if not needs_q and set(Q_ESTIMATORS) & set(config.estimators):
+    prepare = prepare_continuous if mode == "continuous" else prepare_discrete
+    prepared = prepare(folder, policy, label, rows, fit_rows, features, info, config, layout, split,
+                       show_progress)
+    terms, returns, warnings = prepared.terms, prepared.returns_range, list(prepared.warnings)
+    all_terms, weights, bound_terms = terms.all_terms, terms.weights, terms.bound_terms
+    if not needs_q(config) and set(Q_ESTIMATORS) & set(config.estimators):
         warnings.append("FQE is disabled (fqe.enabled = false): DR, WDR and FQE were not computed.")
     results = bootstrap_intervals({**all_terms, **bound_terms}, n_resamples=config.n_bootstrap,
                                   seed=config.seed, confidence=config.confidence, bca=config.bca,
@@ -192,9 +112,9 @@ def evaluate_policy(
     bounds = [summarise_bounds(t, results.pop(f"{t}|low"), results.pop(f"{t}|high"), returns,
                                config.value_range is not None, config.support_threshold,
                                bound_terms[f"{t}|low"])
-              for t in targets if f"{t}|low" in bound_terms]
+              for t in prepared.targets if f"{t}|low" in bound_terms]
     refit_sd = {key: float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-                for key, values in refit_values.items()}
+                for key, values in terms.refit_values.items()}
     results = {key: widen_for_refits(res, refit_sd[key], config.confidence) if key in refit_sd else res
                for key, res in results.items()}
     n = layout.n_episodes
@@ -213,36 +133,39 @@ def evaluate_policy(
 
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / MANIFEST_NAME).unlink(missing_ok=True)
-    recommended = np.asarray(policy.recommend(states), dtype=np.int64)
-    flags = support_flags(rows, recommended, behaviour.clinician, config.support_threshold)
+    recommended, model, calibration = prepared.recommended, prepared.model, prepared.calibration
+    flags = support_flags(rows, recommended, prepared.prob_recommended, config.support_threshold)
     write_table_atomic(flags, out_dir / FILES["support"])
     save_behaviour_model(model, out_dir / FILES["behaviour_model"])
     report = OpeReport(
         policy_name=policy.name, trajectories=str(folder), split=split, n_episodes=n, n_steps=len(rows),
-        gamma=config.gamma, epsilon=config.epsilon, max_weight=config.max_weight, estimates=estimates,
+        gamma=config.gamma, epsilon=config.epsilon if mode == "discrete" else 0.0,
+        max_weight=config.max_weight, action_space=mode, estimates=estimates,
         weights=[weight_summary(t, w) for t, w in weights.items()],
         behaviour=BehaviourModelInfo(
-            source=behaviour.source,
+            source=prepared.source,
             estimator=model.describe(), fitted_on=config.behaviour.fit_split,
             n_fit_rows=int(min(config.behaviour.max_fit_rows, n_fit)),
-            heldout_split=split, heldout_log_loss=behaviour.calibration.log_loss,
-            heldout_ece=behaviour.calibration.ece, heldout_accuracy=behaviour.calibration.accuracy,
-            min_behaviour_prob=config.behaviour.min_prob, n_floored=behaviour.n_floored,
-            model_file=FILES["behaviour_model"],
+            heldout_split=split, heldout_log_loss=calibration.log_loss,
+            heldout_ece=calibration.ece, heldout_accuracy=calibration.accuracy,
+            min_behaviour_prob=config.behaviour.min_prob, n_floored=prepared.n_floored,
+            model_file=FILES["behaviour_model"], density_calibration=prepared.density_calibration,
         ),
         support=support_summary(flags, config.support_threshold), support_bounds=bounds,
         bootstrap=BootstrapInfo(n_resamples=config.n_bootstrap, seed=config.seed,
                                 confidence=config.confidence,
                                 fqe_refits=config.fqe.bootstrap_refits if refit_sd else 0,
-                                fqe_note=_fqe_note(config) if needs_q else ""),
+                                fqe_note=_fqe_note(config) if needs_q(config) else ""),
         warnings=warnings, files=dict(FILES), config=config.model_dump(mode="json"),
     )
     write_table_atomic(report.estimates_frame(), out_dir / FILES["estimates"])
     plots.forest_plot(estimates, out_dir / FILES["forest"], bounds=bounds)
     plots.weight_histogram({t: w.trajectory for t, w in weights.items()}, out_dir / FILES["weights"])
     plots.action_heatmap(actions, recommended, list(info.action_grid), out_dir / FILES["heatmap"])
-    plots.reliability_plot(behaviour.calibration.reliability, out_dir / FILES["calibration"],
-                           behaviour.calibration.ece)
+    if prepared.density_calibration is not None:
+        plots.pit_histogram(prepared.density_calibration, out_dir / FILES["calibration"])
+    else:
+        plots.reliability_plot(calibration.reliability, out_dir / FILES["calibration"], calibration.ece)
     write_json_atomic(out_dir / FILES["report"], report.model_dump(mode="json"))
     run = RunManifest.start("ope_report", report.config, seed=config.seed,
                             inputs={"trajectories/manifest.json": sha256_file(folder / MANIFEST_NAME)})

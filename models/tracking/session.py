@@ -150,9 +150,22 @@ def find_policy_run(policy_dir: Path, tracking_uri: str | None = None) -> str | 
     return str(runs[0].info.run_id) if runs else None
 
 
-def load_policy_ref(policy: str | Path, tracking_uri: str | None = None) -> tuple[Any, str | None]:
-    """A policy from a folder or a `models:/NAME@ALIAS` URI, with the run it came from if known."""
+def load_policy_ref(policy: str | Path, tracking_uri: str | None = None,
+                    trajectories_dir: Path | None = None) -> tuple[Any, str | None]:
+    """A policy from a folder, a `models:/NAME@ALIAS` URI or a `constant:ACTION` reference policy
+    (built against `trajectories_dir`'s contract), with the run it came from if known."""
     text = str(policy)
+    from ..constant_policy import constant_policy, is_constant_spec
+
+    if is_constant_spec(text):
+        if trajectories_dir is None:
+            raise BadInputError(f"`{text}` needs the trajectories it is evaluated on.",
+                                "Pass --trajectories.")
+        info = RunManifest.read(Path(trajectories_dir)).dataset
+        if info is None:
+            raise BadInputError(f"{trajectories_dir} is not a trajectories folder.",
+                                "Pass the --out folder of `dosewise etl` or `dosewise synth`.")
+        return constant_policy(text, info), None
     if text.startswith("models:/"):
         registered = resolve_registered(text, tracking_uri)
         return load_registered_policy(text, tracking_uri), registered.run_id
@@ -167,6 +180,9 @@ def default_ope_dir(policy: str | Path, split: str) -> Path:
     if text.startswith("models:/"):
         name, alias, version = parse_model_uri(text)
         return Path(f"ope_{name}-{alias or f'v{version}'}_{split}")
+    if text.startswith("constant:"):
+        body = "".join(ch if ch.isalnum() or ch in ".-_" else "-" for ch in text[len("constant:"):])
+        return Path(f"ope_constant-{body}_{split}")
     return Path(text) / f"ope_{split}"
 
 
@@ -178,7 +194,9 @@ def evaluate_tracked(
     report and plots logged to the policy's run (found by URI or by the folder's training run)."""
     from .. import evaluate_policy
 
-    loaded, run_id = load_policy_ref(policy, tracking_uri)
+    loaded, run_id = load_policy_ref(policy, tracking_uri, Path(trajectories_dir))
+    if str(policy).startswith("constant:"):
+        track = False  # a reference policy has no training run to log to
     report = evaluate_policy(Path(trajectories_dir), loaded, config, split=split, out_dir=Path(out_dir),
                              show_progress=show_progress)
     if not track:

@@ -1,0 +1,133 @@
+"""Per-target estimator terms: importance weights + Q terms -> IS ... FQE, for discrete action
+probabilities and for continuous dose densities alike.
+
+`TargetTerms` gathers, for every evaluated target, the estimators' per-episode terms (for the point
+values and the bootstrap), its weights (for ESS and the weight summary), the FQE values of the refits
+(to widen the FQE interval) and, for discrete targets, the support-bound terms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dosewise.data_schemas import TrajectoryDatasetInfo
+
+from .bounds import SupportBoundTerms
+from .config import OpeConfig
+from .continuous import DoseBehaviour, kernel_density
+from .doubly_robust import direct_method_terms, dr_terms, wdr_terms
+from .episodes import EpisodeLayout
+from .importance_sampling import (
+    ImportanceWeights,
+    importance_weights,
+    is_terms,
+    pdis_terms,
+    pdwis_terms,
+    wis_terms,
+)
+from .terms import RatioTerms
+
+CLINICIANS = "clinicians"
+Q_ESTIMATORS = ("DR", "WDR", "FQE")
+QPair = tuple[np.ndarray, np.ndarray]  # padded Q(s_t, a_t) and V(s_t)
+
+
+@dataclass
+class TargetTerms:
+    """Everything the bootstrap and the report need, per target."""
+
+    all_terms: dict[str, RatioTerms] = field(default_factory=dict)  # "target|estimator" -> terms
+    weights: dict[str, ImportanceWeights] = field(default_factory=dict)
+    refit_values: dict[str, list[float]] = field(default_factory=dict)
+    bound_terms: dict[str, SupportBoundTerms] = field(default_factory=dict)
+
+    def add(self, target: str, config: OpeConfig, weights: ImportanceWeights, rewards: np.ndarray,
+            pairs: list[QPair | None]) -> None:
+        """One target's terms: every estimator on the main Q fit, the FQE value of each refit."""
+        self.weights[target] = weights
+        for name, terms in estimator_terms(config, weights, rewards, pairs[0]).items():
+            self.all_terms[f"{target}|{name}"] = terms
+        fqe_only = config.model_copy(update={"estimators": ["FQE"]})  # refits widen the direct method only
+        for pair in pairs[1:]:
+            for name, terms in estimator_terms(fqe_only, weights, rewards, pair).items():
+                self.refit_values.setdefault(f"{target}|{name}", []).append(terms.value())
+
+
+def estimator_terms(config: OpeConfig, weights: ImportanceWeights, rewards: np.ndarray, q: QPair | None
+                    ) -> dict[str, RatioTerms]:
+    """The configured estimators' per-episode terms for one target."""
+    g = config.gamma
+    makers: dict[str, Callable[[], RatioTerms]] = {
+        "IS": lambda: is_terms(weights, rewards, g), "WIS": lambda: wis_terms(weights, rewards, g),
+        "PDIS": lambda: pdis_terms(weights, rewards, g), "PDWIS": lambda: pdwis_terms(weights, rewards, g),
+    }
+    if q is not None:
+        q_logged, v_target = q
+        makers["DR"] = lambda: dr_terms(weights, rewards, q_logged, v_target, g)
+        makers["WDR"] = lambda: wdr_terms(weights, rewards, q_logged, v_target, g)
+        makers["FQE"] = lambda: direct_method_terms(v_target[:, 0])
+    return {name: makers[name]() for name in config.estimators if name in makers}
+
+
+def needs_q(config: OpeConfig) -> bool:
+    """FQE is fitted when it is enabled and an estimator uses it."""
+    return config.fqe.enabled and bool(set(Q_ESTIMATORS) & set(config.estimators))
+
+
+def continuous_target_terms(
+    folder: Path, policy: Any, label: str, rows: pd.DataFrame, features: list[str],
+    info: TrajectoryDatasetInfo, config: OpeConfig, layout: EpisodeLayout, behaviour: DoseBehaviour,
+    bandwidth: np.ndarray, split: str, show: bool,
+) -> tuple[TargetTerms, np.ndarray]:
+    """Density-ratio terms for the kernel-smoothed policy and for the clinicians (ratio 1), with
+    continuous FQE for DR/WDR/FQE. Returns the terms and the policy's doses on `rows`."""
+    from dosewise.data_schemas import columns as c
+
+    from .continuous_fqe import fit_continuous_fqe
+
+    doses_cols = list(info.continuous_action_columns)
+    logged = rows[doses_cols].to_numpy(np.float64)
+    states = rows[features]
+    policy_doses = _policy_doses(policy, states, doses_cols)
+    mask, rewards = layout.mask, layout.pad(rows[c.REWARD].to_numpy(np.float64), 0.0)
+    target_density = kernel_density(logged, policy_doses, bandwidth)
+    out = TargetTerms()
+    fit_split = split if config.fqe.fit_split == "same" else config.fqe.fit_split
+    refits = config.fqe.bootstrap_refits if "FQE" in config.estimators else 0
+    targets: list[tuple[str, np.ndarray, Any]] = [
+        (label, target_density, lambda f: _policy_doses(policy, f[features], doses_cols)),
+        (CLINICIANS, behaviour.logged, None),
+    ]
+    for name, numerator, dose_fn in targets:
+        weights = importance_weights(layout.pad(numerator, 1.0), layout.pad(behaviour.logged, 1.0), mask,
+                                     config.max_weight)
+        pairs: list[QPair | None] = [None]
+        if needs_q(config):
+            fits = fit_continuous_fqe(folder, dose_fn, features, config.fqe, split=fit_split,
+                                      gamma=config.gamma, seed=config.seed, refits=refits,
+                                      label=f"FQE {name}", n_threads=config.threads, show_progress=show)
+            at = logged if dose_fn is None else policy_doses  # clinicians: V(s) = Q(s, logged dose)
+            pairs = [(layout.pad(q.q_at(states, logged), 0.0), layout.pad(q.q_at(states, at), 0.0))
+                     for q in fits]
+        out.add(name, config, weights, rewards, pairs)
+    return out, policy_doses
+
+
+def _policy_doses(policy: Any, states: pd.DataFrame, doses_cols: list[str]) -> np.ndarray:
+    """(n, k) the policy's recommended doses in the dataset's dose-column order."""
+    frame = policy.recommend_doses(states)
+    missing = [d for d in doses_cols if d not in frame.columns]
+    if missing:
+        from dosewise.data_schemas import BadInputError
+
+        raise BadInputError(f"Policy `{policy.name}` recommends {list(frame.columns)}, not the dose columns "
+                            f"{doses_cols} of these trajectories (missing {missing}).",
+                            "Evaluate on trajectories with the dose columns the policy was trained on.")
+    doses: np.ndarray = frame[doses_cols].to_numpy(np.float64)
+    return doses
