@@ -204,3 +204,22 @@ def test_startup_makes_no_outbound_call(tmp_path: Path) -> None:
     outside = sorted(h for h in hosts if h and not is_loopback(h) and h not in {"0.0.0.0", "::"})
     assert outside == [], (outside, out.read_text()[-2000:])
     assert "gatherUsageStats" not in out.read_text()
+
+
+def test_review_refuses_to_start_on_an_altered_review_database(tmp_path: Path) -> None:
+    from dosewise.app.review_store import ReviewStore
+    from tests.app.reviews import make_review
+
+    store = ReviewStore(f"sqlite:///{tmp_path / 'reviews.db'}")
+    store.append_many([make_review(step=s) for s in range(3)])
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("DROP TRIGGER clinician_reviews_no_update")
+        conn.exec_driver_sql("UPDATE clinician_reviews SET comment = 'rewritten' WHERE step = 2")
+    store.dispose()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = runner.invoke(app, ["review", "--data-root", str(tmp_path), "--port", str(port)])
+    assert result.exit_code == 1
+    text = " ".join(result.output.split())
+    assert "altered outside Dosewise: review row 3 fails the hash chain" in text and "Hint:" in text
