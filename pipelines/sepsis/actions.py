@@ -10,11 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-BINNING_RULE = (
-    "bin = searchsorted(edges, dose, side='left'): dose <= edges[0] = 0 -> bin 0; "
-    "edges[k-1] < dose <= edges[k] -> bin k; dose > edges[-1] -> last bin; "
-    "action = fluid_bin * n_vaso_bins + vaso_bin"
-)
+from ..binning import BINNING_RULE, discretize_doses
+
+__all__ = ["BINNING_RULE", "combine_actions", "discretize_doses", "fit_dose_edges"]
 
 
 def fit_dose_edges(train_doses: pd.Series, n_bins: int) -> list[float]:
@@ -23,12 +21,6 @@ def fit_dose_edges(train_doses: pd.Series, n_bins: int) -> list[float]:
     qs = np.linspace(0.0, 1.0, n_bins)[1:-1]
     inner = np.quantile(nonzero, qs) if len(nonzero) else np.zeros(len(qs))
     return [0.0, *(float(x) for x in np.maximum.accumulate(inner))]
-
-
-def discretize_doses(doses: pd.Series, edges: list[float]) -> np.ndarray:
-    """Bin index of each dose for the given edges (see module doc)."""
-    bins = np.searchsorted(np.asarray(edges, dtype="float64"), doses.to_numpy(dtype="float64"), side="left")
-    return np.asarray(bins, dtype="int64")
 
 
 def combine_actions(fluid_bin: np.ndarray, vaso_bin: np.ndarray, n_vaso_bins: int) -> np.ndarray:

@@ -1,45 +1,14 @@
-"""Writers for the sepsis output folder: quarantine files, concept tables, cohort table.
-
-Large tables go straight from DuckDB to parquet (COPY) through `atomic_path`, so quarantines of
-millions of rows never pass through pandas and never appear half-written.
-"""
+"""Sepsis-only writers (concept tables, cohort table); the shared writers live in `..outputs`."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 
-from dosewise.data_schemas import MANIFEST_NAME, BadInputError, atomic_path, write_table_atomic
-
-QUARANTINE_SQL_COLUMNS = 'stage, rule, "column", failure_case, row_key, reason'
-
-
-def copy_to_parquet(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> Path:
-    """Write the result of `query` to `path` atomically (zstd parquet, rows in query order)."""
-    with atomic_path(path) as tmp:
-        escaped = str(tmp).replace("'", "''")
-        con.execute(f"COPY ({query}) TO '{escaped}' (FORMAT parquet, COMPRESSION zstd)")
-    return path
-
-
-def write_sql_quarantine(con: duckdb.DuckDBPyConnection, table: str, path: Path) -> Path:
-    """A DuckDB quarantine table -> parquet, sorted so reruns give identical bytes."""
-    return copy_to_parquet(
-        con, f"SELECT {QUARANTINE_SQL_COLUMNS} FROM {table} ORDER BY rule, row_key, failure_case", path
-    )
-
-
-def write_frame_quarantine(frame: pd.DataFrame, path: Path) -> Path:
-    """A pandas quarantine frame -> parquet (string columns), sorted for stable bytes."""
-    out = frame.astype(object).where(frame.notna(), None)
-    out = out.sort_values(["rule", "row_key"], kind="stable").reset_index(drop=True)
-    for col in out.columns:
-        out[col] = out[col].astype("string")
-    return write_table_atomic(out, path)
+from ..outputs import copy_to_parquet
 
 
 def write_concepts(con: duckdb.DuckDBPyConnection, names: Iterable[str], folder: Path) -> list[Path]:
@@ -80,15 +49,3 @@ def cohort_table(cohort: pd.DataFrame, raw_ids: bool) -> pd.DataFrame:
     for col in ("suspected_infection_time", "onset_time", "window_start", "window_end"):
         out[col] = pd.to_datetime(out[col]).astype("datetime64[ns]")
     return out
-
-
-def prepare_out_dir(out_dir: Path) -> None:
-    """Create `out_dir`; when it holds an earlier sepsis run, drop its manifest and stale sub-folders."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise BadInputError(f"--out {out_dir} is a file.", "Pass a folder (it is created when missing).")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    earlier_run = (out_dir / MANIFEST_NAME).exists() or (out_dir / "trajectories.parquet").exists()
-    (out_dir / MANIFEST_NAME).unlink(missing_ok=True)  # a half-rewritten folder must never look complete
-    for sub in ("quarantine", "concepts"):
-        if earlier_run and (out_dir / sub).is_dir():
-            shutil.rmtree(out_dir / sub)

@@ -23,22 +23,17 @@ from dosewise.data_schemas import (
 )
 from dosewise.data_schemas import columns as c
 
+from ..binning import BINNING_RULE
+from ..outputs import prepare_out_dir, write_frame_quarantine, write_sql_quarantine
 from ..privacy import resolve_salt
 from ..runner import StageRunner
 from ..sources.duckdb_catalog import MimicCatalog, rules_sha256
 from ..sources.mimic_layout import detect_layout, require_tables
-from .actions import BINNING_RULE
 from .cohort import select_sepsis3_cohort
 from .config import SepsisPipelineConfig
 from .doses import bin_doses, quarantine_doses
 from .events import bin_measurements, link_events_to_stays, quarantine_measurements
-from .outputs import (
-    cohort_table,
-    prepare_out_dir,
-    write_concepts,
-    write_frame_quarantine,
-    write_sql_quarantine,
-)
+from .outputs import cohort_table, write_concepts
 from .states import add_derived, impute_states, imputed_fraction, make_grid, pivot_measurements, state_columns
 from .summaries import SOFA_BINS, care_systems, fluid_in_windows, weight_fallback
 from .trajectories import (

@@ -10,8 +10,7 @@ import pandas as pd
 from dosewise.data_schemas import FunnelStep, empty_quarantine, make_quarantine
 from dosewise.data_schemas import columns as c
 
-from ..privacy import pseudonymize_ids
-from ..splits import assign_splits
+from ..episodes import episode_ids_and_splits as shared_episode_ids
 from .actions import combine_actions, discretize_doses, fit_dose_edges
 from .config import SepsisPipelineConfig
 from .rewards import intermediate_sofa_lactate_reward, terminal_outcome_reward
@@ -126,12 +125,8 @@ def episode_ids_and_splits(
     cohort: pd.DataFrame, config: SepsisPipelineConfig, salt: str
 ) -> tuple[list[str], pd.DataFrame]:
     """Episode ids (salted pseudonyms unless raw ids are configured) and patient-level seeded splits."""
-    if config.output.pseudonymize_ids:
-        episodes = pseudonymize_ids(cohort["stay_id"], salt)
-        subjects = pseudonymize_ids(cohort["subject_id"], salt, "pt_")
-    else:
-        episodes = [f"stay_{s}" for s in cohort["stay_id"]]
-        subjects = cohort["subject_id"].astype(str).tolist()
-    by_subject = assign_splits(subjects, config.output.split_fractions, config.seed)
-    split_of = dict(zip(by_subject[c.EPISODE_ID], by_subject[c.SPLIT], strict=True))
-    return episodes, pd.DataFrame({c.EPISODE_ID: episodes, c.SPLIT: [split_of[s] for s in subjects]})
+    return shared_episode_ids(
+        cohort["stay_id"].tolist(), cohort["subject_id"].tolist(),
+        pseudonymize=config.output.pseudonymize_ids, salt=salt,
+        fractions=config.output.split_fractions, seed=config.seed, raw_prefix="stay_",
+    )

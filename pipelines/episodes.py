@@ -1,0 +1,38 @@
+"""Episode ids and patient-level splits, shared by every ETL.
+
+Ids are salted pseudonyms of the source keys unless raw ids are configured; splits are drawn per
+patient so every episode of one patient lands in the same split (no leakage across splits).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+
+from dosewise.data_schemas import columns as c
+
+from .privacy import pseudonymize_ids
+from .splits import assign_splits
+
+
+def episode_ids_and_splits(
+    episode_keys: Sequence[object],
+    patient_keys: Sequence[object],
+    *,
+    pseudonymize: bool,
+    salt: str,
+    fractions: tuple[float, float, float],
+    seed: int,
+    raw_prefix: str,
+) -> tuple[list[str], pd.DataFrame]:
+    """Episode ids (pseudonyms, or `raw_prefix` + source key) and the seeded per-patient split."""
+    if pseudonymize:
+        episodes = pseudonymize_ids(episode_keys, salt)
+        patients = pseudonymize_ids(patient_keys, salt, "pt_")
+    else:
+        episodes = [f"{raw_prefix}{s}" for s in episode_keys]
+        patients = [str(s) for s in patient_keys]
+    by_patient = assign_splits(patients, fractions, seed)
+    split_of = dict(zip(by_patient[c.EPISODE_ID], by_patient[c.SPLIT], strict=True))
+    return episodes, pd.DataFrame({c.EPISODE_ID: episodes, c.SPLIT: [split_of[p] for p in patients]})

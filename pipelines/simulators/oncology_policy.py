@@ -1,0 +1,172 @@
+"""Dosing policies for the oncology simulator, and the clinicians' dose-modification table.
+
+A policy sees the state of every patient due for a cycle (a frame whose columns are exactly the
+ETL's state columns, see `dosewise.pipelines.chemo.states`) and returns a `CycleDecision`: the
+dose as a fraction of the planned dose per m2 and the delay in days before it is given. A bare
+array is read as the relative dose intensity (RDI) given on schedule (delay 0); RDI 0 holds the
+dose. The behaviour policy (`ClinicianPolicy`) follows `rules/chemo_dose_modifications.csv`
+with noise, and reports the probability of every option it could have chosen, so each logged
+action carries its known propensity and density.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+from dosewise.data_schemas import BadInputError
+
+DOSE_LEVELS = (1.0, 0.8, 2.0 / 3.0)  # docetaxel 75 -> 60 -> 50 mg/m2 (Taxotere label)
+DELAYS_DAYS = (0, 7, 14)
+OPTIONS = tuple((lv, d) for lv in range(len(DOSE_LEVELS)) for d in range(len(DELAYS_DAYS)))
+
+
+@dataclass(frozen=True)
+class CycleDecision:
+    """What a policy decides for each patient due for a cycle."""
+
+    dose_fraction: np.ndarray  # delivered / planned dose per m2
+    delay_days: np.ndarray  # days after the scheduled start
+    option_probs: np.ndarray | None = None  # (n, len(OPTIONS)) behaviour probabilities, if known
+    chosen_option: np.ndarray | None = None  # (n,) index into OPTIONS
+
+
+class CyclePolicy(Protocol):
+    """A dosing policy: states of the patients due now -> their decisions."""
+
+    def __call__(self, states: pd.DataFrame, rng: np.random.Generator) -> CycleDecision | np.ndarray:
+        """Decide doses for `states` (one row per patient); `rng` is the policy's own stream."""
+        ...
+
+
+def as_decision(out: CycleDecision | np.ndarray, n: int, planned_interval_days: float) -> CycleDecision:
+    """Normalise a policy's answer; an array is the RDI, given on schedule (RDI 0 = hold)."""
+    if isinstance(out, CycleDecision):
+        decision = out
+    else:
+        rdi = np.asarray(out, dtype=np.float64).reshape(-1)
+        decision = CycleDecision(dose_fraction=rdi, delay_days=np.zeros(len(rdi)))
+    if len(decision.dose_fraction) != n or len(decision.delay_days) != n:
+        raise BadInputError(
+            f"A policy must return one decision per patient ({n}). Got {len(decision.dose_fraction)}.",
+            "Return an array of RDI values, or a CycleDecision, with one entry per state row.",
+        )
+    dose = np.asarray(decision.dose_fraction, dtype=np.float64)
+    delay = np.asarray(decision.delay_days, dtype=np.float64)
+    finite = np.isfinite(dose).all() and np.isfinite(delay).all()
+    if not (finite and (dose >= 0).all() and (delay >= 0).all()):
+        raise BadInputError(
+            "Policy doses must be finite and >= 0 and delays finite and >= 0. "
+            f"Got dose range [{np.nanmin(dose):g}, {np.nanmax(dose):g}].",
+            "Clip the policy's output to the supported dose range (e.g. RDI in [0, 1.25]).",
+        )
+    return CycleDecision(dose, np.round(delay), decision.option_probs, decision.chosen_option)
+
+
+@dataclass(frozen=True)
+class ConstantPolicy:
+    """Always the same dose fraction on schedule ("always full dose" is `ConstantPolicy(1.0)`)."""
+
+    dose_fraction: float = 1.0
+
+    def __call__(self, states: pd.DataFrame, rng: np.random.Generator) -> CycleDecision:
+        """The same decision for every patient."""
+        n = len(states)
+        return CycleDecision(np.full(n, float(self.dose_fraction)), np.zeros(n))
+
+
+def policy_from_function(fn: Callable[[pd.DataFrame], np.ndarray]) -> CyclePolicy:
+    """Wrap a deterministic `states -> RDI` function (for example a trained policy) as a policy."""
+
+    def policy(states: pd.DataFrame, rng: np.random.Generator) -> CycleDecision | np.ndarray:
+        return np.asarray(fn(states), dtype=np.float64)
+
+    return policy
+
+
+@dataclass(frozen=True)
+class ClinicianPolicy:
+    """The dose-modification table of `rules/chemo_dose_modifications.csv`, with noise.
+
+    Delay 7 days when ANC < 1.5e9/L at the scheduled start and 14 when < 1.0e9/L; one level
+    down (75 -> 60 -> 50 mg/m2) after grade 4 neutropenia, febrile neutropenia, grade 4
+    thrombocytopenia, or grade >= 3 diarrhoea, stomatitis or neuropathy in the previous cycle;
+    no re-escalation. With probability `deviation` another option is chosen uniformly. The
+    delivered dose is log-normal around the level (`dose_noise_sd`).
+    """
+
+    deviation: float = 0.10
+    dose_noise_sd: float = 0.03
+
+    def intended_option(self, states: pd.DataFrame) -> np.ndarray:
+        """Index into OPTIONS that the table prescribes for each row."""
+        prev = states["prev_dose_fraction"].to_numpy(np.float64)
+        first = states["cycle_number"].to_numpy() <= 1
+        level = np.argmin(np.abs(prev[:, None] - np.array(DOSE_LEVELS)[None, :]), axis=1)
+        level = np.where(first, 0, level)
+        reduce = (
+            (states["prev_grade_neutropenia"].to_numpy() >= 4)
+            | (states["prev_febrile_neutropenia"].to_numpy() >= 1)
+            | (states["prev_grade_thrombocytopenia"].to_numpy() >= 4)
+            | (states["prev_grade_diarrhoea"].to_numpy() >= 3)
+            | (states["prev_grade_mucositis"].to_numpy() >= 3)
+            | (states["prev_grade_neuropathy"].to_numpy() >= 3)
+        ) & ~first
+        level = np.minimum(level + reduce.astype(int), len(DOSE_LEVELS) - 1)
+        anc = states["anc_1e9_per_l"].to_numpy(np.float64)
+        delay = np.where(anc < 1.0, 2, np.where(anc < 1.5, 1, 0))
+        return np.asarray(level * len(DELAYS_DAYS) + delay)
+
+    def option_probabilities(self, states: pd.DataFrame) -> np.ndarray:
+        """(n, len(OPTIONS)) probability of each option: 1 - deviation on the table's choice."""
+        intended = self.intended_option(states)
+        k = len(OPTIONS)
+        probs = np.full((len(states), k), self.deviation / (k - 1))
+        probs[np.arange(len(states)), intended] = 1.0 - self.deviation
+        return probs
+
+    def __call__(self, states: pd.DataFrame, rng: np.random.Generator) -> CycleDecision:
+        """Draw each patient's option and delivered dose."""
+        probs = self.option_probabilities(states)
+        u = rng.random(len(states))
+        chosen = np.minimum((np.cumsum(probs, axis=1) < u[:, None]).sum(axis=1), len(OPTIONS) - 1)
+        levels = np.array([DOSE_LEVELS[OPTIONS[o][0]] for o in chosen])
+        delays = np.array([DELAYS_DAYS[OPTIONS[o][1]] for o in chosen], dtype=np.float64)
+        dose = levels * np.exp(self.dose_noise_sd * rng.standard_normal(len(states)))
+        return CycleDecision(dose, delays, probs, chosen)
+
+
+def option_rdi(planned_interval_days: float) -> np.ndarray:
+    """RDI at the centre of each option: level x planned / (planned + delay)."""
+    return np.array([
+        DOSE_LEVELS[lv] * planned_interval_days / (planned_interval_days + DELAYS_DAYS[d])
+        for lv, d in OPTIONS
+    ])
+
+
+def rdi_density(rdi: np.ndarray, option_probs: np.ndarray, centres: np.ndarray, sd: float) -> np.ndarray:
+    """Behaviour density of the logged RDI: a mixture of log-normals, one per option."""
+    r = np.maximum(np.asarray(rdi, dtype=np.float64), 1e-12)[:, None]
+    dens = norm.pdf((np.log(r) - np.log(centres)[None, :]) / sd) / (sd * r)
+    return np.asarray((option_probs * dens).sum(axis=1))
+
+
+def rdi_bin_probabilities(
+    option_probs: np.ndarray, centres: np.ndarray, sd: float, edges: list[float]
+) -> np.ndarray:
+    """(n, len(edges) + 1) behaviour probability of each RDI bin (bin 0: RDI == 0, none here).
+
+    Bins follow the trajectory contract: bin 0 is RDI 0, bin j is (e[j-1], e[j]], the last is
+    above e[-1]; `edges` is the manifest's list starting with 0.
+    """
+    inner = np.log(np.maximum(np.asarray(edges[1:], dtype=np.float64), 1e-300))
+    cdf = norm.cdf((inner[None, :] - np.log(centres)[:, None]) / sd)  # (options, inner)
+    cdf = np.concatenate([np.zeros((len(centres), 1)), cdf, np.ones((len(centres), 1))], axis=1)
+    per_option = np.diff(cdf, axis=1)  # (options, bins - 1): (0, e1], (e1, e2], ... above
+    per_option = np.concatenate([np.zeros((len(centres), 1)), per_option], axis=1)
+    return np.asarray(option_probs @ per_option)
