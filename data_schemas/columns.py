@@ -21,6 +21,12 @@ NOREPI_EQ_MCG_KG_MIN = "norepi_eq_mcg_kg_min"
 FLUID_BIN = "fluid_bin"
 VASO_BIN = "vaso_bin"
 BEHAVIOUR_PROB = "behaviour_prob"
+BEHAVIOUR_DENSITY = "behaviour_density"
+
+# Chemotherapy cycle actions (dimensionless ratios and days)
+RDI_FRACTION = "rdi_fraction"
+DOSE_FRACTION = "dose_fraction"
+DELAY_DAYS = "delay_days"
 
 # Transition bookkeeping
 REWARD = "reward"
@@ -48,6 +54,10 @@ NON_STATE_COLUMNS = frozenset(
         FLUID_BIN,
         VASO_BIN,
         BEHAVIOUR_PROB,
+        BEHAVIOUR_DENSITY,
+        RDI_FRACTION,
+        DOSE_FRACTION,
+        DELAY_DAYS,
         REWARD,
         TERMINAL,
         TIMEOUT,

@@ -78,9 +78,43 @@ def synth_icu(
     )
 
 
+@synth_app.command("oncology")
+def synth_oncology(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Option(help="Output folder: the records, truth/ and manifest.json.")],
+    patients: Annotated[int, typer.Option(help="Number of patients.", min=1)] = 1000,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same patients and events).", min=0)] = 0,
+    fmt: Annotated[
+        str, typer.Option("--format", help="registry (one flat table) or omop (CDM v5.4).")
+    ] = "registry",
+    file_format: Annotated[str, typer.Option("--file-format", help="csv.gz, csv or parquet.")] = "csv.gz",
+    model: Annotated[
+        str, typer.Option(help="friberg_claret (docetaxel cycles) or zhao2009 (Zhao, Kosorok & Zeng 2009).")
+    ] = "friberg_claret",
+) -> None:
+    """Oncology records from published models (Friberg 2002, Claret 2009) with known policy values."""
+    from .simulators.oncology_writer import write_synthetic_oncology
+
+    manifest = write_synthetic_oncology(
+        out, patients, seed=seed, fmt=fmt, file_format=file_format, model=model
+    )
+    extra = manifest.extra
+    print_summary(
+        "Synthetic oncology records",
+        [("folder", out), ("model", model),
+         ("format", "trajectories folder" if model == "zhao2009" else f"{fmt} ({file_format})"),
+         ("patients", patients),
+         ("cycles", extra["n_cycles"]), ("deaths by the horizon", extra["deaths_by_horizon"]),
+         ("dirt rows planted", sum(extra["dirt_planted"].values())),
+         ("seconds", f"{sum(s.seconds for s in manifest.stages):.1f}")],
+        quiet=cli_state(ctx).quiet,
+    )
+
+
 from . import etl_commands  # noqa: E402
 
 etl_app.command("sepsis")(etl_commands.etl_sepsis)
+etl_app.command("chemo")(etl_commands.etl_chemo)
 etl_app.command("check-sources")(etl_commands.etl_check_sources)
 etl_app.command("concepts")(etl_commands.etl_concepts)
 

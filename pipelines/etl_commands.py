@@ -66,6 +66,48 @@ def etl_sepsis(
         print_table("Quarantined rows by rule", ["stage", "rule", "rows"], q_rows)
 
 
+def etl_chemo(
+    ctx: typer.Context,
+    source: Annotated[
+        Path, typer.Option(help="Registry folder (registry.csv[.gz]|.parquet) or OMOP CDM folder.")
+    ],
+    out: Annotated[Path, typer.Option(help="Output folder for trajectories, cohort, splits, quarantine.")],
+    config: Annotated[
+        str | None, typer.Option(help="chemo_registry, chemo_omop or a TOML path (default: detected).")
+    ] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override: dotted.key=value.")] = None,
+) -> None:
+    """Oncology records -> chemotherapy cycle trajectories (RDI action, manifest written last)."""
+    from . import ChemoPipelineConfig, config_folder, run_chemo_pipeline
+
+    overrides = list(set_ or [])
+    if config is None:
+        config = "chemo_registry"
+        overrides.insert(0, "input.format=auto")
+    cfg = load_config(config, ChemoPipelineConfig, overrides, search=[config_folder()])
+    quiet = cli_state(ctx).quiet
+    start = time.perf_counter()
+    manifest = run_chemo_pipeline(cfg, source, out, show_progress=not quiet)
+    if quiet:
+        return
+    info = manifest.dataset
+    stages = {s.name: s for s in manifest.stages}
+    print_summary("Chemotherapy ETL", [
+        ("source", f"{source} ({manifest.extra['source_format']})"),
+        ("patients (episodes)", manifest.extra["n_episodes"]),
+        ("cycles (steps)", stages["trajectories"].rows_out),
+        ("state variables", len(info.state_columns) if info else 0),
+        ("actions", f"rdi_fraction (continuous) and {info.n_actions if info else 0} RDI bins"),
+        ("behaviour probabilities", manifest.extra["behaviour_prob"]),
+        ("quarantined rows", sum(s.rows_quarantined for s in manifest.stages)),
+        ("seconds", f"{time.perf_counter() - start:.1f}"),
+        ("output", out),
+    ])
+    q_rows = [(s.name, rule, n) for s in manifest.stages for rule, n in s.quarantined_by_rule.items()]
+    if q_rows:
+        print_table("Quarantined rows by rule", ["stage", "rule", "rows"], q_rows)
+
+
 def etl_check_sources(
     ctx: typer.Context,
     source: Annotated[Path, typer.Option(help="Folder to inspect.")],

@@ -4,7 +4,7 @@
   circulating neutrophils, feedback (Circ0/Circ)^gamma), driven by docetaxel plasma concentration
   through an Emax effect. The drug pulse lasts hours while the marrow moves over days, so each
   dose is applied as the exact log-kill of the proliferating pool over its exposure window
-  (operator splitting), and the marrow ODE then runs with RK4 on half-day steps.
+  (operator splitting), and the marrow ODE then runs with RK4 on one-day steps.
 - Pharmacokinetics: the 3-compartment docetaxel model (Bruno 1996) that Friberg 2002 used,
   1-hour infusion, solved once for a unit dose (linear PK) with a matrix exponential.
 - Tumour size: Claret et al. 2009, dy/dt = KL y - KD exp(-lambda t) E(t) y, exact per step.
@@ -25,7 +25,7 @@ from scipy.linalg import expm
 
 from .oncology_params import OncologyParameters
 
-DT_DAYS = 0.5
+DT_DAYS = 1.0
 TOX_CATEGORIES = ("neuropathy", "diarrhoea", "mucositis", "fatigue")
 MAX_ASSESSMENTS = 16
 
@@ -34,23 +34,35 @@ MAX_ASSESSMENTS = 16
 def unit_dose_exposure_grid(
     k10: float, k12: float, k21: float, k13: float, k31: float, v1: float, mw: float, infusion_h: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(weights, concentration in uM per mg) on a grid over the 4 days after a 1 mg infusion."""
+    """(trapezoid weights, concentration in uM per mg) over the 4 days after a 1 mg infusion.
+
+    Linear PK, so one unit-dose profile serves every dose. The grid steps through the infusion
+    with the augmented matrix exponential (constant input rate) and then without input.
+    """
     a = np.array([[-(k10 + k12 + k13), k21, k31], [k12, -k21, 0.0], [k13, 0.0, -k31]])
     t_inf = infusion_h / 24.0
-    times = np.concatenate([np.linspace(0, 0.5, 121), np.linspace(0.5, 4.0, 71)[1:]])
-    rate = np.array([1.0 / t_inf, 0.0, 0.0])  # mg/day into the central compartment
+    fine, coarse = t_inf / 10, 0.05
     aug = np.zeros((4, 4))
-    aug[:3, :3], aug[:3, 3] = a, rate
-    conc = np.empty(len(times))
-    end_inf = expm(aug * t_inf)[:3, 3]
-    for i, t in enumerate(times):
-        amounts = expm(aug * t)[:3, 3] if t <= t_inf else expm(a * (t - t_inf)) @ end_inf
-        conc[i] = amounts[0] / v1 / mw  # mg/L -> uM
-    weights = np.zeros(len(times))
-    dt = np.diff(times)
-    weights[:-1] += dt / 2
-    weights[1:] += dt / 2
-    return weights, conc
+    aug[:3, :3], aug[0, 3] = a, 1.0 / t_inf  # mg/day into the central compartment
+    step_in, step_fine, step_coarse = expm(aug * fine), expm(a * fine), expm(a * coarse)
+    state = np.array([0.0, 0.0, 0.0, 1.0])
+    times, conc = [0.0], [0.0]
+    t = 0.0
+    while t < 4.0 - 1e-9:
+        if t < t_inf - 1e-12:
+            state, dt = step_in @ state, fine
+        elif t < 0.5 - 1e-12:
+            state[:3], dt = step_fine @ state[:3], fine
+        else:
+            state[:3], dt = step_coarse @ state[:3], coarse
+        t += dt
+        times.append(t)
+        conc.append(state[0] / v1 / mw)  # mg/L -> uM
+    grid = np.asarray(times)
+    weights = np.zeros(len(grid))
+    weights[:-1] += np.diff(grid) / 2
+    weights[1:] += np.diff(grid) / 2
+    return weights, np.asarray(conc)
 
 
 @dataclass
@@ -102,8 +114,11 @@ def draw_patients(n: int, rng: np.random.Generator, p: OncologyParameters) -> Pa
     mtt_days = _lognormal(rng, p["friberg.mtt_h"], p.sd("friberg.mtt_h"), n) / 24.0
     circ0 = _lognormal(rng, p["friberg.circ0"], p.sd("friberg.circ0"), n)
     return Patients(
-        age_years=np.round(age, 1), sex_male=male.astype(int), height_cm=np.round(height, 1),
-        weight_kg=np.round(weight, 1), ecog=ecog.astype(int),
+        age_years=np.round(age, 1),
+        sex_male=male.astype(int),
+        height_cm=np.round(height, 1),
+        weight_kg=np.round(weight, 1),
+        ecog=ecog.astype(int),
         circ0=circ0 * np.exp(p["covariates.circ0_ecog_effect"] * ecog),
         ktr=(p["friberg.n_transit"] + 1) / mtt_days,
         gamma=_lognormal(rng, p["friberg.gamma"], p.sd("friberg.gamma"), n),
@@ -114,8 +129,9 @@ def draw_patients(n: int, rng: np.random.Generator, p: OncologyParameters) -> Pa
         lam=_lognormal(rng, p["claret.lambda_per_week"], p.sd("claret.lambda_per_week"), n) / 7.0,
         tumour0_mm=_lognormal(rng, p["claret.baseline_size_mm"], p.sd("claret.baseline_size_mm"), n),
         platelets0=_lognormal(rng, 250.0, 0.25, n),
-        platelet_drop=_lognormal(rng, p["toxicity.platelet_drop_full_dose"],
-                                 p.sd("toxicity.platelet_drop_full_dose"), n),
+        platelet_drop=_lognormal(
+            rng, p["toxicity.platelet_drop_full_dose"], p.sd("toxicity.platelet_drop_full_dose"), n
+        ),
         haemoglobin0=rng.normal(128, 14, n),
         creatinine0=_lognormal(rng, 80.0, 0.2, n),
         bilirubin0=_lognormal(rng, 9.0, 0.35, n),
@@ -144,12 +160,15 @@ class CommonNoise:
 def draw_noise(n: int, n_cycles: int, rng: np.random.Generator) -> CommonNoise:
     """All dynamic randomness for `n` patients and up to `n_cycles` cycles."""
     return CommonNoise(
-        death_threshold=rng.exponential(1.0, n), fn=rng.random((n, n_cycles)),
-        toxic_death=rng.random((n, n_cycles)), tox=rng.random((n, n_cycles, len(TOX_CATEGORIES))),
+        death_threshold=rng.exponential(1.0, n),
+        fn=rng.random((n, n_cycles)),
+        toxic_death=rng.random((n, n_cycles)),
+        tox=rng.random((n, n_cycles, len(TOX_CATEGORIES))),
         lab=rng.standard_normal((n, n_cycles, 6)),
         nadir=np.stack([rng.random((n, n_cycles)), rng.standard_normal((n, n_cycles))], axis=2),
         platelet_nadir=rng.standard_normal((n, n_cycles)),
-        tumour=rng.standard_normal((n, n_cycles + MAX_ASSESSMENTS)), censor=rng.random((n, 2)),
+        tumour=rng.standard_normal((n, n_cycles + MAX_ASSESSMENTS)),
+        censor=rng.random((n, 2)),
     )
 
 
@@ -166,8 +185,12 @@ class BodyState:
     def start(cls, patients: Patients) -> BodyState:
         """Steady state before the first dose."""
         n = len(patients.circ0)
-        return cls(np.repeat(patients.circ0[:, None], 5, axis=1), np.log(patients.tumour0_mm),
-                   np.zeros(n), np.full(n, np.nan))
+        return cls(
+            np.repeat(patients.circ0[:, None], 5, axis=1),
+            np.log(patients.tumour0_mm),
+            np.zeros(n),
+            np.full(n, np.nan),
+        )
 
     @property
     def anc(self) -> np.ndarray:
@@ -190,18 +213,25 @@ def marrow_step(x: np.ndarray, patients: Patients, dt: float = DT_DAYS) -> np.nd
     k2 = _marrow_rate(x + dt / 2 * k1, k, g, c0)
     k3 = _marrow_rate(x + dt / 2 * k2, k, g, c0)
     k4 = _marrow_rate(x + dt * k3, k, g, c0)
-    return np.maximum(x + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4), 1e-6)
+    return np.asarray(np.maximum(x + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4), 1e-6))
 
 
-def apply_dose(state: BodyState, patients: Patients, dose_mg: np.ndarray, p: OncologyParameters,
-               rows: np.ndarray) -> None:
+def apply_dose(
+    state: BodyState, patients: Patients, dose_mg: np.ndarray, p: OncologyParameters, rows: np.ndarray
+) -> None:
     """Log-kill of the proliferating pool by one docetaxel infusion (Emax effect integrated)."""
     if not rows.any():
         return
     w, conc = unit_dose_exposure_grid(
-        p["docetaxel_pk.k10_per_day"], p["docetaxel_pk.k12_per_day"], p["docetaxel_pk.k21_per_day"],
-        p["docetaxel_pk.k13_per_day"], p["docetaxel_pk.k31_per_day"], p["docetaxel_pk.v1_l"],
-        p["docetaxel_pk.mw_mg_per_umol"], p["docetaxel_pk.infusion_h"])
+        p["docetaxel_pk.k10_per_day"],
+        p["docetaxel_pk.k12_per_day"],
+        p["docetaxel_pk.k21_per_day"],
+        p["docetaxel_pk.k13_per_day"],
+        p["docetaxel_pk.k31_per_day"],
+        p["docetaxel_pk.v1_l"],
+        p["docetaxel_pk.mw_mg_per_umol"],
+        p["docetaxel_pk.infusion_h"],
+    )
     c = dose_mg[rows, None] * conc[None, :]
     effect = (patients.emax[rows, None] * c / (patients.ec50[rows, None] + c)) @ w
     x = state.marrow[rows]
@@ -210,19 +240,28 @@ def apply_dose(state: BodyState, patients: Patients, dose_mg: np.ndarray, p: Onc
     state.marrow[rows] = x
 
 
-def tumour_and_hazard_step(state: BodyState, patients: Patients, t_day: np.ndarray,
-                           exposure_g: np.ndarray, alive: np.ndarray, p: OncologyParameters,
-                           noise: CommonNoise, dt: float = DT_DAYS) -> None:
+def tumour_and_hazard_step(
+    state: BodyState,
+    patients: Patients,
+    t_day: np.ndarray,
+    exposure_g: np.ndarray,
+    alive: np.ndarray,
+    p: OncologyParameters,
+    death_threshold: np.ndarray,
+    dt: float = DT_DAYS,
+) -> None:
     """Claret tumour change over `dt` days (exact for constant exposure) and the death hazard."""
     lam = patients.lam
     decay = (np.exp(-lam * t_day) - np.exp(-lam * (t_day + dt))) / lam
     state.log_tumour = state.log_tumour + np.where(
-        alive, patients.kl * dt - patients.kd * exposure_g * decay, 0.0)
+        alive, patients.kl * dt - patients.kd * exposure_g * decay, 0.0
+    )
     log_ratio = state.log_tumour - np.log(patients.tumour0_mm)
     hazard = p["survival.baseline_hazard_per_day"] * np.exp(
-        p["survival.beta_ecog"] * patients.ecog + p["survival.beta_log_tumour_ratio"] * log_ratio)
+        p["survival.beta_ecog"] * patients.ecog + p["survival.beta_log_tumour_ratio"] * log_ratio
+    )
     before = state.cum_hazard
     state.cum_hazard = before + np.where(alive, hazard * dt, 0.0)
-    crossed = alive & (state.cum_hazard >= noise.death_threshold)
-    frac = (noise.death_threshold - before) / np.maximum(hazard * dt, 1e-12)
+    crossed = alive & (state.cum_hazard >= death_threshold)
+    frac = (death_threshold - before) / np.maximum(hazard * dt, 1e-12)
     state.death_day = np.where(crossed, t_day + np.clip(frac, 0, 1) * dt, state.death_day)

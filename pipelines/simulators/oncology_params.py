@@ -7,29 +7,16 @@ source and a `status` (published or assumed); nothing numeric is hidden in the c
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib.resources import files
-
-import pandas as pd
 
 from dosewise.data_schemas import ConfigError
+
+from ..rule_tables import read_rule_csv
 
 PARAMETER_FILE = "oncology_model_parameters.csv"
 DOSE_RULES_FILE = "chemo_dose_modifications.csv"
 REGIMENS_FILE = "chemo_regimens.csv"
-
-
-def read_rule_csv(name: str) -> pd.DataFrame:
-    """One shipped rules CSV of the pipelines package, as text-preserving pandas."""
-    with (files("dosewise.pipelines") / "rules" / name).open("r", encoding="utf-8") as handle:
-        return pd.read_csv(handle, keep_default_na=False, na_values=[""])
-
-
-def rule_sha256(name: str) -> str:
-    """SHA-256 of one shipped rules CSV, for manifests."""
-    return hashlib.sha256((files("dosewise.pipelines") / "rules" / name).read_bytes()).hexdigest()
 
 
 @dataclass(frozen=True)

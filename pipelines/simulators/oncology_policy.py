@@ -143,10 +143,12 @@ class ClinicianPolicy:
 
 def option_rdi(planned_interval_days: float) -> np.ndarray:
     """RDI at the centre of each option: level x planned / (planned + delay)."""
-    return np.array([
-        DOSE_LEVELS[lv] * planned_interval_days / (planned_interval_days + DELAYS_DAYS[d])
-        for lv, d in OPTIONS
-    ])
+    return np.array(
+        [
+            DOSE_LEVELS[lv] * planned_interval_days / (planned_interval_days + DELAYS_DAYS[d])
+            for lv, d in OPTIONS
+        ]
+    )
 
 
 def rdi_density(rdi: np.ndarray, option_probs: np.ndarray, centres: np.ndarray, sd: float) -> np.ndarray:

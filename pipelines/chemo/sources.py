@@ -1,0 +1,94 @@
+"""Which oncology input a folder holds (flat registry or OMOP CDM), and reading it into registry rows.
+
+A registry folder has `registry.csv`, `.csv.gz` or `.parquet` (or the file its mapping names);
+an OMOP folder has `person` and `drug_exposure` (one file per table, OMOP's lower-case names).
+A simulator folder also has `truth/behaviour.parquet`: the clinicians' option probabilities.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from dosewise.data_schemas import BadInputError
+
+from .config import ChemoPipelineConfig
+from .mapping import find_table
+
+OMOP_MARKERS = ("person", "drug_exposure")
+
+
+def _has(source: Path, stem: str) -> bool:
+    return any((source / f"{stem}{ext}").is_file() for ext in (".parquet", ".csv.gz", ".csv"))
+
+
+@dataclass
+class ChemoSource:
+    """A detected input folder."""
+
+    folder: Path
+    format: str  # registry | omop
+    behaviour: pd.DataFrame | None = None
+    files: list[Path] = field(default_factory=list)
+
+    def describe(self) -> str:
+        """One line for the stage note."""
+        truth = "; simulator behaviour probabilities attached" if self.behaviour is not None else ""
+        return f"{len(self.files)} file(s) read from {self.folder}{truth}"
+
+
+def detect_format(source: Path, registry_stem: str = "registry") -> str | None:
+    """`registry`, `omop` or None for a folder."""
+    if _has(source, registry_stem):
+        return "registry"
+    return None
+
+
+def detect_chemo_source(source: Path, wanted: str, registry_stem: str = "registry") -> ChemoSource:
+    """The folder's format (checked against `wanted` unless `auto`), with simulator truth if present."""
+    if not source.is_dir():
+        raise BadInputError(
+            f"--source {source} is not a folder.", "Pass the folder of the registry or OMOP files."
+        )
+    found = detect_format(source, registry_stem)
+    if found is None:
+        raise BadInputError(
+            f"{source} holds neither a registry table ({registry_stem}.csv/.csv.gz/.parquet) nor OMOP CDM "
+            "tables (person, drug_exposure, ...).",
+            "Point --source at the export folder; `dosewise etl check-sources --source DIR` lists "
+            "what it sees.",
+        )
+    if wanted != "auto" and wanted != found:
+        raise BadInputError(
+            f"{source} holds {found} input, but the config says input.format = {wanted}.",
+            f"Use --config chemo_{found} or --set input.format=auto.",
+        )
+    truth = source / "truth" / "behaviour.parquet"
+    behaviour = pd.read_parquet(truth) if truth.is_file() else None
+    if behaviour is not None:
+        behaviour["patient_id"] = behaviour["patient_id"].astype(str)
+    return ChemoSource(source, found, behaviour)
+
+
+def read_chemo_source(
+    src: ChemoSource, config: ChemoPipelineConfig
+) -> tuple[pd.DataFrame, pd.DataFrame, list[Path], int]:
+    """Registry-shaped rows, the boundary quarantine, files read and rows read."""
+    from .registry import load_mapping, read_registry
+
+    mapping = load_mapping(config.input.mapping)
+    rows, quarantine, path, n_read = read_registry(src.folder, mapping)
+    src.files = [path]
+    if src.behaviour is not None:
+        keys = set(zip(src.behaviour["patient_id"], src.behaviour["cycle_number"], strict=True))
+        logged = set(zip(rows["patient_id"].astype(str), rows["cycle_number"].astype(int), strict=True))
+        if not logged <= keys:
+            src.behaviour = None  # truth does not cover these records: do not attach partial propensities
+        else:
+            src.files.append(src.folder / "truth" / "behaviour.parquet")
+    return rows, quarantine, src.files, n_read
+
+
+__all__ = ["ChemoSource", "detect_chemo_source", "detect_format", "find_table", "read_chemo_source"]
