@@ -98,7 +98,7 @@ class ChemoOutputConfig(StrictConfig):
 class ChemoInputConfig(StrictConfig):
     """Which input format, and what to do with unknown regimens or drugs."""
 
-    format: Literal["auto", "registry"] = Field(
+    format: Literal["auto", "registry", "omop"] = Field(
         default="auto", description="Input format of --source; `auto` detects it from the files."
     )
     mapping: str = Field(

@@ -44,6 +44,7 @@ RULE_FILES = (
     "chemo_units.csv",
     "chemo_dose_modifications.csv",
     "oncology_model_parameters.csv",
+    "omop_concepts.csv",
 )
 ACTION_RULE = (
     "rdi_fraction = dose_fraction x planned interval / days since the previous cycle start; "
@@ -113,12 +114,24 @@ def run_chemo_pipeline(
     try:
         with runner.stage("sources") as log:
             src: ChemoSource = detect_chemo_source(source_dir, config.input.format)
-            rows, quarantine, files, n_read = read_chemo_source(src, config)
+            rows, quarantine, n_read, notes = read_chemo_source(src, config)
+            files = src.files
+            extra.update(notes)
             prepare_out_dir(out_dir, stale=("quarantine",))
             write_frame_quarantine(quarantine, out_dir / "quarantine" / "sources.parquet")
             manifest.inputs = {str(p.relative_to(source_dir)): sha256_file(p) for p in sorted(files)}
             manifest.inputs.update({f"rules/{n}": rule_sha256(n) for n in RULE_FILES})
-            log.set(n_read, len(rows), counts_by_rule(quarantine), note=f"{src.format}: {src.describe()}")
+            grain = (
+                "registry rows"
+                if src.format == "registry"
+                else f"OMOP table rows (cycles assembled: {len(rows)})"
+            )
+            log.set(
+                n_read,
+                n_read - len(quarantine),
+                counts_by_rule(quarantine),
+                note=f"grain: {grain}; {src.describe()}",
+            )
         with runner.stage("cycles") as log:
             result = apply_cycle_rules(rows, config.input.unknown_regimen, config.actions.max_rdi)
             q = result.quarantined()

@@ -41,6 +41,8 @@ class ChemoSource:
 
 def detect_format(source: Path, registry_stem: str = "registry") -> str | None:
     """`registry`, `omop` or None for a folder."""
+    if all(_has(source, t) for t in OMOP_MARKERS):
+        return "omop"
     if _has(source, registry_stem):
         return "registry"
     return None
@@ -74,13 +76,19 @@ def detect_chemo_source(source: Path, wanted: str, registry_stem: str = "registr
 
 def read_chemo_source(
     src: ChemoSource, config: ChemoPipelineConfig
-) -> tuple[pd.DataFrame, pd.DataFrame, list[Path], int]:
-    """Registry-shaped rows, the boundary quarantine, files read and rows read."""
-    from .registry import load_mapping, read_registry
+) -> tuple[pd.DataFrame, pd.DataFrame, int, dict[str, int]]:
+    """Registry-shaped rows, the boundary quarantine, rows read (table grain) and notes."""
+    notes: dict[str, int] = {}
+    if src.format == "registry":
+        from .registry import load_mapping, read_registry
 
-    mapping = load_mapping(config.input.mapping)
-    rows, quarantine, path, n_read = read_registry(src.folder, mapping)
-    src.files = [path]
+        mapping = load_mapping(config.input.mapping)
+        rows, quarantine, path, n_read = read_registry(src.folder, mapping)
+        src.files = [path]
+    else:
+        from .omop_cycles import read_omop
+
+        rows, quarantine, src.files, n_read, notes = read_omop(src.folder, config)
     if src.behaviour is not None:
         keys = set(zip(src.behaviour["patient_id"], src.behaviour["cycle_number"], strict=True))
         logged = set(zip(rows["patient_id"].astype(str), rows["cycle_number"].astype(int), strict=True))
@@ -88,7 +96,7 @@ def read_chemo_source(
             src.behaviour = None  # truth does not cover these records: do not attach partial propensities
         else:
             src.files.append(src.folder / "truth" / "behaviour.parquet")
-    return rows, quarantine, src.files, n_read
+    return rows, quarantine, n_read, notes
 
 
 __all__ = ["ChemoSource", "detect_chemo_source", "detect_format", "find_table", "read_chemo_source"]

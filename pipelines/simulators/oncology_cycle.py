@@ -112,7 +112,8 @@ def run_cycle(
         day8 = np.where(at8, anc, day8)
     state.marrow[rows], state.log_tumour[rows] = local.marrow, local.log_tumour
     state.cum_hazard[rows] = local.cum_hazard
-    measured = noise.nadir[rows, k, 0] < P_NADIR_MEASURED
+    sampled_alive = np.isnan(local.death_day) | (local.death_day > t0 + delay + NADIR_SAMPLE_DAY)
+    measured = (noise.nadir[rows, k, 0] < P_NADIR_MEASURED) & sampled_alive
     cv = p["friberg.anc_cv"]
     measured_nadir = np.where(measured & dosed, day8 * np.exp(cv * noise.nadir[rows, k, 1]), np.nan)
     fn = dosed & (noise.fn[rows, k] < 1 - np.exp(-p["toxicity.fn_rate_per_day_below_0_5"] * below))

@@ -21,7 +21,7 @@ from .oncology_policy import ClinicianPolicy
 from .oncology_records import DIRT_RATES, dated_records, registry_table
 from .oncology_sim import simulate_cohort
 
-FORMATS = ("registry",)
+FORMATS = ("registry", "omop")
 FILE_FORMATS = ("csv.gz", "csv", "parquet")
 MODELS = ("friberg_claret", "zhao2009")
 
@@ -87,9 +87,16 @@ def write_synthetic_oncology(
     records = dated_records(cohort, seed)
     sim_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    table = registry_table(records)
-    written = {"registry": write_table(table, out / "registry", file_format)}
-    n_rows = len(table)
+    if fmt == "registry":
+        table = registry_table(records)
+        written = {"registry": write_table(table, out / "registry", file_format)}
+        n_rows = len(table)
+    else:
+        from .oncology_omop import omop_tables
+
+        tables = omop_tables(records)
+        written = {name: write_table(frame, out / name, file_format) for name, frame in tables.items()}
+        n_rows = sum(len(f) for f in tables.values())
     truth = out / "truth"
     write_table_atomic(records.planted, truth / "planted.parquet")
     write_table_atomic(

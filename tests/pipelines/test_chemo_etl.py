@@ -69,3 +69,16 @@ def test_rdi_parts_and_known_propensities(registry_run: tuple[Path, Path, RunMan
     assert (frame[c.BEHAVIOUR_PROB] > 0).all() and (frame[c.BEHAVIOUR_DENSITY] > 0).all()
     # the table's own choice is logged most of the time: its probability is about 1 - deviation
     assert 0.5 < frame[c.BEHAVIOUR_PROB].median() <= 1.0
+
+
+def test_omop_and_registry_give_the_same_trajectories(tmp_path: Path) -> None:
+    cfg = ChemoPipelineConfig(output={"id_salt": "same-salt"})
+    frames = {}
+    for fmt in ("registry", "omop"):
+        write_synthetic_oncology(tmp_path / fmt, 300, seed=11, fmt=fmt, file_format="csv.gz")
+        manifest = run_chemo_pipeline(cfg, tmp_path / fmt, tmp_path / f"traj_{fmt}", show_progress=False)
+        assert manifest.extra["source_format"] == fmt
+        for stage in manifest.stages:
+            assert stage.rows_in == stage.rows_out + stage.rows_quarantined, (fmt, stage.name)
+        frames[fmt] = pd.read_parquet(tmp_path / f"traj_{fmt}" / "trajectories.parquet")
+    pd.testing.assert_frame_equal(frames["registry"], frames["omop"])
