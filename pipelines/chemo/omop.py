@@ -88,7 +88,7 @@ def read_tables(source: Path) -> tuple[dict[str, pd.DataFrame], list[pd.DataFram
             stage=f"omop_{name}",
             key_columns=[str(key)],
         )
-        tables[name], files = split.kept, [*files, path]
+        tables[name], files = schema.validate(split.kept), [*files, path]  # kept rows, coerced
         quarantine.append(split.quarantined)
         n_in += len(raw)
     return tables, quarantine, files, n_in

@@ -153,4 +153,5 @@ def read_omop(
     split = split_valid(rows, RegistrySchema, stage="omop_cycles", key_columns=["patient_id", "cycle_number"])
     parts = [q for q in [*quarantine, split.quarantined] if not q.empty]
     q = pd.concat(parts, ignore_index=True) if parts else empty_quarantine()
-    return split.kept.reset_index(drop=True), q, files, n_in, extra
+    kept = RegistrySchema.validate(split.kept)  # coerced (split_valid keeps failing tables' rows as read)
+    return kept.reset_index(drop=True), q, files, n_in, extra

@@ -42,4 +42,5 @@ def read_registry(source: Path, mapping: RegistryMapping) -> tuple[pd.DataFrame,
     split = split_valid(
         frame, RegistrySchema, stage="registry_schema", key_columns=["patient_id", "cycle_number"]
     )
-    return split.kept.reset_index(drop=True), split.quarantined, path, len(raw)
+    kept = RegistrySchema.validate(split.kept)  # the kept rows, coerced (split_valid keeps them as read)
+    return kept.reset_index(drop=True), split.quarantined, path, len(raw)
