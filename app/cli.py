@@ -67,7 +67,8 @@ def _version(value: bool) -> None:
 def root(
     ctx: typer.Context,
     quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="No progress bars or summaries (batch runs).")
+        bool, typer.Option("--quiet", "-q", help="No progress bars or chatter (batch runs); a command's "
+                           "answer (check-sources, config show/list, --json output) still prints.")
     ] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
     tracking_uri: Annotated[

@@ -63,6 +63,9 @@ def register(app: typer.Typer) -> None:
         track: Annotated[bool, typer.Option(
             "--track/--no-track", help="Log ope/ metrics, the report and plots to the policy's MLflow run."
         )] = True,
+        as_json: Annotated[bool, typer.Option(
+            "--json", help="Print the report as JSON on stdout instead of tables (also with --quiet)."
+        )] = False,
     ) -> None:
         """Estimate the policy's and the clinicians' value with IS/WIS/PDIS/PDWIS/DR/WDR/FQE, bootstrap
         intervals, ESS and support; write ope_report.json, figures and support flags."""
@@ -77,6 +80,9 @@ def register(app: typer.Typer) -> None:
                                    tracking_uri=state.tracking_uri, track=track,
                                    show_progress=not state.quiet)
         report = tracked.report
+        if as_json:  # the answer: printed even with --quiet, which silences only progress and tables
+            typer.echo(report.model_dump_json(indent=2))
+            return
         if state.quiet:
             return
         print_estimates(report)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Annotated
@@ -111,13 +112,28 @@ def etl_chemo(
 def etl_check_sources(
     ctx: typer.Context,
     source: Annotated[Path, typer.Option(help="Folder to inspect.")],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the report as one JSON object on stdout.")
+    ] = False,
 ) -> None:
-    """Detect MIMIC-III vs MIMIC-IV, list found and missing tables, and CareVue/MetaVision coverage."""
+    """Detect MIMIC-III vs MIMIC-IV, list found and missing tables, and CareVue/MetaVision coverage.
+
+    The report is the command's answer, so `--quiet` does not silence it (it has no progress to hide).
+    """
     from .sources.check import check_sources
     from .sources.mimic_layout import require_tables
 
     report = check_sources(source, strict=False)
-    if not cli_state(ctx).quiet:
+    if as_json:
+        typer.echo(json.dumps({
+            "version": report.layout.version,
+            "label": report.layout.label,
+            "tables": [{"table": t, "file": None if f == "MISSING" else f, "needed_for": why}
+                       for t, f, why in report.tables],
+            "care_systems": report.care_systems,
+            "missing_tables": list(report.layout.missing),
+        }, indent=2))
+    else:
         print_table(
             f"{report.layout.label} tables in {source}", ["table", "file", "needed for"], report.tables
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -59,3 +60,18 @@ def test_etl_sepsis_quiet_and_config_errors(tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "binning.bin_hours" in bad.output
     wrong = CliRunner().invoke(app, [*base, "--config", "sepsis_mimic3", "--set", "output.id_salt=x"])
     assert wrong.exit_code == 2 and "sepsis_mimic4" in wrong.output
+
+
+def test_quiet_never_silences_the_answer(tmp_path: Path) -> None:
+    source = write_mimic4(tmp_path, septic_stay_tables())
+    quiet = CliRunner().invoke(app, ["--quiet", "etl", "check-sources", "--source", str(source)])
+    assert quiet.exit_code == 0 and "metavision: 1 stays" in quiet.output  # the report is the answer
+    as_json = CliRunner().invoke(app, ["-q", "etl", "check-sources", "--source", str(source), "--json"])
+    assert as_json.exit_code == 0, as_json.output
+    report = json.loads(as_json.output)
+    assert report["version"] == "mimic_iv" and report["care_systems"] == {"metavision": 1}
+    assert {t["table"] for t in report["tables"]} >= {"chartevents", "prescriptions"}
+    listed = CliRunner().invoke(app, ["--quiet", "config", "list"])
+    assert listed.exit_code == 0 and "sepsis_mimic3" in listed.output
+    shown = CliRunner().invoke(app, ["--quiet", "config", "show", "sepsis_mimic3"])
+    assert shown.exit_code == 0 and "tonicity_adjusted = true" in shown.output

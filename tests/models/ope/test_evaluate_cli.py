@@ -60,3 +60,15 @@ def test_evaluate_command_reports_bad_input_with_exit_code_2(
                                       "--out", str(tmp_path), "--set", "n_bootstrap=1"])
     assert result.exit_code == 2
     assert "n_bootstrap" in result.output
+
+
+def test_evaluate_json_prints_the_report_even_when_quiet(trained: tuple[Path, Path], tmp_path: Path) -> None:
+    data, policy_dir = trained
+    result = CliRunner().invoke(app, [
+        "--quiet", "evaluate", "--trajectories", str(data), "--policy", str(policy_dir),
+        "--out", str(tmp_path),
+        "--set", "epsilon=0.2", "--set", "n_bootstrap=50", "--set", "fqe.n_steps=50", "--no-track", "--json",
+    ])
+    assert result.exit_code == 0, result.output
+    printed = OpeReport.model_validate_json(result.stdout)
+    assert printed == OpeReport.model_validate_json((tmp_path / "ope_report.json").read_text())
