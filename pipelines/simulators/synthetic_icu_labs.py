@@ -1,9 +1,10 @@
 """`hosp/labevents` and `icu/outputevents` rows of a chunk.
 
 Labs come in panels (one `specimen_id` per draw): routine chemistry + haematology every 12 h,
-bilirubin and INR daily, blood gases with lactate every 4 h while shocked or ventilated; plus an
-emergency-department panel before ICU admission and, for some patients, an outpatient panel months
-earlier with no `hadm_id` (as in MIMIC-IV, where labs outside admissions have a null `hadm_id`).
+bilirubin and INR daily, blood gases with lactate (and a specimen-type row, 'ART.') every 4 h while
+shocked or ventilated; plus an emergency-department panel before ICU admission and, for some
+patients, an outpatient panel months earlier with no `hadm_id` (as in MIMIC-IV, where labs outside
+admissions have a null `hadm_id`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ def lab_formulas(c: Cohort, course: Course) -> dict[str, LabFormula]:
         return scale * rng.standard_normal(size)
 
     return {
+        "specimen": lambda s, h, r: np.zeros(s.size),  # a text row ("ART."); see labevents_table
         "lactate": lambda s, h, r: lact[s, h],
         "ph": lambda s, h, r: 7.40 - 0.03 * (lact[s, h] - 1.0) + gauss(r, s.size, 0.02),
         "pao2": lambda s, h, r: np.clip(hourly["pf"][s, h] * fio2[s, h] / 100.0
@@ -109,12 +111,14 @@ def labevents_table(rng: np.random.Generator, c: Cohort, course: Course, tl: Tim
     low = np.array([t.LABS[k][5] for k in names])[code]
     high = np.array([t.LABS[k][6] for k in names])[code]
     hadm_ok = np.concatenate(has_hadm)[order]
+    is_specimen = i == t.SPECIMEN_ITEMID  # the gas's specimen type: text only, like MIMIC-IV
+    text = pa.compute.if_else(pa.array(is_specimen), t.SPECIMEN_VALUE, numbers_as_text(value))
     return pa.table({
         "labevent_id": ids.take("labevent_id", s.size), "subject_id": tl.subject_id[s],
         "hadm_id": pa.array(tl.hadm_id[s], mask=~hadm_ok), "specimen_id": np.concatenate(spec)[order],
         "itemid": i, "order_provider_id": pa.array(providers[(s * 31 + a // DAY) % providers.size]),
         "charttime": times(a), "storetime": times(a + rng.integers(20, 120, s.size) * 60),
-        "value": numbers_as_text(value), "valuenum": value,
+        "value": text, "valuenum": pa.array(value, mask=is_specimen),
         "valueuom": labels([t.LABS[k][4] for k in names], code),
         "ref_range_lower": low, "ref_range_upper": high,
         "flag": labels([None, "abnormal"], ((value < low) | (value > high)).astype(int)),

@@ -195,6 +195,7 @@ D_ITEMS: list[tuple[int, str, str, str, str, str | None, str, float | None, floa
 
 #: lab name -> (itemid, label, fluid, category, unit, ref low, ref high, decimals)
 LABS: dict[str, tuple[int, str, str, str, str, float, float, int]] = {
+    "specimen": (52033, "Specimen Type", "Blood", "Blood Gas", "", float("nan"), float("nan"), 0),
     "lactate": (50813, "Lactate", "Blood", "Blood Gas", "mmol/L", 0.5, 2.0, 1),
     "ph": (50820, "pH", "Blood", "Blood Gas", "units", 7.35, 7.45, 2),
     "pao2": (50821, "pO2", "Blood", "Blood Gas", "mm Hg", 85.0, 105.0, 0),
@@ -214,8 +215,10 @@ LABS: dict[str, tuple[int, str, str, str, str, float, float, int]] = {
     "inr": (51237, "INR(PT)", "Blood", "Hematology", "", 0.9, 1.1, 1),
 }
 
+#: text value of the blood-gas specimen row (mimic-code bg.sql: item 52033, arterial = 'ART.')
+SPECIMEN_ITEMID, SPECIMEN_VALUE = 52033, "ART."
 #: labs drawn with a blood gas vs with the routine chemistry + haematology panel
-BLOOD_GAS = ("lactate", "ph", "pao2", "paco2", "base_excess")
+BLOOD_GAS = ("specimen", "lactate", "ph", "pao2", "paco2", "base_excess")
 ROUTINE = ("creatinine", "bun", "sodium", "potassium", "chloride", "bicarbonate", "glucose",
            "platelets", "wbc", "hemoglobin")
 DAILY = ("bilirubin", "inr")
