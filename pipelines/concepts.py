@@ -10,6 +10,7 @@ from .sepsis.config import SepsisPipelineConfig
 from .sepsis.outputs import write_concepts
 from .sources.duckdb_catalog import MimicCatalog, concept_order, rules_sha256
 from .sources.mimic_layout import detect_layout
+from .sources.spark_catalog import SparkCatalog
 
 
 def write_concept_tables(
@@ -29,7 +30,21 @@ def write_concept_tables(
         "weight_fallback": config.weight.fallback,
         "weight_fallback_kg": config.weight.fallback_kg,
     }
-    cat = MimicCatalog(layout, params, threads=config.threads, memory_limit=config.memory_limit)
+    cat: MimicCatalog | SparkCatalog
+    if config.engine == "spark":
+        cat = SparkCatalog(layout, params, config.spark)
+    else:
+        cat = MimicCatalog(layout, params, threads=config.threads, memory_limit=config.memory_limit)
+    try:
+        return _write(cat, config, source, out_dir, only)
+    finally:
+        cat.close()
+
+
+def _write(cat: MimicCatalog | SparkCatalog, config: SepsisPipelineConfig, source: Path, out_dir: Path,
+           only: list[str] | None) -> RunManifest:
+    """Build, write and count the concepts on either engine; the manifest last."""
+    layout = cat.layout
     unknown = sorted(set(only or []) - set(cat.concepts))
     if unknown:
         raise BadInputError(
@@ -48,9 +63,13 @@ def write_concept_tables(
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "manifest.json").unlink(missing_ok=True)
     order = cat.build(buildable)
-    write_concepts(cat.con, [n for n in order if n in buildable], out_dir / "concepts")
-    rows = {n: int(cat.con.execute(f"SELECT count(*) FROM {n}").fetchall()[0][0]) for n in buildable}
-    cat.close()
+    if isinstance(cat, SparkCatalog):
+        for name in (n for n in order if n in buildable):
+            cat.write_parquet(name, out_dir / "concepts" / f"{name}.parquet")
+        rows = {n: cat.count(n) for n in buildable}
+    else:
+        write_concepts(cat.con, [n for n in order if n in buildable], out_dir / "concepts")
+        rows = {n: int(cat.con.execute(f"SELECT count(*) FROM {n}").fetchall()[0][0]) for n in buildable}
     manifest.inputs = {str(p.relative_to(source)): sha256_file(p) for p in sorted(layout.files.values())}
     manifest.inputs.update(rules_sha256())
     manifest.extra = {
@@ -58,6 +77,7 @@ def write_concept_tables(
         "rows": rows,
         "skipped": skipped,
         "empty_optional_inputs": list(cat.stand_ins),
+        "engine": config.engine,
     }
     manifest.record_outputs(out_dir)
     manifest.write(out_dir)

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from dosewise.data_schemas import load_config
+from dosewise.data_schemas import BadInputError, load_config
 from dosewise.data_schemas.console import cli_state, print_summary, print_table
 
 
@@ -156,12 +156,26 @@ def etl_concepts(
     only: Annotated[
         str | None, typer.Option(help="Comma-separated concept names (default: all buildable).")
     ] = None,
+    engine: Annotated[str, typer.Option(
+        help="duckdb (in-process) or spark (pyspark; the SQL is transpiled by sqlglot).")] = "duckdb",
+    spark_master: Annotated[str | None, typer.Option(
+        "--spark-master", envvar="DOSEWISE_SPARK_MASTER",
+        help="local[N] (default local[2]), spark://HOST:PORT, k8s://... or yarn.")] = None,
+    spark_remote: Annotated[str | None, typer.Option(
+        "--spark-remote", envvar="DOSEWISE_SPARK_REMOTE",
+        help="Spark Connect / Databricks Connect URL (sc://HOST:PORT) instead of a master.")] = None,
 ) -> None:
     """Compute concept tables alone (keyed by source ids), for every concept whose tables are present."""
     from .concepts import write_concept_tables
+    from .sepsis.config import SepsisPipelineConfig
 
+    if engine not in ("duckdb", "spark"):
+        raise BadInputError(f"`--engine` must be duckdb or spark. Got {engine!r}.",
+                            "Use --engine duckdb (default) or --engine spark.")
+    spark = {k: v for k, v in (("master", spark_master), ("remote", spark_remote)) if v}
+    config = SepsisPipelineConfig.model_validate({"engine": engine, "spark": spark})
     names = [n.strip() for n in only.split(",") if n.strip()] if only else None
-    manifest = write_concept_tables(source, out, names)
+    manifest = write_concept_tables(source, out, names, config)
     if cli_state(ctx).quiet:
         return
     print_table("Concept tables", ["concept", "rows"], sorted(manifest.extra["rows"].items()))

@@ -8,6 +8,8 @@ from pydantic import Field, model_validator
 
 from dosewise.data_schemas import StrictConfig
 
+from ..sources.spark_engine import SparkSettings
+
 
 class InclusionConfig(StrictConfig):
     """Cohort rules (Sepsis-3 per Singer 2016; exclusions per the AI Clinician, Komorowski 2018)."""
@@ -148,6 +150,10 @@ class SepsisPipelineConfig(StrictConfig):
         default="auto", description="MIMIC version of --source; `auto` detects it from the layout."
     )
     seed: int = Field(default=0, description="Seed of the patient-level split.")
+    engine: Literal["duckdb", "spark"] = Field(
+        default="duckdb", description="SQL engine of `etl concepts`: in-process DuckDB, or Spark (`spark`)."
+    )
+    spark: SparkSettings = Field(default_factory=SparkSettings, description="Spark master/remote, settings.")
     threads: int | None = Field(default=None, ge=1, description="DuckDB threads (default: all cores).")
     memory_limit: str | None = Field(
         default="4GB",

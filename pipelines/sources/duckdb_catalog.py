@@ -191,6 +191,17 @@ def concept_order(
     return order
 
 
+def missing_raw_tables(concepts: Mapping[str, Concept], layout: SourceLayout, concept: str) -> list[str]:
+    """Raw tables (`a or b` for alternatives) that `concept` and its hard dependencies lack in `layout`
+    (shared by the DuckDB and Spark catalogs)."""
+    needs = set()
+    for dep in concept_order(concepts, [concept], optional=False):
+        for options in concepts[dep].requires:
+            if not any(o in layout.files for o in options):
+                needs.add(" or ".join(options))
+    return sorted(needs)
+
+
 class MimicCatalog:
     """A DuckDB connection holding the raw views, the rule tables and the concept tables."""
 
@@ -249,12 +260,7 @@ class MimicCatalog:
 
     def missing_tables(self, concept: str) -> list[str]:
         """Raw tables (`a or b` for alternatives) that `concept` and its hard dependencies lack."""
-        needs = set()
-        for dep in concept_order(self.concepts, [concept], optional=False):
-            for options in self.concepts[dep].requires:
-                if not any(o in self.layout.files for o in options):
-                    needs.add(" or ".join(options))
-        return sorted(needs)
+        return missing_raw_tables(self.concepts, self.layout, concept)
 
     def available(self, concept: str) -> bool:
         """True when every raw table `concept` (and its hard dependencies) needs is present."""

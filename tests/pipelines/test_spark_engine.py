@@ -1,0 +1,102 @@
+"""`--engine spark`: the concept SQL on Spark local[2] (transpiled by sqlglot) gives DuckDB's tables;
+missing Java/pyspark and an unreachable master are refused in seconds with what to do."""
+
+from __future__ import annotations
+
+import socket
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from dosewise.app.cli import app
+from dosewise.data_schemas import BadInputError
+from dosewise.pipelines.concepts import write_concept_tables
+from dosewise.pipelines.sepsis.config import SepsisPipelineConfig
+from dosewise.pipelines.simulators.synthetic_icu import write_synthetic_icu
+from dosewise.pipelines.sources.spark_engine import SparkSettings, check_spark_available, start_session
+
+runner = CliRunner()
+# Sums and means may add in another order on Spark's partitions: floats agree to this relative error.
+FLOAT_RTOL = 1e-9
+
+
+def assert_same_table(duck: pd.DataFrame, spark: pd.DataFrame, name: str) -> None:
+    """Same columns and the same multiset of rows (floats within FLOAT_RTOL)."""
+    assert list(duck.columns) == list(spark.columns), name
+    assert len(duck) == len(spark), name
+    duck = duck.astype({c: "str" for c in duck.columns if isinstance(duck[c].dtype, pd.CategoricalDtype)})
+    exact = [c for c in duck.columns if duck[c].dtype.kind != "f"]
+    a = duck.sort_values(exact, na_position="last", kind="stable").reset_index(drop=True)
+    b = spark.sort_values(exact, na_position="last", kind="stable").reset_index(drop=True)
+    for col in duck.columns:
+        x, y = a[col], b[col]
+        if x.dtype.kind == "f":
+            close = np.allclose(x, y.astype("float64"), rtol=FLOAT_RTOL, atol=0.0, equal_nan=True)
+            assert close, f"{name}.{col}"
+        else:
+            same = (x.isna() & y.isna()) | (x.astype("str") == y.astype("str"))
+            assert same.all(), f"{name}.{col}: {x[~same].head(3).tolist()} vs {y[~same].head(3).tolist()}"
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_spark_and_duckdb_build_the_same_concepts_on_synthetic_mimic4(tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    write_synthetic_icu(source, 20, seed=3, show_progress=False)
+    duck = write_concept_tables(source, tmp_path / "duck")
+    spark = write_concept_tables(source, tmp_path / "spark", config=SepsisPipelineConfig(engine="spark"))
+    assert spark.extra["engine"] == "spark" and duck.extra["engine"] == "duckdb"
+    assert spark.extra["rows"] == duck.extra["rows"]
+    assert duck.extra["rows"]["sepsis3"] > 0 and len(duck.extra["rows"]) >= 15
+    assert spark.inputs == duck.inputs
+    for path in sorted((tmp_path / "duck" / "concepts").glob("*.parquet")):
+        assert_same_table(pd.read_parquet(path), pd.read_parquet(tmp_path / "spark" / "concepts" / path.name),
+                          path.stem)
+
+
+def test_missing_pyspark_exits_2_saying_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "pyspark", None)  # what `import pyspark` does when it is absent
+    with pytest.raises(BadInputError, match="needs pyspark") as info:
+        check_spark_available()
+    assert "pip install 'dosewise[spark]'" in (info.value.hint or "")
+
+
+def test_missing_java_exits_2_saying_what_to_install(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    pytest.importorskip("pyspark")
+    monkeypatch.setenv("JAVA_HOME", str(tmp_path))  # a JAVA_HOME without bin/java
+    with pytest.raises(BadInputError, match="needs Java") as info:
+        check_spark_available()
+    assert "openjdk-17-jre-headless" in (info.value.hint or "")
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize("field", ["master", "remote"])
+def test_an_unanswering_master_errors_in_seconds(field: str) -> None:
+    pytest.importorskip("pyspark")
+    scheme = "spark" if field == "master" else "sc"
+    settings = SparkSettings.model_validate({field: f"{scheme}://127.0.0.1:{_closed_port()}",
+                                             "connect_timeout_s": 2})
+    started = time.monotonic()
+    with pytest.raises(BadInputError, match="did not answer within 2 s"):
+        start_session(settings)
+    assert time.monotonic() - started < 10
+
+
+def test_cli_refuses_an_unknown_engine_and_an_unknown_master(tmp_path: Path) -> None:
+    bad = runner.invoke(app, ["etl", "concepts", "--source", str(tmp_path), "--out", str(tmp_path / "o"),
+                              "--engine", "polars"])
+    assert bad.exit_code == 2 and "must be duckdb or spark" in bad.output
+    write_synthetic_icu(tmp_path / "src", 3, seed=1, show_progress=False)
+    master = runner.invoke(app, ["etl", "concepts", "--source", str(tmp_path / "src"), "--out",
+                                 str(tmp_path / "o"), "--engine", "spark", "--spark-master", "mesos://x:1"])
+    assert master.exit_code == 2 and "must be local[N], spark://, k8s://, yarn or sc://" in master.output
