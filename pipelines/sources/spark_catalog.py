@@ -18,7 +18,15 @@ from dosewise.data_schemas import BadInputError, atomic_path
 from dosewise.data_schemas.raw_mimic import RawTable, raw_tables
 
 from ..sql_transpile import transpile_statement
-from .duckdb_catalog import _check_columns, _header, concept_order, load_concepts, load_rules
+from .duckdb_catalog import (
+    DEFAULT_PARAMS,
+    _check_columns,
+    _header,
+    concept_order,
+    load_concepts,
+    load_rules,
+    missing_raw_tables,
+)
 from .mimic_layout import SourceLayout
 from .spark_engine import SparkSettings, start_session
 
@@ -48,7 +56,7 @@ class SparkCatalog:
                 frame.astype(object).where(frame.notna(), None)
             ).createOrReplaceTempView(f"rule_{name}")
         tag = "iv" if layout.version == "mimic_iv" else "iii"
-        values = {"version_tag": tag, "sofa_scope": "all", **params}
+        values = {"version_tag": tag, **DEFAULT_PARAMS, **params}
         self.spark.createDataFrame([tuple(values.values())], list(values)).createOrReplaceTempView(
             "etl_params"
         )
@@ -68,6 +76,7 @@ class SparkCatalog:
                 self.spark.sql(f"SELECT {cols} WHERE false").createOrReplaceTempView(name)
         self.concepts = load_concepts(layout.version)
         self.built: list[str] = []
+        self.stand_ins: list[str] = []
 
     def _read_raw(self, table: RawTable, path: Path) -> Any:
         """One raw file as a DataFrame with the table's typed columns (csv, csv.gz or parquet)."""
@@ -89,18 +98,22 @@ class SparkCatalog:
             *[F.col(f"`{c}`").cast(_spark_type(t)).alias(c) for c, t in table.columns.items()]
         )
 
+    def missing_tables(self, concept: str) -> list[str]:
+        """Raw tables (`a or b` for alternatives) that `concept` and its hard dependencies lack."""
+        return missing_raw_tables(self.concepts, self.layout, concept)
+
     def available(self, concept: str) -> bool:
-        """True when every raw table `concept` (and its dependencies) needs is present."""
-        return all(
-            any(o in self.layout.files for o in options)
-            for dep in concept_order(self.concepts, [concept])
-            for options in self.concepts[dep].requires
-        )
+        """True when every raw table `concept` (and its hard dependencies) needs is present."""
+        return not self.missing_tables(concept)
 
     def build(self, names: Iterable[str] | None = None) -> list[str]:
-        """Transpile and register the concepts `names` (default all) and their dependencies, in order."""
-        order = concept_order(self.concepts, names)
+        """Transpile and register the concepts `names` (default all) and their dependencies, in order;
+        an optional dependency that cannot be built is an empty view of its `-- columns:` (as on DuckDB)."""
+        order = concept_order(self.concepts, names, optional=self.available)
         for name in order:
+            for dep in self.concepts[name].optional:
+                if dep not in self.built and not self.available(dep):
+                    self._stand_in(dep)
             if name in self.built:
                 continue
             statement = transpile_statement(self.concepts[name].sql, f"pipelines/sql/.../{name}.sql")
@@ -112,6 +125,26 @@ class SparkCatalog:
             self.spark.sql(statement.sql).persist().createOrReplaceTempView(name)
             self.built.append(name)
         return order
+
+    def _stand_in(self, name: str) -> None:
+        """An empty view for an optional concept that cannot be built (its `-- columns:` header)."""
+        columns = self.concepts[name].columns
+        if not columns:
+            raise BadInputError(
+                f"Optional concept `{name}` cannot be built and declares no `-- columns:` header.",
+                f"Add the raw table(s) {', '.join(self.missing_tables(name))}, or the header.",
+            )
+        import sqlglot
+        from sqlglot import exp
+
+        create = sqlglot.parse_one(f"CREATE TABLE {name} ({columns})", read="duckdb")
+        cols = ", ".join(
+            f"CAST(NULL AS {d.args['kind'].sql('spark')}) AS `{d.name}`"
+            for d in create.find_all(exp.ColumnDef)
+        )
+        self.spark.sql(f"SELECT {cols} WHERE false").createOrReplaceTempView(name)
+        self.built.append(name)
+        self.stand_ins.append(name)
 
     def count(self, name: str) -> int:
         """Rows of a built concept (the only value collected to the driver)."""
