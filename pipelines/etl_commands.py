@@ -116,12 +116,34 @@ def etl_check_sources(
         bool, typer.Option("--json", help="Print the report as one JSON object on stdout.")
     ] = False,
 ) -> None:
-    """Detect MIMIC-III vs MIMIC-IV, list found and missing tables, and CareVue/MetaVision coverage.
+    """Detect MIMIC-III/IV, OMOP CDM oncology or a flat registry; list found and missing tables.
 
     The report is the command's answer, so `--quiet` does not silence it (it has no progress to hide).
     """
+    from dosewise.data_schemas import MissingSourceTable
+
+    from .chemo.sources import oncology_source_report
     from .sources.check import check_sources
     from .sources.mimic_layout import require_tables
+
+    fmt, rows, missing = oncology_source_report(source)
+    if fmt is not None:
+        label = "OMOP CDM v5.4 (oncology extension)" if fmt == "omop" else "Flat cycle-level registry"
+        if as_json:
+            typer.echo(json.dumps({
+                "version": fmt, "label": label,
+                "tables": [{"table": t, "file": None if f == "missing" else f, "needed_for": why}
+                           for t, f, why in rows],
+                "missing_tables": missing,
+            }, indent=2))
+        else:
+            print_table(f"{label} tables in {source}", ["table", "file", "needed for"], rows)
+            print_summary("Sources", [("format", label), ("missing tables", ", ".join(missing) or "none"),
+                                      ("ETL", f"dosewise etl chemo --config chemo_{fmt}")])
+        if missing:
+            raise MissingSourceTable(f"{source} lacks the OMOP table(s) {', '.join(missing)}.",
+                                     "Export them with OMOP's lower-case file names.")
+        return
 
     report = check_sources(source, strict=False)
     if as_json:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from dosewise.data_schemas import BadInputError, MissingSourceTable, make_quarantine
@@ -192,10 +191,11 @@ def _measurements(
     )
     m = m[~outside]
     units = unit_table()
-    factor = units.set_index(["variable", "unit"])["multiply"].astype(float)
-    canon = m["variable"].map(VARIABLE_UNITS)
-    keys = list(zip(canon, m["unit_source_value"].fillna(""), strict=True))
-    f = pd.Series([factor.get(k, np.nan) for k in keys], index=m.index)
+    lookup = pd.DataFrame({"canon": m["variable"].map(VARIABLE_UNITS).to_numpy(),
+                           "unit": m["unit_source_value"].fillna("").to_numpy()})
+    table = units.rename(columns={"variable": "canon"})[["canon", "unit", "multiply"]]
+    merged = lookup.merge(table.drop_duplicates(["canon", "unit"]), on=["canon", "unit"], how="left")
+    f = pd.Series(merged["multiply"].astype(float).to_numpy(), index=m.index)
     f[m["variable"] == "ecog"] = 1.0
     bad = f.isna()
     quarantine.append(

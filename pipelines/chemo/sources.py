@@ -17,7 +17,7 @@ from dosewise.data_schemas import BadInputError
 from .config import ChemoPipelineConfig
 from .mapping import find_table
 
-OMOP_MARKERS = ("person", "drug_exposure")
+OMOP_MARKERS = ("person", "drug_exposure", "measurement", "episode", "episode_event")
 
 
 def _has(source: Path, stem: str) -> bool:
@@ -41,7 +41,7 @@ class ChemoSource:
 
 def detect_format(source: Path, registry_stem: str = "registry") -> str | None:
     """`registry`, `omop` or None for a folder."""
-    if all(_has(source, t) for t in OMOP_MARKERS):
+    if any(_has(source, t) for t in OMOP_MARKERS):  # missing ones are named when read
         return "omop"
     if _has(source, registry_stem):
         return "registry"
@@ -99,4 +99,38 @@ def read_chemo_source(
     return rows, quarantine, n_read, notes
 
 
-__all__ = ["ChemoSource", "detect_chemo_source", "detect_format", "find_table", "read_chemo_source"]
+def oncology_source_report(source: Path) -> tuple[str | None, list[tuple[str, str, str]], list[str]]:
+    """(format or None, rows of table / file / needed for, missing required tables) for check-sources."""
+    from dosewise.data_schemas.raw_omop import OPTIONAL_TABLES, REQUIRED_TABLES, TABLE_PURPOSE
+
+    fmt = detect_format(source) if source.is_dir() else None
+    if fmt == "registry":
+        path = find_table(source, "registry")
+        return fmt, [("registry", path.name, "one row per patient per cycle (mapping: registry_default)")], []
+    if fmt != "omop":
+        return None, [], []
+    rows, missing = [], []
+    for name in (*REQUIRED_TABLES, *OPTIONAL_TABLES):
+        found = next(
+            (f"{name}{e}" for e in (".parquet", ".csv.gz", ".csv") if (source / f"{name}{e}").is_file()), ""
+        )
+        rows.append(
+            (
+                name,
+                found or "missing",
+                TABLE_PURPOSE[name] + ("" if name in REQUIRED_TABLES else " (optional)"),
+            )
+        )
+        if not found and name in REQUIRED_TABLES:
+            missing.append(name)
+    return fmt, rows, missing
+
+
+__all__ = [
+    "ChemoSource",
+    "detect_chemo_source",
+    "detect_format",
+    "find_table",
+    "oncology_source_report",
+    "read_chemo_source",
+]

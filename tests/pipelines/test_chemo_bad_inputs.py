@@ -215,3 +215,14 @@ def test_omop_unknown_drug_concept_and_measurements_outside_life(
         run_chemo_pipeline(ChemoPipelineConfig(**SALT), src, tmp_path / "o", show_progress=False)
     rules, _ = _run(src, tmp_path, input={"unknown_regimen": "quarantine"})
     assert rules["unknown_drug_concept"] == 1 and rules["measurement_outside_life"] >= 1
+
+
+def test_check_sources_recognises_registry_and_omop(clean: dict[str, Path], tmp_path: Path) -> None:
+    for fmt, label in (("registry", "Flat cycle-level registry"), ("omop", "OMOP CDM v5.4")):
+        result = CliRunner().invoke(app, ["etl", "check-sources", "--source", str(clean[fmt])])
+        assert result.exit_code == 0 and label in result.output, result.output
+    src = tmp_path / "omop"
+    shutil.copytree(clean["omop"], src)
+    (src / "episode.csv").unlink()
+    result = CliRunner().invoke(app, ["etl", "check-sources", "--source", str(src)])
+    assert result.exit_code == 2 and "episode" in result.output

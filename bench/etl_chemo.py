@@ -1,0 +1,146 @@
+"""`dosewise etl chemo` speed and memory on synthetic OMOP CDM folders of 1k, 10k and 100k patients.
+
+For each size and file format (csv.gz, parquet), in fresh subprocesses so each peak RSS is that
+step's own:
+  1. `write_synthetic_oncology --format omop` (simulation + writing, not part of the goal);
+  2. `run_chemo_pipeline` with the shipped `chemo_omop` config: OMOP table rows per second end to
+     end, patients per second, wall and CPU seconds, peak RSS;
+  3. a reference: pandas `read_csv` / `read_parquet` of `measurement` alone (the first step of a
+     hand-written pipeline), same file, same run.
+Goal (issue 15): 100,000 patients in under a minute on 2 cores, with RSS bounded as the input grows.
+
+    .venv/bin/python bench/etl_chemo.py                          # 1k, 10k, 100k; csv.gz and parquet
+    .venv/bin/python bench/etl_chemo.py --sizes 1000,10000 --formats parquet
+    .venv/bin/python bench/etl_chemo.py --workdir /tmp/chemo-bench --reuse
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from dosewise.data_schemas.console import print_table
+
+PEAK = """
+import re
+def peak_gb():
+    status = open("/proc/self/status").read()
+    return int(re.search(r"VmHWM:\\s+(\\d+)", status).group(1)) / 2**20
+"""
+GENERATE = (
+    PEAK
+    + """
+import json, sys, time
+from dosewise.pipelines import write_synthetic_oncology
+start = time.perf_counter()
+m = write_synthetic_oncology(sys.argv[1], int(sys.argv[2]), seed=0, fmt="omop", file_format=sys.argv[3])
+print(json.dumps({"seconds": time.perf_counter() - start, "rss_gb": peak_gb()}))
+"""
+)
+ETL = (
+    PEAK
+    + """
+import json, resource, sys, time
+from dosewise.data_schemas import load_config
+from dosewise.pipelines import ChemoPipelineConfig, config_folder, run_chemo_pipeline
+config = load_config("chemo_omop", ChemoPipelineConfig, ["output.id_salt=bench"], search=[config_folder()])
+def cpu_s():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+start, cpu0 = time.perf_counter(), cpu_s()
+m = run_chemo_pipeline(config, sys.argv[1], sys.argv[2], show_progress=False)
+print(json.dumps({"seconds": time.perf_counter() - start, "cpu_seconds": cpu_s() - cpu0,
+                  "rows_in": m.stages[0].rows_in, "cycles": m.stages[-1].rows_out,
+                  "patients": m.extra["n_episodes"], "stages": {s.name: s.seconds for s in m.stages},
+                  "rss_gb": peak_gb()}))
+"""
+)
+PANDAS = (
+    PEAK
+    + """
+import json, sys, time
+import pandas as pd
+start = time.perf_counter()
+path = sys.argv[1]
+frame = pd.read_parquet(path) if path.endswith(".parquet") else pd.read_csv(path)
+print(json.dumps({"seconds": time.perf_counter() - start, "rows": len(frame), "rss_gb": peak_gb()}))
+"""
+)
+
+
+def run(code: str, *args: str) -> dict[str, object]:
+    """Run `code` in a fresh interpreter (2 threads at most) and parse its JSON line."""
+    env = {**os.environ, "OMP_NUM_THREADS": "2", "POLARS_MAX_THREADS": "2"}
+    out = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, check=True
+    )
+    result: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main() -> None:
+    """Measure every size x format and print one table."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", default="1000,10000,100000", help="Comma-separated patient counts.")
+    parser.add_argument("--formats", default="csv.gz,parquet", help="csv.gz and/or parquet.")
+    parser.add_argument("--workdir", type=Path, default=None, help="Where to generate (default: a temp dir).")
+    parser.add_argument("--reuse", action="store_true", help="Skip generating a folder that has a manifest.")
+    args = parser.parse_args()
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="chemo-bench-"))
+    rows = []
+    for fmt in args.formats.split(","):
+        for n in (int(s) for s in args.sizes.split(",")):
+            src, out = work / f"omop_{fmt}_{n}", work / f"traj_{fmt}_{n}"
+            gen = {"seconds": float("nan")}
+            if not (args.reuse and (src / "manifest.json").exists()):
+                gen = run(GENERATE, str(src), str(n), fmt)
+            etl = run(ETL, str(src), str(out))
+            ref = run(PANDAS, str(src / f"measurement.{fmt}"))
+            secs = float(etl["seconds"])  # type: ignore[arg-type]
+            rows.append(
+                (
+                    f"{n:,}",
+                    fmt,
+                    f"{int(etl['rows_in']):,}",
+                    f"{int(etl['cycles']):,}",  # type: ignore[call-overload]
+                    f"{secs:.1f}",
+                    f"{float(etl['cpu_seconds']):.1f}",  # type: ignore[arg-type]
+                    f"{int(etl['rows_in']) / secs:,.0f}",
+                    f"{n / secs:,.0f}",  # type: ignore[call-overload]
+                    f"{float(etl['rss_gb']):.2f}",
+                    f"{float(ref['seconds']):.1f}",  # type: ignore[arg-type]
+                    f"{float(ref['rss_gb']):.2f}",
+                    f"{float(gen['seconds']):.0f}",  # type: ignore[arg-type]
+                    "yes" if n < 100_000 or secs < 60 else f"no ({secs / 60:.1f} min)",
+                )
+            )
+    print_table(
+        "etl chemo on synthetic OMOP (2 threads)",
+        [
+            "patients",
+            "format",
+            "table rows in",
+            "cycles out",
+            "wall s",
+            "CPU s",
+            "rows/s",
+            "patients/s",
+            "peak RSS GB",
+            "pandas read measurement s",
+            "pandas RSS GB",
+            "generate s",
+            "100k < 1 min",
+        ],
+        rows,
+    )
+
+
+if __name__ == "__main__":
+    main()
