@@ -33,9 +33,12 @@ class DemoSizes:
     fqe_steps: int = 1500
     fqe_refits: int = 3
     n_bootstrap: int = 1000
+    chemo_patients: int = 1000
+    chemo_truth_patients: int = 2000
 
 
-SMOKE = DemoSizes(stays=300, train_steps=200, sim_episodes=600, fqe_steps=200, fqe_refits=2, n_bootstrap=200)
+SMOKE = DemoSizes(stays=300, train_steps=200, sim_episodes=600, fqe_steps=200, fqe_refits=2, n_bootstrap=200,
+                  chemo_patients=200, chemo_truth_patients=300)
 
 
 @dataclass
@@ -152,6 +155,32 @@ def step_ground_truth(ctx: DemoContext) -> str:
             f"allow [{exact_low:.2f}, {exact_high:.2f}]")
 
 
+def step_oncology_records(ctx: DemoContext) -> str:
+    """Simulated docetaxel cycles (Friberg 2002, Claret 2009) written as an OMOP CDM oncology folder."""
+    folder = ctx.out / "oncology_omop"
+    manifest = pipelines.write_synthetic_oncology(folder, ctx.sizes.chemo_patients, seed=0, fmt="omop")
+    dirt = sum(manifest.extra["dirt_planted"].values())
+    n = ctx.sizes.chemo_patients
+    return f"{folder}: {n:,} patients, {manifest.extra['n_cycles']:,} cycles, {dirt} dirty rows planted"
+
+
+def step_chemo_etl(ctx: DemoContext) -> str:
+    """OMOP -> chemotherapy cycle trajectories, beside the Monte-Carlo true values of two policies."""
+    config = load_config("chemo_omop", pipelines.ChemoPipelineConfig, ["output.id_salt=dosewise-demo"],
+                         search=[pipelines.config_folder()])
+    folder = ctx.out / "chemo_trajectories"
+    manifest = pipelines.run_chemo_pipeline(config, ctx.out / "oncology_omop", folder,
+                                            show_progress=not ctx.quiet)
+    ctx.results["chemo_trajectories"] = folder
+    quarantined = sum(s.rows_quarantined for s in manifest.stages)
+    values = pipelines.compare_policies(
+        {"clinicians": pipelines.ClinicianPolicy(), "always full dose": pipelines.ConstantPolicy(1.0)},
+        n_patients=ctx.sizes.chemo_truth_patients, seed=1, reward=config.reward)
+    truth = "; ".join(f"{r.policy} {r.value:.3f} +/- {r.se:.3f}" for r in values.itertuples())
+    return (f"{folder}: {manifest.extra['n_episodes']} episodes, {manifest.stages[-1].rows_out} cycles, "
+            f"{quarantined} rows quarantined; true value (Monte Carlo +/- SE) {truth}")
+
+
 STEPS: list[tuple[str, Callable[[DemoContext], str]]] = [
     ("synthetic MIMIC-IV records", step_synthetic_icu),
     ("sepsis ETL", step_etl),
@@ -159,6 +188,8 @@ STEPS: list[tuple[str, Callable[[DemoContext], str]]] = [
     ("off-policy evaluation", step_evaluate),
     ("registry and promotion gate", step_register),
     ("ICU-Sepsis ground truth", step_ground_truth),
+    ("synthetic oncology records (OMOP)", step_oncology_records),
+    ("chemotherapy ETL", step_chemo_etl),
 ]
 
 

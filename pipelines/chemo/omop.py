@@ -164,9 +164,11 @@ def _measurements(
     m["variable"] = var.fillna(m["measurement_source_value"].map(by_source))
     extra["measurement_rows_not_in_concept_map"] = int(m["variable"].isna().sum())
     m = m[m["variable"].notna()]
-    m = m.drop_duplicates(
-        ["person_id", "measurement_date", "variable", "value_as_number", "unit_source_value"]
-    )
+    dup = m.duplicated(["person_id", "measurement_date", "variable", "value_as_number", "unit_source_value"])
+    quarantine.append(make_quarantine(m[dup], stage="omop_measurement", rule="duplicate_measurement",
+                                      column=None, reason="same person, date, concept, value and unit as an "
+                                      "earlier row (kept once)", key_columns=["measurement_id"]))
+    m = m[~dup]
     people = t["person"].set_index("person_id")
     birth = pd.to_datetime(
         dict(

@@ -23,3 +23,6 @@ def test_demo_runs_every_stage(tmp_path: Path) -> None:
     assert "models:/sepsis-dosing@candidate = version 1" in ctx.rows[4][2]
     assert "exact survival" in ctx.rows[5][2]
     assert "data allow" in ctx.rows[3][2] and "exact range the clinicians' data allow" in ctx.rows[5][2]
+    chemo, chemo_manifest = read_trajectories(tmp_path / "chemo_trajectories")
+    assert len(chemo) > 0 and chemo_manifest.dataset and chemo_manifest.dataset.has_behaviour_prob
+    assert "true value (Monte Carlo +/- SE)" in ctx.rows[7][2]
