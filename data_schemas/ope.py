@@ -15,7 +15,9 @@ import pandera.pandas as pa
 from pydantic import BaseModel, ConfigDict, Field
 
 ESTIMATORS = ("IS", "WIS", "PDIS", "PDWIS", "DR", "WDR", "FQE")
-BEHAVIOUR_SOURCES = ("logged_behaviour_prob", "fitted_classifier", "fitted_density")
+BEHAVIOUR_SOURCES = (
+    "logged_behaviour_prob", "fitted_classifier", "logged_behaviour_density", "fitted_density",
+)
 
 OpeEstimateSchema = pa.DataFrameSchema(
     {
@@ -107,10 +109,12 @@ class BehaviourModelInfo(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    source: Literal["logged_behaviour_prob", "fitted_classifier", "fitted_density"] = Field(
+    source: Literal["logged_behaviour_prob", "fitted_classifier", "logged_behaviour_density",
+                    "fitted_density"] = Field(
         description="`logged_behaviour_prob`: known logging probabilities from the trajectories; "
-        "`fitted_classifier`: the calibrated classifier fitted on the train split; `fitted_density`: "
-        "the conditional dose density (continuous-action OPE)."
+        "`fitted_classifier`: the calibrated classifier fitted on the train split; continuous-action OPE: "
+        "`logged_behaviour_density` (known density of the logged dose) or `fitted_density` (the "
+        "conditional dose density fitted on the train split)."
     )
     estimator: str = Field(description="The classifier's base estimator and calibration.")
     fitted_on: str = Field(description="Split the classifier was fitted on.")

@@ -28,6 +28,7 @@ from .calibration import CalibrationResult, calibration_metrics
 from .config import OpeConfig
 
 COVERAGE_LEVELS = (0.5, 0.8, 0.9, 0.95)
+LOGGED_DENSITY = "behaviour_density"  # known density of the logged dose (simulated cohorts)
 
 
 def resolve_action_space(policy: Any, info: TrajectoryDatasetInfo, config: OpeConfig
@@ -92,6 +93,7 @@ class DoseBehaviour:
 
     model: BehaviourDoseDensity
     logged: np.ndarray  # (rows,) density of each logged dose vector (after the floor)
+    source: str  # logged_behaviour_density (known, simulators) | fitted_density
     bin_probabilities: np.ndarray | None  # (rows, A) its integral over the dose bins, if it has edges
     calibration: CalibrationResult
     density_calibration: DensityCalibration
@@ -140,14 +142,21 @@ def _bin_actions(doses: np.ndarray, edges: list[list[float]], info: TrajectoryDa
 
 def dose_behaviour(model: BehaviourDoseDensity, rows: pd.DataFrame, features: list[str],
                    info: TrajectoryDatasetInfo, config: OpeConfig, bandwidth: np.ndarray) -> DoseBehaviour:
-    """Density of the logged doses (floored where the local mass is below `behaviour.min_prob`),
-    the PIT calibration check and, when the manifest has bin edges, the bin probabilities."""
+    """Density of the logged doses: the known `behaviour_density` column where the data has one
+    (and `behaviour.use_logged_prob`), else the fitted density; floored where its mass within +-h
+    is below `behaviour.min_prob`. Plus the fitted density's PIT check and bin probabilities."""
     doses_cols = list(info.continuous_action_columns)
     states, doses = rows[features], rows[doses_cols].to_numpy(np.float64)
-    density = np.exp(model.log_density(states, doses))
-    mass = model.window_mass(states, doses, bandwidth)
-    floor = config.behaviour.min_prob
     width = np.where(doses > 0, 2.0 * bandwidth, 1.0).prod(axis=1)  # window volume of the positive doses
+    known = config.behaviour.use_logged_prob and LOGGED_DENSITY in rows.columns and bool(
+        rows[LOGGED_DENSITY].notna().all())
+    if known:
+        density, source = rows[LOGGED_DENSITY].to_numpy(np.float64), "logged_behaviour_density"
+        mass = density * width
+    else:
+        density, source = np.exp(model.log_density(states, doses)), "fitted_density"
+        mass = model.window_mass(states, doses, bandwidth)
+    floor = config.behaviour.min_prob
     low = mass < floor if floor > 0 else density <= 0
     warnings = []
     if floor > 0 and low.any():
@@ -177,7 +186,8 @@ def dose_behaviour(model: BehaviourDoseDensity, rows: pd.DataFrame, features: li
                                         accuracy=pit.interval_coverage["0.9"],
                                         reliability=pd.DataFrame(columns=["bin", "confidence", "accuracy",
                                                                           "count"]))
-    return DoseBehaviour(model, density, bins, calibration, pit, int(low.sum()) if floor > 0 else 0, warnings)
+    return DoseBehaviour(model, density, source, bins, calibration, pit, int(low.sum()) if floor > 0 else 0,
+                         warnings)
 
 
 def recommended_support(policy_doses: np.ndarray, behaviour: DoseBehaviour, rows: pd.DataFrame,

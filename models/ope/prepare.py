@@ -122,7 +122,7 @@ def prepare_continuous(
                                                   behaviour, bandwidth, split, show)
     recommended, prob = recommended_support(policy_doses, behaviour, rows, features, info, bandwidth)
     rewards = layout.pad(rows[c.REWARD].to_numpy(np.float64), 0.0)
-    return Prepared(model=model, source="fitted_density", calibration=behaviour.calibration,
+    return Prepared(model=model, source=behaviour.source, calibration=behaviour.calibration,
                     n_floored=behaviour.n_floored, terms=terms, targets=[label, CLINICIANS],
                     recommended=recommended, prob_recommended=prob,
                     returns_range=value_range(config.value_range, discounted_returns(rewards, config.gamma)),

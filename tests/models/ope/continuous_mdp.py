@@ -48,10 +48,20 @@ def true_value(policy: DosePolicy | None, n: int = 400_000, seed: int = 123) -> 
     return float(total.mean())
 
 
+def behaviour_density(x: np.ndarray, dose: np.ndarray) -> np.ndarray:
+    """The clinicians' true density of `dose` (point mass HOLD at 0)."""
+    mu = MU0 + MU_SLOPE * x[:, 0]
+    safe = np.maximum(dose, 1e-12)
+    z = (np.log(safe) - mu) / SIGMA
+    positive = (1 - HOLD) * np.exp(-0.5 * z**2) / (SIGMA * safe * np.sqrt(2 * np.pi))
+    return np.where(dose > 0, positive, HOLD)
+
+
 def write_continuous_folder(folder: Path, n_episodes: int = 600, seed: int = 0,
-                            outlier_share: float = 0.0) -> None:
+                            outlier_share: float = 0.0, known_density: bool = False) -> None:
     """Trajectories of the clinicians on this MDP (half train, half test). `outlier_share` of the
-    doses are replaced by 3.0, far outside what the density expects (the near-zero-mass case)."""
+    doses are replaced by 3.0, far outside what the density expects (the near-zero-mass case);
+    `known_density` writes the true density of each logged dose as `behaviour_density`."""
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n_episodes, 2))
     parts = []
@@ -60,9 +70,10 @@ def write_continuous_folder(folder: Path, n_episodes: int = 600, seed: int = 0,
         if outlier_share:
             dose = np.where(rng.random(n_episodes) < outlier_share, 3.0, dose)
         reward, nxt = _step(x, dose, rng)
+        density = behaviour_density(x, dose)
         parts.append(pd.DataFrame({"episode_id": [f"e{i:05d}" for i in range(n_episodes)], "step": t,
                                    STATES[0]: x[:, 0], STATES[1]: x[:, 1], STATES[2]: float(t), DOSE: dose,
-                                   "reward": reward}))
+                                   "reward": reward, "behaviour_density": density}))
         x = nxt
     frame = pd.concat(parts).sort_values(["episode_id", "step"]).reset_index(drop=True)
     frame["step"] = frame["step"].astype(np.int64)
@@ -71,6 +82,8 @@ def write_continuous_folder(folder: Path, n_episodes: int = 600, seed: int = 0,
                           ).astype("datetime64[ns]")
     frame["terminal"] = frame["step"] == STEPS - 1  # the horizon ends the MDP: nothing follows
     frame["timeout"] = False
+    if not known_density:
+        frame = frame.drop(columns=["behaviour_density"])
     ids = frame["episode_id"].unique()
     halves = np.where(np.arange(len(ids)) % 2 == 0, "train", "test")
     splits = pd.DataFrame({"episode_id": ids, "split": halves})

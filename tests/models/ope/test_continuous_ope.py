@@ -71,6 +71,18 @@ def test_a_density_with_near_zero_mass_on_logged_doses_warns_and_records_the_flo
                for w in report.warnings)
 
 
+def test_a_known_behaviour_density_gives_the_ratios(tmp_path: Path) -> None:
+    write_continuous_folder(tmp_path / "data", n_episodes=800, seed=8, known_density=True)
+    info = RunManifest.read(tmp_path / "data").dataset
+    assert info is not None
+    report = evaluate_policy(tmp_path / "data", constant_policy("constant:0.9", info),
+                             _config(fqe={"enabled": False}), out_dir=tmp_path / "out", show_progress=False)
+    assert report.behaviour.source == "logged_behaviour_density"
+    wis = report.estimate("WIS", "always rdi=0.9")
+    truth = true_value(lambda x: np.full(len(x), 0.9))
+    assert wis.ci_low - 0.03 <= truth <= wis.ci_high + 0.03
+
+
 def test_pit_check_detects_a_too_narrow_density() -> None:
     rng = np.random.default_rng(0)
     x = rng.standard_normal((4000, 2))
