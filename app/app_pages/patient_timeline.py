@@ -1,12 +1,15 @@
 """Patient timeline: one stay's doses given beside recommended (out-of-support flagged), the action
-values of a chosen bin, and its vitals, labs and SOFA over the bins."""
+values of a chosen bin, and its vitals, labs and SOFA over the bins. A chemotherapy patient gets the
+cycle timeline instead: planned, delivered and recommended dose per cycle, ANC with its nadir and the
+1.5 x 10^9/L line, toxicity grades and tumour size."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from dosewise.app import charts, page_context
+from dosewise.app import charts, chemo_charts, page_context
 from dosewise.app import data_access as da
+from dosewise.app.data_access import chemo
 from dosewise.data_schemas import columns as c
 
 selection = page_context.current()
@@ -28,7 +31,13 @@ if policy is not None:
     with page_context.errors_as_banner("compute the policy's recommendations"):
         recommendations, q_values = da.stay_recommendations(policy, stay)
 doses, in_units = da.dose_frame(dataset, stay, recommendations, flags)
-st.plotly_chart(charts.doses_given_vs_recommended(doses), key="doses")
+if chemo.is_chemo(dataset):
+    cycles = chemo.cycle_frame(stay, recommendations, flags)
+    grades = chemo.cycle_grades(stay, chemo.grade_columns(dataset))
+    st.plotly_chart(chemo_charts.cycle_timeline(cycles, grades), key="cycle_timeline")
+    in_units = True
+else:
+    st.plotly_chart(charts.doses_given_vs_recommended(doses), key="doses")
 notes = []
 if not in_units:
     notes.append("This dataset records discrete dose bins, not doses in units: bins are quantiles of the "
