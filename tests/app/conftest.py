@@ -29,3 +29,13 @@ def etl_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("etl_root")
     build_etl_root(root)
     return root
+
+
+@pytest.fixture(scope="session")
+def chemo_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Sepsis and chemotherapy datasets side by side, with a continuous chemo policy folder."""
+    from tests.app.review_root import build_chemo_root
+
+    root = tmp_path_factory.mktemp("chemo_root")
+    build_chemo_root(root)
+    return root

@@ -67,3 +67,23 @@ def build_review_root(root: Path, episodes: int = 60) -> ReviewRoot:
     models.register_policy(run_id, MODEL_NAME, alias="champion", tracking_uri=tracking_uri)
     return ReviewRoot(root=root, dataset=dataset, policy=trained.policy_dir, ope=root / "ope",
                       tracking_uri=tracking_uri, run_id=run_id)
+
+
+def build_chemo_root(root: Path, patients: int = 60) -> tuple[Path, Path]:
+    """Beside an ICU-Sepsis dataset: simulated oncology records -> `etl chemo` -> a tiny continuous IQL
+    policy folder with its (continuous-action) OPE report: `root/chemo`, `root/chemo_policy`."""
+    build_dataset(root, episodes=20)
+    source = root.parent / f"{root.name}_records"
+    pipelines.write_synthetic_oncology(source, patients, seed=0, fmt="registry", file_format="parquet")
+    config = pipelines.ChemoPipelineConfig.model_validate({"output": {"id_salt": "review-app-test"}})
+    dataset = root / "chemo"
+    pipelines.run_chemo_pipeline(config, source, dataset, show_progress=False)
+    algorithm = {"name": "iql", "hidden_units": [16]}
+    train = models.TrainConfig.model_validate({"n_steps": 20, "batch_size": 32, "log_every": 10,
+                                               "device": "cpu", "algorithm": algorithm})
+    trained = models.train_policy(dataset, train, out_dir=root / "chemo_policy", show_progress=False)
+    ope = models.OpeConfig.model_validate({"n_bootstrap": 20, "bca": False, "min_episodes": 5,
+                                           "estimators": ["IS", "WIS"], "fqe": {"enabled": False}})
+    models.evaluate_policy(dataset, models.load_policy(trained.policy_dir), ope, split="test",
+                           out_dir=trained.policy_dir / "ope_test", show_progress=False)
+    return dataset, trained.policy_dir

@@ -173,3 +173,21 @@ def test_oidc_login_guards_pages_and_names_the_reviewer(
             assert stored["reviewer"].tolist() == ["dr.oidc@example.org"]
         finally:
             _stop(proc)
+
+
+def test_chemo_pages_render_in_the_browser(browser: object, chemo_root: Path, tmp_path: Path) -> None:
+    """Chemotherapy beside sepsis in one data root: the cohort and cycle-timeline charts render."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    proc, url = _start_review(chemo_root, f"sqlite:///{tmp_path / 'reviews.db'}", tmp_path / "review.log")
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 2200})  # type: ignore[attr-defined]
+        for name, path, title in (("chemo_cohort", "", "RDI distribution"),
+                                  ("chemo_timeline", "patient_timeline", "Cycle timeline")):
+            page.goto(f"{url}/{path}")
+            page.wait_for_selector(CHART, timeout=120_000)
+            _settle(page)
+            assert page.locator('[data-testid="stException"]').count() == 0, name
+            expect(page.locator(CHART).filter(has_text=title).first).to_be_visible(timeout=60_000)
+            page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+    finally:
+        _stop(proc)

@@ -1,0 +1,52 @@
+"""Shared pieces of the chemotherapy benchmarks: simulate -> ETL -> trajectories, train a policy
+with a shipped `chemo_*` config, and wrap a Dosewise policy for the simulator's Monte-Carlo truth."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dosewise.data_schemas import load_config
+from dosewise.models import TrainConfig, config_folder, load_policy, train_policy
+from dosewise.pipelines import (
+    ChemoPipelineConfig,
+    policy_from_function,
+    run_chemo_pipeline,
+    write_synthetic_oncology,
+)
+
+RDI = "rdi_fraction"
+SPLITS = (0.5, 0.05, 0.45)  # train (behaviour model, FQE) / validation / test (evaluated)
+
+
+def chemo_trajectories(root: Path, n_patients: int, seed: int) -> Path:
+    """Simulate `n_patients` under the clinicians' policy and run `etl chemo` on the records."""
+    source, out = root / f"records_{seed}", root / f"trajectories_{seed}"
+    write_synthetic_oncology(source, n_patients, seed=seed, fmt="registry", file_format="parquet")
+    config = ChemoPipelineConfig.model_validate(
+        {"seed": seed, "output": {"split_fractions": list(SPLITS), "id_salt": "dosewise-bench"}})
+    run_chemo_pipeline(config, source, out, show_progress=False)
+    return out
+
+
+def train_chemo(trajectories: Path, config_name: str, out: Path, n_steps: int | None, seed: int = 0) -> Any:
+    """Train with a shipped chemo config on CPU; returns the loaded policy."""
+    overrides = ["device=cpu", f"seed={seed}", "threads=1"] + ([f"n_steps={n_steps}"] if n_steps else [])
+    config = load_config(config_name, TrainConfig, overrides, search=[config_folder()])
+    result = train_policy(trajectories, config, out_dir=out, show_progress=False)
+    return load_policy(result.policy_dir)
+
+
+def simulator_policy(policy: Any) -> Any:
+    """A Dosewise policy as a simulator `CyclePolicy`: its recommended RDI, given on schedule."""
+
+    def doses(states: pd.DataFrame) -> np.ndarray:
+        if not len(states):
+            return np.zeros(0)
+        frame = states[list(policy.feature_names)].astype(np.float64)
+        return np.clip(policy.recommend_doses(frame)[RDI].to_numpy(np.float64), 0.0, None)
+
+    return policy_from_function(doses)

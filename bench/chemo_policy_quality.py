@@ -1,0 +1,69 @@
+"""Policy quality on the oncology simulator: learned policies' true values vs the clinicians' and
+the best fixed dose, by Monte Carlo on common random numbers (value ± SE, paired difference ± SE).
+
+Learned policies are trained with the shipped `chemo_*` configs on one simulated cohort (records ->
+`etl chemo` -> `dosewise train`'s API). Fixed policies: always RDI 1.0, 0.9, 0.8 and 2/3 on
+schedule; the best of them is the one with the highest true value. Goal: the learned policy (the
+shipped `chemo_iql` config) beats the clinicians' dose-modification policy by more than its
+Monte-Carlo standard error.
+
+    .venv/bin/python bench/chemo_policy_quality.py [--patients 3000] [--truth-patients 20000]
+        [--algos chemo_iql,chemo_cql,chemo_td3_plus_bc,chemo_discrete_cql] [--train-steps N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from chemo_common import chemo_trajectories, simulator_policy, train_chemo
+
+from dosewise.data_schemas.console import print_table
+from dosewise.pipelines import ClinicianPolicy, ConstantPolicy, compare_policies
+
+FIXED = {"always RDI 1.0": 1.0, "always RDI 0.9": 0.9, "always RDI 0.8": 0.8, "always RDI 0.67": 2.0 / 3.0}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--patients", type=int, default=3000)
+    parser.add_argument("--truth-patients", type=int, default=20000)
+    parser.add_argument("--algos", default="chemo_iql,chemo_cql,chemo_td3_plus_bc,chemo_discrete_cql")
+    parser.add_argument("--train-steps", type=int, default=None, help="default: the shipped config's")
+    parser.add_argument("--seed", type=int, default=80_000)
+    args = parser.parse_args()
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        data = chemo_trajectories(root, args.patients, args.seed)
+        policies = {"clinicians": ClinicianPolicy()}
+        policies |= {name: ConstantPolicy(rdi) for name, rdi in FIXED.items()}
+        for algo in args.algos.split(","):
+            learned = train_chemo(data, algo, root / algo, args.train_steps)
+            policies[algo] = simulator_policy(learned)
+            print(f"trained {algo} ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+        table = compare_policies(policies, n_patients=args.truth_patients, seed=args.seed + 1,
+                                 baseline="clinicians")
+    best_fixed = table[table["policy"].isin(FIXED)].sort_values("value").iloc[-1]["policy"]
+    rows = []
+    for r in table.itertuples():
+        kind = "clinicians" if r.policy == "clinicians" else "fixed" if r.policy in FIXED else "learned"
+        verdict = "-"
+        if kind == "learned":
+            beats = r.difference > r.difference_se and r.difference > r.se
+            verdict = "beats clinicians" if beats else "does NOT beat clinicians"
+        rows.append((r.policy + (" (best fixed)" if r.policy == best_fixed else ""), kind,
+                     f"{r.value:.4f} ± {r.se:.4f}", f"{r.difference:+.4f} ± {r.difference_se:.4f}", verdict))
+    minutes = (time.perf_counter() - started) / 60
+    print_table(f"Chemo policy quality: trained on {args.patients} simulated patients, true values from "
+                f"{args.truth_patients} patients (common random numbers); {minutes:.1f} min",
+                ["policy", "kind", "true value ± MC SE", "vs clinicians (paired) ± SE", "goal"], rows)
+
+
+if __name__ == "__main__":
+    main()
