@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from dosewise.data_schemas import columns as c
 from dosewise.data_schemas import load_config
 from dosewise.models import TrainConfig, config_folder, load_policy, train_policy
 from dosewise.pipelines import (
@@ -18,7 +19,7 @@ from dosewise.pipelines import (
     write_synthetic_oncology,
 )
 
-RDI = "rdi_fraction"
+RDI = c.RDI_FRACTION
 SPLITS = (0.5, 0.05, 0.45)  # train (behaviour model, FQE) / validation / test (evaluated)
 
 

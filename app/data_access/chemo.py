@@ -18,9 +18,9 @@ from dosewise.data_schemas import columns as c
 
 from .datasets import Dataset
 
-RDI = "rdi_fraction"
-DOSE_FRACTION = "dose_fraction"
-DELAY = "delay_days"
+RDI = c.RDI_FRACTION
+DOSE_FRACTION = c.DOSE_FRACTION
+DELAY = c.DELAY_DAYS
 ANC = "anc_1e9_per_l"
 NADIR = "prev_nadir_anc_1e9_per_l"
 TUMOUR = "tumour_size_mm"

@@ -28,7 +28,7 @@ from .calibration import CalibrationResult, calibration_metrics
 from .config import OpeConfig
 
 COVERAGE_LEVELS = (0.5, 0.8, 0.9, 0.95)
-LOGGED_DENSITY = "behaviour_density"  # known density of the logged dose (simulated cohorts)
+LOGGED_DENSITY = c.BEHAVIOUR_DENSITY  # known density of the logged dose (simulated cohorts)
 
 
 def resolve_action_space(policy: Any, info: TrajectoryDatasetInfo, config: OpeConfig
