@@ -20,6 +20,8 @@ from rich.console import Console
 from dosewise import models, pipelines
 from dosewise.data_schemas import load_config
 
+from .demo_chemo import step_chemo_policy
+
 MODEL_NAME = "sepsis-dosing"
 
 
@@ -190,6 +192,7 @@ STEPS: list[tuple[str, Callable[[DemoContext], str]]] = [
     ("ICU-Sepsis ground truth", step_ground_truth),
     ("synthetic oncology records (OMOP)", step_oncology_records),
     ("chemotherapy ETL", step_chemo_etl),
+    ("chemotherapy policy: train, evaluate beside the truth, register", step_chemo_policy),
 ]
 
 

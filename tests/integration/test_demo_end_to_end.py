@@ -26,3 +26,5 @@ def test_demo_runs_every_stage(tmp_path: Path) -> None:
     chemo, chemo_manifest = read_trajectories(tmp_path / "chemo_trajectories")
     assert len(chemo) > 0 and chemo_manifest.dataset and chemo_manifest.dataset.has_behaviour_prob
     assert "true value (Monte Carlo +/- SE)" in ctx.rows[7][2]
+    assert "vs true value" in ctx.rows[8][2]
+    assert "models:/chemo-dose-intensity@candidate = version 1" in ctx.rows[8][2]

@@ -1,0 +1,70 @@
+"""The demo's chemotherapy leg: a learned dose-intensity policy trained, evaluated off-policy beside
+its true value from the simulator, and registered as `chemo-dose-intensity` behind the OPE gate.
+
+It reads the chemotherapy trajectories an earlier demo step made (`ctx.results["chemo_trajectories"]`)
+or simulates and ETLs a cohort itself, so the leg runs on its own too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dosewise import models, pipelines
+from dosewise.data_schemas import load_config
+
+CHEMO_MODEL_NAME = "chemo-dose-intensity"
+CHEMO_ALGO = "chemo_iql"
+
+
+def _chemo_trajectories(ctx: Any) -> Any:
+    """The leg's trajectories: an earlier step's, else simulate (registry format) and ETL here."""
+    folder = ctx.results.get("chemo_trajectories")
+    if folder is not None:
+        return folder
+    source, folder = ctx.out / "chemo_records", ctx.out / "chemo_trajectories"
+    pipelines.write_synthetic_oncology(source, ctx.sizes.chemo_patients, seed=0, fmt="registry",
+                                       file_format="parquet")
+    config = pipelines.ChemoPipelineConfig.model_validate({"output": {"id_salt": "dosewise-demo"}})
+    pipelines.run_chemo_pipeline(config, source, folder, show_progress=not ctx.quiet)
+    ctx.results["chemo_trajectories"] = folder
+    return folder
+
+
+def _truth(policy: Any, n_patients: int) -> Any:
+    """Monte-Carlo value of a Dosewise policy on the simulator (its RDI given on schedule)."""
+    import numpy as np
+
+    def doses(states: Any) -> Any:
+        frame = states[list(policy.feature_names)].astype(np.float64)
+        return np.clip(policy.recommend_doses(frame)["rdi_fraction"].to_numpy(np.float64), 0.0, None)
+
+    return pipelines.true_policy_value(pipelines.policy_from_function(doses), n_patients, seed=1)
+
+
+def step_chemo_policy(ctx: Any) -> str:
+    """Train chemo_iql (tracked), continuous-action OPE beside the true value, register + gate."""
+    folder = _chemo_trajectories(ctx)
+    train = load_config(CHEMO_ALGO, models.TrainConfig, [f"n_steps={ctx.sizes.train_steps}", "device='cpu'"],
+                        search=[models.config_folder()])
+    policy_dir = ctx.out / "chemo_policy"
+    tracked = models.train_tracked(folder, train, out_dir=policy_dir, tracking_uri=ctx.tracking_uri,
+                                   show_progress=not ctx.quiet)
+    overrides = [f"n_bootstrap={ctx.sizes.n_bootstrap}", f"fqe.n_steps={ctx.sizes.fqe_steps}",
+                 "fqe.learning_rate=0.001", "fqe.target_update_interval=50"]
+    ope = load_config("ope_default", models.OpeConfig, overrides, search=[models.config_folder()])
+    evaluated = models.evaluate_tracked(folder, policy_dir, ope, split="test",
+                                        out_dir=policy_dir / "ope_test", tracking_uri=ctx.tracking_uri,
+                                        show_progress=not ctx.quiet)
+    policy = models.load_policy(policy_dir)
+    truth = _truth(policy, ctx.sizes.chemo_truth_patients)  # the clinicians' true value: the ETL step
+    wdr = evaluated.report.estimate("WDR", policy.name)
+    registered = models.register_policy(tracked.run_id, CHEMO_MODEL_NAME, alias="candidate",
+                                        tracking_uri=ctx.tracking_uri)
+    try:
+        decision = models.promote_policy(CHEMO_MODEL_NAME, registered.version, tracking_uri=ctx.tracking_uri)
+        gate = f"promoted to champion ({decision.describe()})"
+    except models.PromotionRefused as refused:
+        gate = f"kept out of champion by the OPE gate ({refused.decision.describe()})"
+    return (f"{policy.name}: WDR {wdr.value:.3f} [{wdr.ci_low:.3f}, {wdr.ci_high:.3f}] vs true value "
+            f"{truth.value:.3f} ± {truth.se:.3f} (Monte Carlo ± SE); "
+            f"models:/{CHEMO_MODEL_NAME}@candidate = version {registered.version}; {gate}")
