@@ -49,7 +49,10 @@ def test_spark_and_duckdb_build_the_same_concepts_on_synthetic_mimic4(tmp_path: 
     source = tmp_path / "src"
     write_synthetic_icu(source, 20, seed=3, show_progress=False)
     duck = write_concept_tables(source, tmp_path / "duck")
-    spark = write_concept_tables(source, tmp_path / "spark", config=SepsisPipelineConfig(engine="spark"))
+    # 2 shuffle partitions: on 20 stays more tasks only add scheduling time
+    config = SepsisPipelineConfig.model_validate(
+        {"engine": "spark", "spark": {"conf": {"spark.sql.shuffle.partitions": "2"}}})
+    spark = write_concept_tables(source, tmp_path / "spark", config=config)
     assert spark.extra["engine"] == "spark" and duck.extra["engine"] == "duckdb"
     assert spark.extra["rows"] == duck.extra["rows"]
     assert duck.extra["rows"]["sepsis3"] > 0 and len(duck.extra["rows"]) >= 15
