@@ -129,6 +129,10 @@ def decide_promotion(report: OpeReport, config: PromotionConfig) -> PromotionDec
         ess = _estimate(report, config.ess_estimator, report.policy_name).ess
     leaving = next((b.share_leaving_support for b in report.support_bounds
                     if b.target == report.policy_name), None)
+    if leaving is None and report.action_space == "continuous":
+        # dose policies have no support bounds: the share of evaluated episodes with any
+        # recommendation out of the clinicians' support stands in for it
+        leaving = report.support.share_episodes_with_any
     return PromotionDecision(
         policy_bound=float(getattr(policy, config.bound)),
         clinician_value=float(clinicians.value),

@@ -17,6 +17,7 @@ from dosewise.models import OpeConfig, evaluate_policy
 from dosewise.models.behaviour_density import BehaviourDoseDensity
 from dosewise.models.constant_policy import constant_policy
 from dosewise.models.ope.continuous import kernel_density, pit_calibration
+from dosewise.models.tracking.promotion import PromotionConfig, decide_promotion
 
 from .continuous_mdp import DOSE, STATES, true_value, write_continuous_folder
 
@@ -78,6 +79,8 @@ def test_a_known_behaviour_density_gives_the_ratios(tmp_path: Path) -> None:
     report = evaluate_policy(tmp_path / "data", constant_policy("constant:0.9", info),
                              _config(fqe={"enabled": False}), out_dir=tmp_path / "out", show_progress=False)
     assert report.behaviour.source == "logged_behaviour_density"
+    decision = decide_promotion(report, PromotionConfig())
+    assert decision.leaving_support == report.support.share_episodes_with_any  # not "unknown"
     wis = report.estimate("WIS", "always rdi=0.9")
     truth = true_value(lambda x: np.full(len(x), 0.9))
     assert wis.ci_low - 0.03 <= truth <= wis.ci_high + 0.03
