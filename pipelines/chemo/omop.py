@@ -93,7 +93,10 @@ def read_tables(source: Path) -> tuple[dict[str, pd.DataFrame], list[pd.DataFram
     return tables, quarantine, files, n_in
 
 
-def _cycles(t: dict[str, pd.DataFrame], on_unknown: str, quarantine: list[pd.DataFrame]) -> pd.DataFrame:
+def cycle_episodes(
+    t: dict[str, pd.DataFrame], on_unknown: str, quarantine: list[pd.DataFrame]
+) -> pd.DataFrame:
+    """One row per Treatment Cycle episode: regimen, cycle number, start date, delivered and planned doses."""
     cmap = concept_map()
     ep = t["episode"]
     regimen = ep[ep["episode_concept_id"] == cmap.loc["treatment_regimen", "concept_id"]]
@@ -152,9 +155,10 @@ def _cycles(t: dict[str, pd.DataFrame], on_unknown: str, quarantine: list[pd.Dat
     )
 
 
-def _measurements(
+def mapped_measurements(
     t: dict[str, pd.DataFrame], quarantine: list[pd.DataFrame], extra: dict[str, int]
 ) -> pd.DataFrame:
+    """Measurements found by the concept map, inside life, units converted (the rest quarantined)."""
     cmap = concept_map()
     meas = cmap[(cmap["omop_table"] == "measurement") & (cmap.index != "anc_nadir")]  # nadir: same code
     by_id = {int(k): v for k, v in zip(meas["concept_id"], meas.index, strict=True) if k}
@@ -165,9 +169,16 @@ def _measurements(
     extra["measurement_rows_not_in_concept_map"] = int(m["variable"].isna().sum())
     m = m[m["variable"].notna()]
     dup = m.duplicated(["person_id", "measurement_date", "variable", "value_as_number", "unit_source_value"])
-    quarantine.append(make_quarantine(m[dup], stage="omop_measurement", rule="duplicate_measurement",
-                                      column=None, reason="same person, date, concept, value and unit as an "
-                                      "earlier row (kept once)", key_columns=["measurement_id"]))
+    quarantine.append(
+        make_quarantine(
+            m[dup],
+            stage="omop_measurement",
+            rule="duplicate_measurement",
+            column=None,
+            reason="same person, date, concept, value and unit as an earlier row (kept once)",
+            key_columns=["measurement_id"],
+        )
+    )
     m = m[~dup]
     people = t["person"].set_index("person_id")
     birth = pd.to_datetime(
@@ -193,8 +204,12 @@ def _measurements(
     )
     m = m[~outside]
     units = unit_table()
-    lookup = pd.DataFrame({"canon": m["variable"].map(VARIABLE_UNITS).to_numpy(),
-                           "unit": m["unit_source_value"].fillna("").to_numpy()})
+    lookup = pd.DataFrame(
+        {
+            "canon": m["variable"].map(VARIABLE_UNITS).to_numpy(),
+            "unit": m["unit_source_value"].fillna("").to_numpy(),
+        }
+    )
     table = units.rename(columns={"variable": "canon"})[["canon", "unit", "multiply"]]
     merged = lookup.merge(table.drop_duplicates(["canon", "unit"]), on=["canon", "unit"], how="left")
     f = pd.Series(merged["multiply"].astype(float).to_numpy(), index=m.index)

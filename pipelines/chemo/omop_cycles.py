@@ -20,7 +20,7 @@ from dosewise.data_schemas.validation import split_valid
 
 from ..simulators.oncology_omop import concept_map
 from .config import TOXICITY_CATEGORIES, ChemoPipelineConfig
-from .omop import AT_START, WINDOW_DAYS, _cycles, _measurements, read_tables
+from .omop import AT_START, WINDOW_DAYS, cycle_episodes, mapped_measurements, read_tables
 
 
 def _asof(left: pd.DataFrame, right: pd.DataFrame, left_on: str, right_on: str, **kw: object) -> pd.DataFrame:
@@ -113,8 +113,8 @@ def read_omop(
     """Registry-shaped rows from an OMOP folder, the boundary quarantine, files, rows read, notes."""
     tables, quarantine, files, n_in = read_tables(source)
     extra: dict[str, int] = {}
-    cycles = _cycles(tables, config.input.unknown_regimen, quarantine)
-    cycles = place_measurements(cycles, _measurements(tables, quarantine, extra))
+    cycles = cycle_episodes(tables, config.input.unknown_regimen, quarantine)
+    cycles = place_measurements(cycles, mapped_measurements(tables, quarantine, extra))
     cycles = place_observations(cycles, tables["observation"])
     person = tables["person"].set_index("person_id")
     birth = pd.to_datetime(

@@ -11,6 +11,7 @@ density of every logged dose is known (2 and 1). All parameters: rules/oncology_
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -36,12 +37,17 @@ STATE_COLUMNS = ["month", "wellness_score", "tumour_size_score"]
 DOSE_EDGES = [0.0, 0.25, 0.5, 0.75]
 _EPOCH = np.datetime64("2000-01-01T00:00:00", "ns")
 
+#: (states with STATE_COLUMNS, the policy's own random stream) -> dose in [0, 1] per row
+ZhaoPolicy = Callable[[pd.DataFrame, np.random.Generator], np.ndarray]
+
 
 def _reward(delta: np.ndarray, value: float) -> np.ndarray:
     return np.where(delta <= -0.5, value, np.where(delta >= 0.5, -value, 0.0))
 
 
-def simulate_zhao(policy, n: int, seed: int, params: OncologyParameters | None = None) -> pd.DataFrame:  # type: ignore[no-untyped-def]
+def simulate_zhao(
+    policy: ZhaoPolicy | None, n: int, seed: int, params: OncologyParameters | None = None
+) -> pd.DataFrame:
     """One row per patient-month under `policy(states, rng) -> dose` (None: the trial's uniform doses)."""
     p = params or load_oncology_parameters()
     g = {k: p[f"zhao2009.{k}"] for k in ("a1", "a2", "b1", "b2", "d1", "d2", "mu0", "mu1", "mu2")}
@@ -98,7 +104,7 @@ def simulate_zhao(policy, n: int, seed: int, params: OncologyParameters | None =
     return frame.reset_index(drop=True)
 
 
-def zhao_policy_value(policy, n: int = 20_000, seed: int = 0) -> PolicyValue:  # type: ignore[no-untyped-def]
+def zhao_policy_value(policy: ZhaoPolicy, n: int = 20_000, seed: int = 0) -> PolicyValue:
     """Monte-Carlo value (undiscounted mean return +/- SE) of `policy` on the Zhao 2009 model."""
     frame = simulate_zhao(policy, n, seed)
     returns = frame.groupby("patient")[c.REWARD].sum().reindex(range(n), fill_value=0.0).to_numpy()
