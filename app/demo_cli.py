@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from dosewise.data_schemas.console import cli_state, print_table
+from dosewise.data_schemas.out_paths import check_out_dir
 
 
 def register(app: typer.Typer) -> None:
@@ -24,6 +25,7 @@ def register(app: typer.Typer) -> None:
         from .demo import run_demo
 
         state = cli_state(ctx)
+        check_out_dir(out)
         result = run_demo(out, quiet=state.quiet)
         if not state.quiet:
             from .review_cli import review_command_line

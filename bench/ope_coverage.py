@@ -11,6 +11,8 @@ intervals; WDR absolute error <= 0.01 at 20,000 episodes.
 
     .venv/bin/python bench/ope_coverage.py [--behaviour clinician|epsilon:E] [--replications 50]
         [--episodes 20000] [--fqe-steps N --fqe-lr LR] (default: the shipped FQE settings)
+    .venv/bin/python bench/ope_coverage.py --fqe-intervals [...]   # FQE intervals with refits:
+        every replication fits its own FQE and refits (bench/ope_refit_coverage.py says how)
 
 Each target's probability mass outside the behaviour support (the mean over visited states, weighted
 by the target's own state visitation, of target probability on actions the behaviour never takes) is
@@ -196,6 +198,11 @@ def large_check(args, mdp, tables, q_tables, truth, behaviour, label, exact_q) -
 
 
 def main() -> None:
+    if "--fqe-intervals" in sys.argv[1:]:  # the FQE-interval table: own FQE fits and refits per replication
+        from ope_refit_coverage import run
+
+        run([arg for arg in sys.argv[1:] if arg != "--fqe-intervals"])
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--behaviour", default="clinician", help="Logging policy: clinician | epsilon:E.")
     parser.add_argument("--replications", type=int, default=50)

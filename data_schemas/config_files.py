@@ -95,7 +95,15 @@ def read_config_source(source: str | Path, search: Sequence[Traversable]) -> dic
                 f"Config file {path} does not exist.",
                 f"Pass a TOML file or one of the shipped configs: {', '.join(shipped)}.",
             )
-        text = path.read_text(encoding="utf-8")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"Config file {path} must be UTF-8 text (TOML). Got bytes that are not text at byte "
+                f"{exc.start}.",
+                "Pass the TOML config itself, not a binary or compressed file "
+                "(`dosewise config show NAME` prints a starting point).",
+            ) from None
         label = str(path)
     elif str(source) in shipped:
         text = shipped[str(source)].read_text(encoding="utf-8")

@@ -66,8 +66,9 @@ class OpeEstimate(BaseModel):
     n_episodes: int = Field(ge=1)
     refit_sd: float | None = Field(
         default=None, ge=0,
-        description="FQE: standard deviation of the value over FQE refits on bootstrap resamples, added "
-        "to the interval; None for other estimators and when FQE was not refitted.",
+        description="FQE: robust spread (1.4826 x median absolute deviation) of the value over FQE refits "
+        "on bootstrap resamples, added to the interval; None for other estimators and when FQE was not "
+        "refitted.",
     )
 
 

@@ -13,6 +13,7 @@ import typer
 
 from dosewise.data_schemas import load_config
 from dosewise.data_schemas.console import cli_state, print_summary, print_table
+from dosewise.data_schemas.out_paths import check_out_dir
 
 
 def print_estimates(report: Any) -> None:
@@ -75,7 +76,7 @@ def register(app: typer.Typer) -> None:
 
         state = cli_state(ctx)
         ope_config = load_config(config, OpeConfig, overrides or [], search=[config_folder()])
-        out_dir = out or default_ope_dir(policy, split)
+        out_dir = check_out_dir(out or default_ope_dir(policy, split), {"--trajectories": trajectories})
         tracked = evaluate_tracked(trajectories, policy, ope_config, split=split, out_dir=out_dir,
                                    tracking_uri=state.tracking_uri, track=track,
                                    show_progress=not state.quiet)

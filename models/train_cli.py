@@ -13,6 +13,7 @@ import typer
 
 from dosewise.data_schemas import ConfigError, load_config, read_config_source
 from dosewise.data_schemas.console import cli_state, print_summary
+from dosewise.data_schemas.out_paths import check_out_dir
 
 
 class ConsoleAdapterFactory:
@@ -139,7 +140,8 @@ def register(app: typer.Typer) -> None:
         cfg = _resolve_config(algo, config, [*flags, *(overrides or [])])
         context, run_device = _ddp_setup(ddp, cfg)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        folder = out or Path("policies") / f"{cfg.algorithm.name}-{stamp}"
+        folder = check_out_dir(out or Path("policies") / f"{cfg.algorithm.name}-{stamp}",
+                               {"--trajectories": trajectories})
         if context is not None and not context.is_main:  # a worker rank: train, write nothing
             _train_worker(trajectories, cfg, folder, context, run_device)
             return

@@ -25,8 +25,11 @@ def synth_icu_sepsis(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
     """Episodes of the ICU-Sepsis MDP (a ground truth: exact policy values are computable)."""
+    from dosewise.data_schemas.out_paths import check_out_dir
+
     from .simulators.icu_sepsis_episodes import write_icu_sepsis_episodes
 
+    check_out_dir(out)
     manifest = write_icu_sepsis_episodes(out, episodes, behaviour=behaviour, seed=seed)
     stage = manifest.stages[0]
     print_summary(
@@ -55,12 +58,14 @@ def synth_icu(
 ) -> None:
     """MIMIC-IV-shaped raw tables with planted Sepsis-3 cases, streamed to disk in bounded memory."""
     from dosewise.data_schemas import load_config
+    from dosewise.data_schemas.out_paths import check_out_dir
 
     from . import config_folder
     from .simulators.synthetic_icu import write_synthetic_icu
     from .simulators.synthetic_icu_config import SyntheticIcuConfig
 
     state = cli_state(ctx)
+    check_out_dir(out)
     settings = load_config(config, SyntheticIcuConfig, overrides or [], search=[config_folder()])
     manifest = write_synthetic_icu(out, stays, seed=seed, show_progress=not state.quiet,
                                    config=settings, file_format=file_format)

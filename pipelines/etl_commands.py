@@ -188,9 +188,12 @@ def etl_concepts(
         help="Spark Connect / Databricks Connect URL (sc://HOST:PORT) instead of a master.")] = None,
 ) -> None:
     """Compute concept tables alone (keyed by source ids), for every concept whose tables are present."""
+    from dosewise.data_schemas.out_paths import check_out_dir
+
     from .concepts import write_concept_tables
     from .sepsis.config import SepsisPipelineConfig
 
+    check_out_dir(out, {"--source": source})
     if engine not in ("duckdb", "spark"):
         raise BadInputError(f"`--engine` must be duckdb or spark. Got {engine!r}.",
                             "Use --engine duckdb (default) or --engine spark.")

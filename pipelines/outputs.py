@@ -8,13 +8,14 @@ chemotherapy pipelines both write through these.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 
-from dosewise.data_schemas import MANIFEST_NAME, BadInputError, atomic_path, write_table_atomic
+from dosewise.data_schemas import MANIFEST_NAME, atomic_path, write_table_atomic
+from dosewise.data_schemas.out_paths import check_out_dir
 
 QUARANTINE_SQL_COLUMNS = 'stage, rule, "column", failure_case, row_key, reason'
 
@@ -43,11 +44,11 @@ def write_frame_quarantine(frame: pd.DataFrame, path: Path) -> Path:
     return write_table_atomic(out, path)
 
 
-def prepare_out_dir(out_dir: Path, stale: Sequence[str] = ("quarantine", "concepts")) -> None:
-    """Create `out_dir`; when it holds an earlier run, drop its manifest and the `stale` sub-folders."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise BadInputError(f"--out {out_dir} is a file.", "Pass a folder (it is created when missing).")
-    out_dir.mkdir(parents=True, exist_ok=True)
+def prepare_out_dir(out_dir: Path, stale: Sequence[str] = ("quarantine", "concepts"),
+                    inputs: Mapping[str, Path] | None = None) -> None:
+    """Create `out_dir` (a writable folder outside every `inputs` folder: `check_out_dir`); when it
+    holds an earlier run, drop its manifest and the `stale` sub-folders."""
+    check_out_dir(out_dir, dict(inputs or {}))
     earlier_run = (out_dir / MANIFEST_NAME).exists() or (out_dir / "trajectories.parquet").exists()
     (out_dir / MANIFEST_NAME).unlink(missing_ok=True)  # a half-rewritten folder must never look complete
     for sub in stale:

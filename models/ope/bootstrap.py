@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.stats import norm
+from scipy.stats import t as student_t
 
 from dosewise.data_schemas.console import progress
 
@@ -142,18 +143,38 @@ def bootstrap_intervals(
     return results
 
 
-def widen_for_refits(result: BootstrapResult, refit_sd: float, confidence: float) -> BootstrapResult:
+MAD_TO_SD = 1.4826  # 1 / Phi^-1(3/4): the MAD of a normal sample times this estimates its sd
+
+
+def refit_spread(values: np.ndarray | list[float]) -> float:
+    """Robust spread of the FQE refits' values: 1.4826 x the median absolute deviation from their median.
+
+    One refit that diverges (a Q-function that blew up on an unlucky resample) moves the standard
+    deviation without bound but the MAD hardly at all, so the interval stays informative."""
+    finite = np.asarray(values, dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    if finite.size < 2:
+        return 0.0
+    return float(MAD_TO_SD * np.median(np.abs(finite - np.median(finite))))
+
+
+def widen_for_refits(result: BootstrapResult, spread: float, confidence: float, n_refits: int
+                     ) -> BootstrapResult:
     """Add the spread of refitted Q-functions to an interval fitted around one of them.
 
-    Each half-width h becomes sqrt(h**2 + (z * refit_sd)**2): the variances of the episode
-    resampling and of refitting add (law of total variance; FQE is fitted on other episodes)."""
-    z, z_one_sided = norm.ppf(0.5 + confidence / 2.0), norm.ppf(0.95)
+    Each half-width h becomes sqrt(h**2 + (q * spread)**2): the variances of the episode resampling
+    and of refitting add (law of total variance; FQE is fitted on other episodes). q is Student's t
+    quantile with n_refits - 1 degrees of freedom, since the spread itself rests on few refits."""
+    if n_refits < 2:
+        raise ValueError(f"n_refits must be at least 2 to give a spread. Got {n_refits}.")
+    dof = n_refits - 1
+    q_two, q_one = float(student_t.ppf(0.5 + confidence / 2.0, dof)), float(student_t.ppf(0.95, dof))
 
     def end(at: float, sign: float, quantile: float) -> float:
         half = max(sign * (at - result.value), 0.0)
-        return float(result.value + sign * np.hypot(half, quantile * refit_sd))
+        return float(result.value + sign * np.hypot(half, quantile * spread))
 
-    return replace(result, ci_low=end(result.ci_low, -1.0, z), ci_high=end(result.ci_high, 1.0, z),
-                   lower_bound_95=end(result.lower_bound_95, -1.0, z_one_sided),
-                   bca_low=None if result.bca_low is None else end(result.bca_low, -1.0, z),
-                   bca_high=None if result.bca_high is None else end(result.bca_high, 1.0, z))
+    return replace(result, ci_low=end(result.ci_low, -1.0, q_two), ci_high=end(result.ci_high, 1.0, q_two),
+                   lower_bound_95=end(result.lower_bound_95, -1.0, q_one),
+                   bca_low=None if result.bca_low is None else end(result.bca_low, -1.0, q_two),
+                   bca_high=None if result.bca_high is None else end(result.bca_high, 1.0, q_two))

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from dosewise.data_schemas import StrictConfig
 
@@ -142,6 +143,13 @@ class OutputConfig(StrictConfig):
     keep_concepts: bool = Field(default=False, description="Also write concepts/<concept>.parquet.")
 
 
+MAX_THREADS = 256
+MEMORY_SIZE = re.compile(r"\s*(?P<number>\d+(\.\d+)?)\s*(?P<unit>%|[kmgt]i?b?)\s*", re.IGNORECASE)
+MEMORY_UNITS = {"k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12,
+                "ki": 2**10, "mi": 2**20, "gi": 2**30, "ti": 2**40}
+MIN_MEMORY_BYTES = 100e6
+
+
 class SepsisPipelineConfig(StrictConfig):
     """The sepsis ETL: raw MIMIC-III/IV -> Sepsis-3 trajectories in fixed-length bins."""
 
@@ -154,11 +162,17 @@ class SepsisPipelineConfig(StrictConfig):
         default="duckdb", description="SQL engine of `etl concepts`: in-process DuckDB, or Spark (`spark`)."
     )
     spark: SparkSettings = Field(default_factory=SparkSettings, description="Spark master/remote, settings.")
-    threads: int | None = Field(default=None, ge=1, description="DuckDB threads (default: all cores).")
+    threads: int | None = Field(
+        default=None, ge=1, le=MAX_THREADS,
+        description=f"DuckDB threads (default: all cores; at most {MAX_THREADS}, since each is an OS thread "
+        "with its own buffers and more than the machine has only adds contention).",
+    )
     memory_limit: str | None = Field(
         default="4GB",
-        description="DuckDB memory limit (larger tables spill to a temp folder); None = DuckDB's default.",
+        description="DuckDB memory limit such as 4GB, 512MB, 8GiB or 80% (at least 100 MB; larger tables "
+        "spill to a temp folder); None = DuckDB's default.",
     )
+
     inclusion: InclusionConfig = Field(default_factory=InclusionConfig, description="Cohort rules.")
     binning: BinningConfig = Field(default_factory=BinningConfig, description="Time grid.")
     weight: WeightConfig = Field(default_factory=WeightConfig, description="Missing-weight fallback.")
@@ -170,6 +184,21 @@ class SepsisPipelineConfig(StrictConfig):
     reward: RewardConfig = Field(default_factory=RewardConfig, description="Rewards.")
     output: OutputConfig = Field(default_factory=OutputConfig, description="Ids, splits, extra outputs.")
 
+    @field_validator("memory_limit")
+    @classmethod
+    def _duckdb_memory_size(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        match = MEMORY_SIZE.fullmatch(value)
+        if match is None:
+            raise ValueError(f"must be a DuckDB memory size such as 4GB, 512MB, 8GiB or 80%. Got {value!r}")
+        number, unit = float(match["number"]), match["unit"].lower()
+        if unit == "%":
+            if not 0 < number <= 100:
+                raise ValueError(f"must be a percentage of the machine's memory in (0, 100]. Got {value!r}")
+        elif number * MEMORY_UNITS[unit.removesuffix("b")] < MIN_MEMORY_BYTES:
+            raise ValueError(f"must be at least 100MB (DuckDB cannot run the ETL in less). Got {value!r}")
+        return value.strip()
     @model_validator(mode="after")
     def _window(self) -> SepsisPipelineConfig:
         span = self.inclusion.hours_before_onset + self.inclusion.hours_after_onset

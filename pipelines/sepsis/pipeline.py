@@ -29,6 +29,7 @@ from ..privacy import resolve_salt
 from ..runner import StageRunner
 from ..sources.duckdb_catalog import MimicCatalog, rules_sha256
 from ..sources.mimic_layout import detect_layout, require_tables
+from ..sources.unique_keys import check_unique_keys
 from .cohort import select_sepsis3_cohort
 from .config import SepsisPipelineConfig
 from .doses import bin_doses, quarantine_doses
@@ -124,10 +125,11 @@ def run_sepsis_pipeline(
                     "Use the matching config (sepsis_mimic3 / sepsis_mimic4) or source_version=auto.",
                 )
             require_tables(layout)
-            prepare_out_dir(out_dir)
+            prepare_out_dir(out_dir, inputs={"--source": source_dir})
             cat = MimicCatalog(
                 layout, _catalog_params(config), threads=config.threads, memory_limit=config.memory_limit
             )
+            check_unique_keys(cat.con, layout.version, layout.files)
             manifest.inputs = {
                 str(p.relative_to(source_dir)): sha256_file(p) for p in sorted(layout.files.values())
             }

@@ -66,10 +66,16 @@ def _sql_str(text: str) -> str:
 def _view_sql(table: RawTable, path: Path, con: duckdb.DuckDBPyConnection) -> str:
     """SELECT that reads `path` with the table's typed columns (other columns stay text)."""
     if path.name.endswith(".parquet"):
-        present = [
-            r[0].lower()
-            for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet({_sql_str(str(path))})").fetchall()
-        ]
+        try:
+            described = con.execute(f"DESCRIBE SELECT * FROM read_parquet({_sql_str(str(path))})").fetchall()
+        except duckdb.Error as exc:
+            reason = str(exc).splitlines()[0][:200]
+            raise BadInputError(
+                f"{path} must be a parquet file (its name ends in .parquet). Got a file DuckDB cannot read "
+                f"as parquet: {reason}",
+                f"Re-export the {table.name} table as parquet, or as {table.name}.csv.gz beside it.",
+            ) from None
+        present = [r[0].lower() for r in described]
         _check_columns(table, path, present)
         cols = ", ".join(f'CAST("{c}" AS {t}) AS "{c}"' for c, t in table.columns.items())
         return f"SELECT {cols} FROM read_parquet({_sql_str(str(path))})"

@@ -153,17 +153,19 @@ def test_support_flags_mark_rare_recommendations() -> None:
 
 
 def test_widen_for_refits_adds_variances_per_side() -> None:
+    from scipy.stats import t
+
     from dosewise.models.ope.bootstrap import BootstrapResult, widen_for_refits
 
     base = BootstrapResult(value=0.5, replicates=np.zeros(3), ci_low=0.4, ci_high=0.7, lower_bound_95=0.45,
                            bca_low=None, bca_high=0.75)
-    assert widen_for_refits(base, 0.0, 0.95) == base
-    wide = widen_for_refits(base, 0.03, 0.95)
-    z = 1.959963984540054
-    assert wide.ci_low == pytest.approx(0.5 - np.hypot(0.1, z * 0.03))
-    assert wide.ci_high == pytest.approx(0.5 + np.hypot(0.2, z * 0.03))
-    assert wide.lower_bound_95 == pytest.approx(0.5 - np.hypot(0.05, 1.6448536269514722 * 0.03))
-    assert wide.bca_low is None and wide.bca_high == pytest.approx(0.5 + np.hypot(0.25, z * 0.03))
+    assert widen_for_refits(base, 0.0, 0.95, 5) == base
+    wide = widen_for_refits(base, 0.03, 0.95, 5)
+    q, q_one = t.ppf(0.975, 4), t.ppf(0.95, 4)  # Student t: the spread rests on 5 refits
+    assert wide.ci_low == pytest.approx(0.5 - np.hypot(0.1, q * 0.03))
+    assert wide.ci_high == pytest.approx(0.5 + np.hypot(0.2, q * 0.03))
+    assert wide.lower_bound_95 == pytest.approx(0.5 - np.hypot(0.05, q_one * 0.03))
+    assert wide.bca_low is None and wide.bca_high == pytest.approx(0.5 + np.hypot(0.25, q * 0.03))
 
 
 def test_bca_survives_returns_near_the_smallest_float() -> None:
@@ -174,3 +176,32 @@ def test_bca_survives_returns_near_the_smallest_float() -> None:
     jackknife = np.array([2.2e-108, 3.3e-108, 3.3e-108])
     pair = bca_interval(replicates, 4.4e-108, jackknife, 0.95)
     assert pair is not None and 0.0 <= pair[0] <= pair[1] <= 6.7e-108
+
+
+def test_refit_spread_is_not_blown_up_by_one_divergent_refit() -> None:
+    from dosewise.models.ope.bootstrap import refit_spread
+
+    calm = [0.78, 0.80, 0.79, 0.81, 0.80]
+    assert refit_spread(calm) == pytest.approx(1.4826 * 0.01)
+    diverged = [*calm[:-1], 250.0]  # one refit's Q-function blew up
+    assert refit_spread(diverged) < 0.05 < float(np.std(diverged, ddof=1))
+
+
+def test_refits_widen_with_student_t_and_need_two() -> None:
+    from dosewise.models.ope.bootstrap import BootstrapResult, widen_for_refits
+
+    base = BootstrapResult(value=0.8, replicates=np.array([0.7, 0.9]), ci_low=0.75, ci_high=0.85,
+                           lower_bound_95=0.76, bca_low=None, bca_high=None)
+    few, many = widen_for_refits(base, 0.02, 0.95, 3), widen_for_refits(base, 0.02, 0.95, 200)
+    assert few.ci_high - few.ci_low > many.ci_high - many.ci_low > base.ci_high - base.ci_low
+    assert many.ci_high == pytest.approx(0.8 + np.hypot(0.05, 1.972 * 0.02), abs=1e-3)
+    with pytest.raises(ValueError, match="at least 2"):
+        widen_for_refits(base, 0.02, 0.95, 1)
+
+
+def test_shipped_ope_config_refits_fqe_by_default() -> None:
+    from dosewise.data_schemas import load_config
+    from dosewise.models import OpeConfig, config_folder
+
+    assert load_config("ope_default", OpeConfig, [], search=[config_folder()]).fqe.bootstrap_refits >= 5
+    assert OpeConfig().fqe.bootstrap_refits >= 5

@@ -35,10 +35,11 @@ def test_evaluate_command_writes_a_report_that_covers_the_exact_value(trained: t
     result = CliRunner().invoke(app, [
         "evaluate", "--trajectories", str(data), "--policy", str(policy_dir), "--out", str(out),
         "--set", "epsilon=0.2", "--set", "n_bootstrap=300", "--set", "fqe.n_steps=300",
+        "--set", "fqe.bootstrap_refits=2",
     ])
     assert result.exit_code == 0, result.output
     assert "Off-policy estimates" in result.output and "WDR" in result.output
-    assert "one fit (no refits)" in result.output  # the FQE interval says what it rests on
+    assert "2 refits" in result.output  # the FQE interval says what it rests on
     assert "Range of values the data allow" in result.output
     report = OpeReport.model_validate_json((out / "ope_report.json").read_text())
     policy = load_policy(policy_dir)

@@ -74,7 +74,8 @@ def test_wis_interval_covers_the_exact_value(sepsis_dir: Path, target: str) -> N
 def optimal_report(sepsis_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[OpeReport, Path]:
     out = tmp_path_factory.mktemp("ope_optimal")
     config = OpeConfig.model_validate({"epsilon": 0.1, "n_bootstrap": 400,
-                                       "fqe": {"n_steps": 400, "hidden_units": [64, 64]}})
+                                       "fqe": {"n_steps": 400, "hidden_units": [64, 64],
+                                               "bootstrap_refits": 0}})
     policy = TabularPolicy("optimal", optimal_policy())
     return evaluate_policy(sepsis_dir, policy, config, split="test", out_dir=out, show_progress=False), out
 
@@ -130,7 +131,8 @@ def test_support_flags_and_behaviour_model_are_written(optimal_report: tuple[Ope
 def test_same_config_and_seed_give_the_same_estimates(sepsis_dir: Path, tmp_path: Path,
                                                      optimal_report: tuple[OpeReport, Path]) -> None:
     config = OpeConfig.model_validate({"epsilon": 0.1, "n_bootstrap": 400,
-                                       "fqe": {"n_steps": 400, "hidden_units": [64, 64]}})
+                                       "fqe": {"n_steps": 400, "hidden_units": [64, 64],
+                                               "bootstrap_refits": 0}})
     again = evaluate_policy(sepsis_dir, TabularPolicy("optimal", optimal_policy()), config, split="test",
                             out_dir=tmp_path, show_progress=False)
     assert again.estimates == optimal_report[0].estimates
