@@ -39,20 +39,28 @@ def render_sidebar(settings: AppSettings, reviewer: Reviewer) -> Selection:
     """Dataset and policy pickers; the result is kept for the pages of this run."""
     root = str(settings.data_root)
     selection = Selection(settings=settings, reviewer=reviewer, datasets=da.find_datasets(root))
+    policies, problem = da.find_policies(settings.tracking_uri, root)
+    selection.policies, selection.registry_problem = policies, problem
+    fits = {ref.name: da.fitting_policies(ref, policies, settings.tracking_uri) for ref in selection.datasets}
     with st.sidebar:
         st.subheader("Data")
         if selection.datasets:
             by_name = {ref.name: ref for ref in selection.datasets}
-            picked = st.selectbox("Dataset", list(by_name), key="dataset_pick")
+            names = list(by_name)
+            picked = st.selectbox("Dataset", names, index=names.index(_default_dataset(selection, fits)),
+                                  key="dataset_pick")
             selection.dataset = by_name.get(picked) if picked else None
         else:
             st.caption(f"No datasets under `{root}`.")
-        policies, problem = da.find_policies(settings.tracking_uri, root)
-        selection.policies, selection.registry_problem = policies, problem
         if policies:
-            by_label = {ref.label: ref for ref in policies}
+            fitting = fits.get(selection.dataset.name, []) if selection.dataset else list(policies)
+            ordered = fitting + [ref for ref in policies if ref not in fitting]  # the ones that fit first
+            by_label = {(ref.label if ref in fitting else f"{ref.label} (does not fit this dataset)"): ref
+                        for ref in ordered}
             picked = st.selectbox("Policy (name, version, aliases)", list(by_label), key="policy_pick")
             selection.policy = by_label.get(picked) if picked else None
+            if selection.dataset is not None and not fitting:
+                st.caption(f"No policy fits `{selection.dataset.name}`: each needs state columns it lacks.")
         else:
             st.caption("No registered policy found.")
         if problem:
@@ -60,6 +68,16 @@ def render_sidebar(settings: AppSettings, reviewer: Reviewer) -> Selection:
         st.caption(f"Data root: `{root}`")
     st.session_state[_KEY] = selection
     return selection
+
+
+def _default_dataset(selection: Selection, fits: dict[str, list[da.PolicyRef]]) -> str:
+    """The dataset the app opens on: the one the first registered policy (else the first policy)
+    fits, so the first screen pairs a dataset with a policy that can run on it."""
+    for policy in selection.policies:  # registered versions come first
+        for ref in selection.datasets:
+            if policy in fits[ref.name]:
+                return ref.name
+    return selection.datasets[0].name
 
 
 def current() -> Selection:

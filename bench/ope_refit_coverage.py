@@ -27,6 +27,7 @@ theirs can be honest and the table says so instead of judging them.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -104,6 +105,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--fqe-interval", type=int, default=25, help="FQE target update interval.")
     parser.add_argument("--fqe-batch", type=int, default=512, help="FQE transitions per step.")
     parser.add_argument("--learned-cache", type=Path, default=None, help="npy file for the learned table.")
+    parser.add_argument("--first-replication", type=int, default=0,
+                        help="Seed offset: replications first..first+N-1 (to split a run over processes).")
+    parser.add_argument("--save", type=Path, default=None, help="Write this part's raw results (JSON).")
+    parser.add_argument("--merge", type=Path, nargs="+", default=None,
+                        help="Print the table of parts saved with --save instead of running.")
     return parser.parse_args(argv)
 
 
@@ -122,7 +128,9 @@ def run(argv: list[str] | None = None) -> None:
     widths: dict[tuple[str, str, str], list[float]] = {}
     errors: dict[tuple[str, str], list[float]] = {}
     t0 = time.perf_counter()
-    for rep in range(args.replications):
+    if args.merge:
+        return merge(args, tables, truth, outside)
+    for rep in range(args.first_replication, args.first_replication + args.replications):
         with tempfile.TemporaryDirectory() as tmp:
             write_icu_sepsis_episodes(Path(tmp), args.fit_episodes, seed=50_000 + rep, behaviour="clinician",
                                       split_fractions=(1.0, 0.0, 0.0))
@@ -145,8 +153,31 @@ def run(argv: list[str] | None = None) -> None:
                 hits.setdefault((*key, kind), []).append(low <= truth[key[0]] <= high)
                 widths.setdefault((*key, kind), []).append(high - low)
             errors.setdefault(key, []).append(abs(res.value - truth[key[0]]))
-        print(f"replication {rep + 1}/{args.replications}: {time.perf_counter() - t0:.0f} s", flush=True)
+        print(f"replication {rep + 1}: {time.perf_counter() - t0:.0f} s", flush=True)
+    if args.save is not None:
+        args.save.write_text(json.dumps({"seconds": time.perf_counter() - t0, "hits": _flat(hits),
+                                         "widths": _flat(widths), "errors": _flat(errors)}))
     print_coverage(args, tables, truth, outside, hits, widths, errors, time.perf_counter() - t0)
+
+
+def _flat(table: dict) -> list:
+    return [[list(key), values] for key, values in table.items()]
+
+
+def merge(args: argparse.Namespace, tables, truth, outside) -> None:
+    """The table over several saved parts (disjoint replication seeds)."""
+    hits: dict = {}
+    widths: dict = {}
+    errors: dict = {}
+    seconds = 0.0
+    for path in args.merge:
+        part = json.loads(path.read_text())
+        seconds += part["seconds"]
+        for name, into in (("hits", hits), ("widths", widths), ("errors", errors)):
+            for key, values in part[name]:
+                into.setdefault(tuple(key), []).extend(values)
+    args.replications = len(next(iter(errors.values())))
+    print_coverage(args, tables, truth, outside, hits, widths, errors, seconds)
 
 
 def print_coverage(args, tables, truth, outside, hits, widths, errors, elapsed: float) -> None:
@@ -167,7 +198,7 @@ def print_coverage(args, tables, truth, outside, hits, widths, errors, elapsed: 
     print_table(f"Coverage of 95 % intervals over {args.replications} replications (own FQE fits each): "
                 f"{args.fit_episodes} fit + {args.episodes} test episodes, FQE {args.fqe_steps} steps lr "
                 f"{args.fqe_lr:g} batch {args.fqe_batch} sync {args.fqe_interval}, {args.refits} refits, "
-                f"{elapsed:.0f} s",
+                f"{elapsed:.0f} s of replications (summed over processes)",
                 ["target", "estimator", "interval", "exact", "mean |err|", "mean width", "median width",
                  "cover", ">= 90 %"], rows)
 

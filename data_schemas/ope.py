@@ -15,6 +15,8 @@ import pandera.pandas as pa
 from pydantic import BaseModel, ConfigDict, Field
 
 ESTIMATORS = ("IS", "WIS", "PDIS", "PDWIS", "DR", "WDR", "FQE")
+MIN_ESS_SHARE = 0.05  # below this share of the episodes the report warns that an estimate rests on few
+DEFAULT_MIN_EPISODES = 100  # OpeConfig.min_episodes, for reports that do not record it
 BEHAVIOUR_SOURCES = (
     "logged_behaviour_prob", "fitted_classifier", "logged_behaviour_density", "fitted_density",
 )
@@ -216,6 +218,27 @@ class OpeReport(BaseModel):
                 frame[name] = frame[name].astype(float)
         validated: pd.DataFrame = OpeEstimateSchema.validate(frame)
         return validated
+
+    def reliability(self, item: OpeEstimate) -> str | None:
+        """None when `item` passes every check the report warns about; else "not reliable: ..." with
+        each failed check and its number (ESS share, episode count, support, FQE without refits).
+
+        A number failing one of them must not be shown as an improvement (no delta arrow, no "passes"):
+        its interval does not mean what it says."""
+        reasons = []
+        if item.ess is not None and item.ess < MIN_ESS_SHARE * item.n_episodes:
+            reasons.append(f"ESS {item.ess:.1f} of {item.n_episodes} episodes")
+        min_episodes = int(self.config.get("min_episodes", DEFAULT_MIN_EPISODES))
+        if item.n_episodes < min_episodes:
+            reasons.append(f"only {item.n_episodes} episodes (fewer than {min_episodes})")
+        bounds = next((b for b in self.support_bounds if b.target == item.target), None)
+        if bounds is not None and bounds.value_high - bounds.value_low > item.ci_high - item.ci_low:
+            reasons.append(f"{100 * bounds.share_leaving_support:.0f} % of episodes leave the clinicians' "
+                           f"support, where the data allow any value in [{bounds.value_low:.3f}, "
+                           f"{bounds.value_high:.3f}]")
+        if item.estimator == "FQE" and not self.bootstrap.fqe_refits:
+            reasons.append("one FQE fit: its interval leaves out the error of fitting it")
+        return f"not reliable: {'; '.join(reasons)}" if reasons else None
 
     def estimate(self, estimator: str, target: str) -> OpeEstimate:
         """The estimate of `estimator` for `target` (KeyError when absent)."""

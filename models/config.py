@@ -66,9 +66,9 @@ class TrainConfig(StrictConfig):
     n_steps: int = Field(default=20000, ge=1, description="Gradient steps.")
     batch_size: int = Field(default=256, ge=1, description="Transitions per gradient step.")
     threads: int | None = Field(
-        default=None, ge=1,
-        description="CPU threads torch may use (None: torch's default, one per core); 1 is faster when "
-        "other jobs share the cores, as idle OpenMP threads spin.",
+        default=None, ge=1, le=256,
+        description="CPU threads torch may use, at most 256 (None: torch's default, one per core); 1 is "
+        "faster when other jobs share the cores, as idle OpenMP threads spin.",
     )
     log_every: int = Field(default=1000, ge=1, description="Steps between logged (averaged) metrics.")
     split: Literal["train", "validation", "test"] = Field(

@@ -17,16 +17,19 @@ from dosewise.data_schemas.out_paths import check_out_dir
 
 
 def print_estimates(report: Any) -> None:
-    """The estimates table: value, interval, 95 % lower bound and ESS per estimator and target."""
+    """The estimates table: value, interval, 95 % lower bound, ESS and, next to each number whose
+    interval cannot be trusted, why (`OpeReport.reliability`)."""
     rows = [
         (e.target, e.estimator, f"{e.value:.4f}", f"[{e.ci_low:.4f}, {e.ci_high:.4f}]",
          f"{e.lower_bound_95:.4f}",
-         "-" if e.ess is None else f"{e.ess:.1f} ({100 * (e.ess_share or 0):.1f} %)")
+         "-" if e.ess is None else f"{e.ess:.1f} ({100 * (e.ess_share or 0):.1f} %)",
+         report.reliability(e) or "ok")
         for e in report.estimates
     ]
     level = round(100 * report.bootstrap.confidence)
     print_table(f"Off-policy estimates ({report.split} split, {report.n_episodes} episodes)",
-                ["target", "estimator", "value", f"{level} % CI", "95 % lower bound", "ESS"], rows)
+                ["target", "estimator", "value", f"{level} % CI", "95 % lower bound", "ESS", "reliability"],
+                rows)
 
 
 def print_bounds(report: Any) -> None:

@@ -32,13 +32,18 @@ policy_row, clinician_row = da.headline(estimates)
 interval = f"{report.bootstrap.confidence:.0%} bootstrap interval"
 
 cols = st.columns(5)
-difference = None if clinician_row is None else f"{policy_row['value'] - clinician_row['value']:+.3f}"
+note = da.headline_reliability(report, policy_row)
+policy_interval = f"[{policy_row['ci_low']:.3f}, {policy_row['ci_high']:.3f}]"
+difference = (None if clinician_row is None or note is not None
+              else f"{policy_row['value'] - clinician_row['value']:+.3f}")  # no arrow for an unreliable value
 cols[0].metric(f"Policy value ({policy_row['estimator']})", f"{policy_row['value']:.3f}", delta=difference,
-               help=f"{interval} [{policy_row['ci_low']:.3f}, {policy_row['ci_high']:.3f}]; the arrow is the "
-                    "difference to the clinicians' value")
+               help=f"{interval} {policy_interval}"
+               + ("; the arrow is the difference to the clinicians' value" if difference else ""))
+cols[0].caption(f"{interval} {policy_interval}" + (f" · **{note}**" if note else ""))
 if clinician_row is not None:
     cols[1].metric(f"Clinicians' value ({clinician_row['estimator']})", f"{clinician_row['value']:.3f}",
                    help=f"{interval} [{clinician_row['ci_low']:.3f}, {clinician_row['ci_high']:.3f}]")
+    cols[1].caption(f"{interval} [{clinician_row['ci_low']:.3f}, {clinician_row['ci_high']:.3f}]")
 ess = policy_row["ess"]
 cols[2].metric("Effective sample size", "n/a" if pd.isna(ess) else f"{ess:,.1f}",
                help=f"Kish ESS of the {policy_row['estimator']} weights, of {report.n_episodes:,} episodes")
@@ -54,9 +59,10 @@ if report.bootstrap.fqe_note:
 
 ranges = {b.target: (b.ci_low, b.ci_high) for b in report.support_bounds}
 st.plotly_chart(charts.ope_forest(estimates, ranges=ranges), key="ope_forest")
-cells = estimates.assign(cell=[f"{r.value:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}]"
-                               for r in estimates.itertuples()])
-st.subheader("Policy vs clinicians, by estimator (value [interval])")
+notes = [report.reliability(item) for item in report.estimates]
+cells = estimates.assign(cell=[f"{r.value:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}]" + (f" ({n})" if n else "")
+                               for r, n in zip(estimates.itertuples(), notes, strict=True)])
+st.subheader("Policy vs clinicians, by estimator (value [interval], and why not, where it is not reliable)")
 st.dataframe(cells.pivot(index="estimator", columns="target", values="cell"))
 for warning in report.warnings:
     st.warning(warning)

@@ -9,6 +9,7 @@ from .datasets import (
     DatasetRef,
     action_bins,
     cohort_columns,
+    dataset_columns,
     episode_ids,
     find_datasets,
     load_dataset,
@@ -20,6 +21,7 @@ from .policies import (
     check_features,
     dataset_recommendations,
     find_policies,
+    fitting_policies,
     load_policy,
     stay_recommendations,
 )
@@ -29,6 +31,7 @@ from .reports import (
     find_report,
     first_flagged_stay,
     headline,
+    headline_reliability,
     support_flags,
 )
 from .timeline import DOSE_LABELS, bin_summary, default_timeline_columns, dose_frame
@@ -44,6 +47,7 @@ __all__ = [
     "bin_summary",
     "check_features",
     "cohort_columns",
+    "dataset_columns",
     "dataset_recommendations",
     "default_timeline_columns",
     "dose_frame",
@@ -52,7 +56,9 @@ __all__ = [
     "find_policies",
     "find_report",
     "first_flagged_stay",
+    "fitting_policies",
     "headline",
+    "headline_reliability",
     "load_dataset",
     "load_policy",
     "review_store",

@@ -107,6 +107,17 @@ def find_datasets(root: str) -> list[DatasetRef]:
     return sorted(found, key=lambda ref: ref.name)
 
 
+@st.cache_data(ttl=60, show_spinner=False)
+def dataset_columns(path: str) -> tuple[str, ...]:
+    """The columns of a dataset's `trajectories.parquet`, from its footer (no rows are read)."""
+    import pyarrow.parquet as pq
+
+    try:
+        return tuple(pq.read_schema(Path(path) / "trajectories.parquet").names)
+    except (OSError, ValueError):
+        return ()
+
+
 def _quarantine_counts(folder: Path, manifest: RunManifest) -> pd.DataFrame:
     """Rows quarantined per (stage, rule): from the manifest, else from quarantine/*.parquet."""
     rows = [

@@ -18,7 +18,7 @@ from dosewise import models
 from dosewise.data_schemas import BadInputError, DosewiseError, RunManifest
 from dosewise.data_schemas import columns as c
 
-from .datasets import Dataset, folders_with, sample_rows
+from .datasets import Dataset, DatasetRef, dataset_columns, folders_with, sample_rows
 
 POLICY_FILE = "policy.json"
 
@@ -92,6 +92,27 @@ def load_policy(ref: PolicyRef, tracking_uri: str | None) -> Any:
     if ref.source == "registry":
         return models.load_registered_policy(ref.uri, tracking_uri=tracking_uri)
     return models.load_policy(Path(ref.uri))
+
+
+@st.cache_data(ttl=60, show_spinner="Checking which policies fit which datasets…")
+def policy_features(ref: PolicyRef, tracking_uri: str | None) -> tuple[str, ...] | None:
+    """The state columns `ref` needs; None when it does not load (the pages say why when picked)."""
+    try:
+        return tuple(load_policy(ref, tracking_uri).feature_names)
+    except DosewiseError:
+        return None
+
+
+def fitting_policies(dataset: DatasetRef, policies: list[PolicyRef], tracking_uri: str | None
+                     ) -> list[PolicyRef]:
+    """The policies whose state columns `dataset` has, in the given order."""
+    columns = set(dataset_columns(dataset.path))
+    out = []
+    for ref in policies:
+        needed = policy_features(ref, tracking_uri)
+        if needed is not None and columns.issuperset(needed):
+            out.append(ref)
+    return out
 
 
 def check_features(policy: Any, dataset: Dataset) -> None:

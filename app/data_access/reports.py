@@ -114,6 +114,12 @@ def headline(frame: pd.DataFrame, estimator: str = "WIS") -> tuple[pd.Series, pd
     return (policy.iloc[0] if len(policy) else rows.iloc[0]), clinician_row
 
 
+def headline_reliability(report: OpeReport, row: pd.Series) -> str | None:
+    """"not reliable: ESS 1.0 of 90 episodes"-style note for the headline row, None when it is reliable."""
+    item = report.estimate(str(row["estimator"]), str(row["target"]))
+    return report.reliability(item)
+
+
 @st.cache_data(max_entries=4, show_spinner="Checking the behaviour model's calibration…")
 def behaviour_calibration(report_folder: str, model_file: str | None, dataset_path: str,
                           _dataset: Dataset, split: str) -> pd.DataFrame | None:

@@ -17,7 +17,13 @@ from dosewise.data_schemas import (
 )
 from dosewise.data_schemas import columns as c
 from dosewise.data_schemas.io import MANIFEST_NAME, write_json_atomic
-from dosewise.data_schemas.ope import BehaviourModelInfo, BootstrapInfo, OpeEstimate, OpeReport
+from dosewise.data_schemas.ope import (
+    MIN_ESS_SHARE,
+    BehaviourModelInfo,
+    BootstrapInfo,
+    OpeEstimate,
+    OpeReport,
+)
 
 from ..behaviour import save_behaviour_model
 from . import plots
@@ -63,7 +69,7 @@ def _estimates(
             lower_bound_95=res.lower_bound_95, bca_low=res.bca_low, bca_high=res.bca_high, ess=ess,
             ess_share=None if ess is None else ess / n, n_episodes=n, refit_sd=refit_sd.get(key),
         ))
-        if ess is not None and ess / n < 0.05:
+        if ess is not None and ess / n < MIN_ESS_SHARE:
             warnings.append(f"{name} for {target}: effective sample size {ess:.1f} is {100 * ess / n:.1f} % "
                             "of the episodes; the estimate rests on very few of them.")
         if all_terms[key].weight_sum_zero():

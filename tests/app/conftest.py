@@ -39,3 +39,13 @@ def chemo_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("chemo_root")
     build_chemo_root(root)
     return root
+
+
+@pytest.fixture(scope="session")
+def mixed_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """As after `dosewise demo`: an ICU-Sepsis dataset first in the list, and a sepsis ETL dataset
+    with the only policy, which needs state columns the ICU-Sepsis dataset lacks."""
+    root = tmp_path_factory.mktemp("mixed_root")
+    build_dataset(root, episodes=20)
+    build_etl_root(root)
+    return root

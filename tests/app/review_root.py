@@ -55,7 +55,7 @@ def build_review_root(root: Path, episodes: int = 60) -> ReviewRoot:
     trained = models.train_policy(dataset, config, out_dir=root / "policy", show_progress=False)
     models.log_training_outputs(run_id, trained.policy_dir, tracking_uri=tracking_uri)
     ope_config = models.OpeConfig.model_validate({
-        "n_bootstrap": 20, "bca": False, "estimators": ["IS", "WIS", "PDWIS", "FQE"], "min_episodes": 5,
+        "n_bootstrap": 20, "bca": False, "estimators": ["IS", "WIS", "PDWIS", "FQE"],
         "behaviour": {"base": "logistic", "max_iter": 50},
         "fqe": {"n_steps": 20, "hidden_units": [16], "bootstrap_refits": 2},
     })

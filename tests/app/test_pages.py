@@ -201,3 +201,33 @@ def test_resubmitted_review_id_with_other_content_is_shown(
     _submit_review(at, "second thoughts")
     assert "stored already with different comment" in _texts(at)
     assert ReviewStore(url).read()["comment"].tolist() == ["first thoughts"]
+
+
+def test_app_opens_on_a_dataset_the_policy_fits(monkeypatch: pytest.MonkeyPatch, mixed_root: Path) -> None:
+    at = _app(monkeypatch, mixed_root)
+    _visit(at, None)
+    assert at.selectbox(key="dataset_pick").options == ["icu_sepsis", "sepsis"]
+    assert at.selectbox(key="dataset_pick").value == "sepsis"  # not the first listed, which the policy lacks
+    assert at.selectbox(key="policy_pick").value == "policy (folder)"
+    assert not at.error, [e.value for e in at.error]  # the first screen shows no error
+    at.selectbox(key="dataset_pick").select("icu_sepsis").run()
+    assert at.selectbox(key="policy_pick").options == ["policy (folder) (does not fit this dataset)"]
+    assert "No policy fits `icu_sepsis`" in " ".join(str(c.value) for c in at.sidebar.caption)
+
+
+def test_unreliable_headline_shows_no_arrow(monkeypatch: pytest.MonkeyPatch, review_root: ReviewRoot) -> None:
+    from dosewise.data_schemas import OpeReport
+
+    report = OpeReport.model_validate_json((review_root.ope / "ope_report.json").read_text())
+    wis = report.estimate("WIS", report.policy_name)
+    note = report.reliability(wis)
+    assert note is not None and "only 9 episodes (fewer than 100)" in note  # the report's own threshold
+    few = wis.model_copy(update={"ess": 1.0, "n_episodes": 90})  # the demo's case: ESS 1.0 of 90
+    assert report.reliability(few) == "not reliable: ESS 1.0 of 90 episodes; only 90 episodes (fewer than 100)"
+    assert report.reliability(wis.model_copy(update={"ess": 20.0, "n_episodes": 200})) is None
+    at = _app(monkeypatch, review_root.root)
+    _visit(at, PAGES[1])
+    headline = next(m for m in at.metric if m.label == "Policy value (WIS)")
+    assert not headline.proto.delta  # no arrow, no colour: the value is not an improvement
+    captions = " ".join(str(c.value) for c in at.caption)
+    assert note in captions and "95% bootstrap interval [" in captions
