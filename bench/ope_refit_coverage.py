@@ -105,6 +105,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--fqe-interval", type=int, default=25, help="FQE target update interval.")
     parser.add_argument("--fqe-batch", type=int, default=512, help="FQE transitions per step.")
     parser.add_argument("--learned-cache", type=Path, default=None, help="npy file for the learned table.")
+    parser.add_argument("--targets", nargs="+", default=["learned", "clinicians", "optimal"],
+                        help="Which targets (learned, clinicians, optimal).")
     parser.add_argument("--first-replication", type=int, default=0,
                         help="Seed offset: replications first..first+N-1 (to split a run over processes).")
     parser.add_argument("--save", type=Path, default=None, help="Write this part's raw results (JSON).")
@@ -120,6 +122,7 @@ def run(argv: list[str] | None = None) -> None:
     tables = {"learned CQL (eps 0.01)": cached_learned_table(mdp, args.learned_cache),
               "clinicians": mdp.clinician_policy,
               "optimal (eps 0.1)": 0.9 * optimal_policy() + 0.1 / mdp.n_actions}
+    tables = {name: table for name, table in tables.items() if name.split()[0] in args.targets}
     truth = {name: exact_policy_value(t, mdp) for name, t in tables.items()}
     outside = {name: outside_support(t, mdp.clinician_policy, mdp) for name, t in tables.items()}
     fqe = FqeConfig(n_steps=args.fqe_steps, learning_rate=args.fqe_lr, batch_size=args.fqe_batch,
