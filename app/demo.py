@@ -101,11 +101,35 @@ def step_train(ctx: DemoContext) -> str:
 
 
 def _headline(report: Any, estimator: str = "WDR") -> str:
+    """Each target's value with its interval and, beside it, why it is not reliable where it is not."""
     parts = []
     for est in report.estimates:
         if est.estimator == estimator:
-            parts.append(f"{est.target} {est.value:.2f} [{est.ci_low:.2f}, {est.ci_high:.2f}]")
+            note = report.reliability(est)
+            parts.append(f"{est.target} {est.value:.2f} [{est.ci_low:.2f}, {est.ci_high:.2f}]"
+                         + (f" ({note})" if note else ""))
     return "; ".join(parts)
+
+
+SMALL_COHORT = ("the demo's synthetic cohort is too small for a reliable OPE of a near-greedy policy (a few "
+                "hundred stays, 4-hour steps over 72 h: the importance weights collapse onto a few "
+                "episodes); the ICU-Sepsis row checks the same estimators against an exact value")
+
+
+def _gate_summary(report: Any, decision: Any, promoted: bool) -> str:
+    """The promotion result. An unreliable value is shown with its interval and why, never as a
+    comparison that "passes" (no improvement is claimed from it)."""
+    item = report.estimate(decision.estimator, report.policy_name)
+    note = report.reliability(item)
+    if note is None:
+        verb = "promoted to champion" if promoted else "kept out of champion by the OPE gate"
+        return f"{verb} ({decision.describe()})"
+    failing = [name for ok, name in ((decision.beats_clinicians, "value"), (decision.enough_ess, "ESS"),
+                                     (decision.within_support, "support")) if not ok]
+    outcome = ("promoted to champion by the gate" if promoted
+               else f"kept out of champion (gate fails on {', '.join(failing)})")
+    return (f"{decision.estimator} {item.value:.3f} [{item.ci_low:.3f}, {item.ci_high:.3f}], {note}; "
+            f"{outcome}; {SMALL_COHORT}")
 
 
 def _bounds(report: Any) -> str:
@@ -121,6 +145,7 @@ def step_evaluate(ctx: DemoContext) -> str:
     tracked = models.evaluate_tracked(ctx.results["trajectories"], ctx.out / "policy", _ope_config(ctx),
                                       split="test", out_dir=out_dir, tracking_uri=ctx.tracking_uri,
                                       show_progress=not ctx.quiet)
+    ctx.results["report"] = tracked.report
     return f"{out_dir}: WDR (95 % CI) {_headline(tracked.report)}; {_bounds(tracked.report)}"
 
 
@@ -130,9 +155,9 @@ def step_register(ctx: DemoContext) -> str:
                                         tracking_uri=ctx.tracking_uri)
     try:
         decision = models.promote_policy(MODEL_NAME, registered.version, tracking_uri=ctx.tracking_uri)
-        gate = f"promoted to champion ({decision.describe()})"
+        gate = _gate_summary(ctx.results["report"], decision, promoted=True)
     except models.PromotionRefused as refused:
-        gate = f"kept out of champion by the OPE gate ({refused.decision.describe()})"
+        gate = _gate_summary(ctx.results["report"], refused.decision, promoted=False)
     return f"models:/{MODEL_NAME}@candidate = version {registered.version}; {gate}"
 
 

@@ -191,3 +191,29 @@ def test_chemo_pages_render_in_the_browser(browser: object, chemo_root: Path, tm
             page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
     finally:
         _stop(proc)
+
+
+def test_first_screen_after_the_demo_shows_no_error(browser: object, tmp_path: Path) -> None:
+    """`dosewise demo` then `dosewise review --data-root <demo out>`: the app opens on the dataset the
+    registered policy fits (not the first one listed), and no page shows an error or a traceback."""
+    from dosewise.app.demo import SMOKE, run_demo
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    demo = tmp_path / "demo"
+    run_demo(demo, quiet=True, sizes=SMOKE)
+    proc, url = _start_review(demo, f"sqlite:///{tmp_path / 'reviews.db'}", tmp_path / "review.log")
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 1600})  # type: ignore[attr-defined]
+        for name, path in (("demo_first_screen", ""), ("demo_policy_evaluation", "policy_evaluation")):
+            page.goto(f"{url}/{path}")
+            page.wait_for_selector(CHART, timeout=120_000)
+            _settle(page)
+            page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+            assert page.locator('[data-testid="stException"]').count() == 0, name
+            assert page.locator('[data-testid="stAlertContentError"]').count() == 0, name
+        sidebar = page.locator('[data-testid="stSidebar"]')
+        assert sidebar.get_by_text("trajectories", exact=True).count() == 1  # the dataset sepsis-dosing fits
+        assert page.get_by_text("not reliable: ESS").count() >= 1  # the smoke-size OPE says so, no arrow
+        assert page.locator('[data-testid="stMetricDelta"]').count() == 0
+    finally:
+        _stop(proc)
