@@ -213,7 +213,7 @@ def test_first_screen_after_the_demo_shows_no_error(browser: object, tmp_path: P
             assert page.locator('[data-testid="stAlertContentError"]').count() == 0, name
         sidebar = page.locator('[data-testid="stSidebar"]')
         assert sidebar.get_by_text("trajectories", exact=True).count() == 1  # the dataset sepsis-dosing fits
-        assert page.get_by_text("not reliable: ESS").count() >= 1  # the smoke-size OPE says so, no arrow
+        assert page.get_by_text("not reliable:").count() >= 1  # the smoke-size OPE says so, no arrow
         assert page.locator('[data-testid="stMetricDelta"]').count() == 0
     finally:
         _stop(proc)
