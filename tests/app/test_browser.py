@@ -206,7 +206,7 @@ def test_first_screen_after_the_demo_shows_no_error(browser: object, tmp_path: P
         page = browser.new_page(viewport={"width": 1400, "height": 1600})  # type: ignore[attr-defined]
         for name, path in (("demo_first_screen", ""), ("demo_policy_evaluation", "policy_evaluation")):
             page.goto(f"{url}/{path}")
-            page.wait_for_selector(CHART, timeout=120_000)
+            page.wait_for_selector(CHART, timeout=400_000)  # the first run loads every policy once
             _settle(page)
             page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
             assert page.locator('[data-testid="stException"]').count() == 0, name
