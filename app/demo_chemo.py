@@ -50,7 +50,8 @@ def step_chemo_policy(ctx: Any) -> str:
     tracked = models.train_tracked(folder, train, out_dir=policy_dir, tracking_uri=ctx.tracking_uri,
                                    show_progress=not ctx.quiet)
     overrides = [f"n_bootstrap={ctx.sizes.n_bootstrap}", f"fqe.n_steps={ctx.sizes.fqe_steps}",
-                 "fqe.learning_rate=0.001", "fqe.target_update_interval=50"]
+                 "fqe.learning_rate=0.001", "fqe.target_update_interval=50",
+                 "fqe.bootstrap_refits=0"]  # the headline is WDR; FQE rows say they rest on one fit
     ope = load_config("ope_default", models.OpeConfig, overrides, search=[models.config_folder()])
     evaluated = models.evaluate_tracked(folder, policy_dir, ope, split="test",
                                         out_dir=policy_dir / "ope_test", tracking_uri=ctx.tracking_uri,
@@ -62,9 +63,14 @@ def step_chemo_policy(ctx: Any) -> str:
                                         tracking_uri=ctx.tracking_uri)
     try:
         decision = models.promote_policy(CHEMO_MODEL_NAME, registered.version, tracking_uri=ctx.tracking_uri)
-        gate = f"promoted to champion ({decision.describe()})"
+        promoted = True
     except models.PromotionRefused as refused:
-        gate = f"kept out of champion by the OPE gate ({refused.decision.describe()})"
+        decision, promoted = refused.decision, False
+    gated = evaluated.report.estimate(decision.estimator, policy.name)
+    note = evaluated.report.reliability(gated)  # an unreliable value is never shown as a passing comparison
+    gate = (f"{'promoted to champion' if promoted else 'kept out of champion by the OPE gate'} "
+            + (f"({decision.describe()})" if note is None else
+               f"({decision.estimator} {gated.value:.3f} [{gated.ci_low:.3f}, {gated.ci_high:.3f}], {note})"))
     return (f"{policy.name}: WDR {wdr.value:.3f} [{wdr.ci_low:.3f}, {wdr.ci_high:.3f}] vs true value "
             f"{truth.value:.3f} ± {truth.se:.3f} (Monte Carlo ± SE); "
             f"models:/{CHEMO_MODEL_NAME}@candidate = version {registered.version}; {gate}")

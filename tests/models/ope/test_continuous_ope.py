@@ -31,7 +31,8 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _config(**extra: object) -> OpeConfig:
     base = {"n_bootstrap": 400, "bca": False,
-            "fqe": {"n_steps": 2000, "learning_rate": 1e-3, "target_update_interval": 100}}
+            "fqe": {"n_steps": 2000, "learning_rate": 1e-3, "target_update_interval": 100,
+                    "bootstrap_refits": 0}}
     return OpeConfig.model_validate(base | extra)
 
 
