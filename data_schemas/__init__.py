@@ -3,7 +3,7 @@
 This layer imports no other project code; the pipelines, the learners and the app all meet here.
 """
 
-from . import columns
+from . import _pyspark_warning, columns  # noqa: F401  (_pyspark_warning: before pandera is imported)
 from .config_files import (
     StrictConfig,
     apply_overrides,
