@@ -22,7 +22,10 @@ from dosewise.data_schemas.console import CliState, cli_state
 from dosewise.models import cli as models_cli
 from dosewise.pipelines import cli as pipelines_cli
 
-from . import config_cli, demo_cli, review_cli
+from . import config_cli, demo_cli, review_cli, run_cli, sweep_cli
+from .pipeline import PipelineConfig
+from .pipeline import config_folder as app_config_folder
+from .sweep.config import SweepConfig
 
 _err = Console(stderr=True)
 
@@ -92,10 +95,13 @@ pipelines_cli.register(app)
 models_cli.register(app)
 config_cli.register(
     app,
-    folders=[pipelines.config_folder(), models.config_folder()],
-    kinds={**pipelines.config_kinds(), **models.config_kinds()},
+    folders=[pipelines.config_folder(), models.config_folder(), app_config_folder()],
+    kinds={**pipelines.config_kinds(), **models.config_kinds(), "pipeline": PipelineConfig,
+           "sweep": SweepConfig},
 )
 demo_cli.register(app)
+run_cli.register(app)
+sweep_cli.register(app)
 review_cli.register(app)
 
 

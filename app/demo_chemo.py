@@ -74,3 +74,30 @@ def step_chemo_policy(ctx: Any) -> str:
     return (f"{policy.name}: WDR {wdr.value:.3f} [{wdr.ci_low:.3f}, {wdr.ci_high:.3f}] vs true value "
             f"{truth.value:.3f} ± {truth.se:.3f} (Monte Carlo ± SE); "
             f"models:/{CHEMO_MODEL_NAME}@candidate = version {registered.version}; {gate}")
+
+
+def step_oncology_records(ctx: Any) -> str:
+    """Simulated docetaxel cycles (Friberg 2002, Claret 2009) written as an OMOP CDM oncology folder."""
+    folder = ctx.out / "oncology_omop"
+    manifest = pipelines.write_synthetic_oncology(folder, ctx.sizes.chemo_patients, seed=0, fmt="omop")
+    dirt = sum(manifest.extra["dirt_planted"].values())
+    n = ctx.sizes.chemo_patients
+    return f"{folder}: {n:,} patients, {manifest.extra['n_cycles']:,} cycles, {dirt} dirty rows planted"
+
+
+def step_chemo_etl(ctx: Any) -> str:
+    """OMOP -> chemotherapy cycle trajectories, beside the Monte-Carlo true values of two policies."""
+    config = load_config("chemo_omop", pipelines.ChemoPipelineConfig, ["output.id_salt=dosewise-demo"],
+                         search=[pipelines.config_folder()])
+    folder = ctx.out / "chemo_trajectories"
+    manifest = pipelines.run_chemo_pipeline(config, ctx.out / "oncology_omop", folder,
+                                            show_progress=not ctx.quiet)
+    ctx.results["chemo_trajectories"] = folder
+    quarantined = sum(s.rows_quarantined for s in manifest.stages)
+    values = pipelines.compare_policies(
+        {"clinicians": pipelines.ClinicianPolicy(), "always full dose": pipelines.ConstantPolicy(1.0)},
+        n_patients=ctx.sizes.chemo_truth_patients, seed=1, reward=config.reward)
+    truth = "; ".join(f"{r.policy} {r.value:.3f} +/- {r.se:.3f}" for r in values.itertuples())
+    return (f"{folder}: {manifest.extra['n_episodes']} episodes, {manifest.stages[-1].rows_out} cycles, "
+            f"{quarantined} rows quarantined; true value (Monte Carlo +/- SE) {truth}")
+

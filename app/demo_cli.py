@@ -1,4 +1,4 @@
-"""`dosewise demo`: everything built so far, end to end, on the embedded defaults."""
+"""`dosewise demo`: everything built so far, end to end: `dosewise run --config pipeline_demo`."""
 
 from __future__ import annotations
 
@@ -21,7 +21,10 @@ def register(app: typer.Typer) -> None:
             "dosewise_out/demo"
         ),
     ) -> None:
-        """Run the whole job on bundled synthetic data: synth -> ETL -> train -> OPE -> registry."""
+        """Run the whole job on bundled synthetic data: synth -> ETL -> train -> OPE -> registry.
+
+        The same as `dosewise run --config pipeline_demo --out OUT` (resumable: a second call skips
+        the finished stages), with the demo's own MLflow store in OUT."""
         from .demo import run_demo
 
         state = cli_state(ctx)
@@ -30,5 +33,6 @@ def register(app: typer.Typer) -> None:
         if not state.quiet:
             from .review_cli import review_command_line
 
-            print_table(f"dosewise demo -> {out.resolve()}", ["step", "seconds", "result"], result.rows)
+            print_table(f"dosewise demo -> {result.out}", ["step", "seconds", "result"], result.rows)
+            typer.echo(f"Log: {result.log_path}")
             typer.echo(f"Review the recommendations: {review_command_line(result.out)}")

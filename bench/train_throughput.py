@@ -23,7 +23,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dosewise.data_schemas.console import print_table
-from dosewise.models.algorithms import ALGORITHMS, CONTINUOUS_ALGORITHMS
+from dosewise.models.algorithms import CONTINUOUS_ALGORITHMS, DISCRETE_ALGORITHMS
 from dosewise.models.config import TrainConfig
 from dosewise.models.datasets import TransitionArrays
 from dosewise.models.device import quiet_d3rlpy, resolve_device, seed_everything
@@ -125,7 +125,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=200, help="updates per timed block")
     parser.add_argument("--repeats", type=int, default=2, help="alternating blocks per path")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--algos", default=",".join(ALGORITHMS))
+    parser.add_argument("--algos", default=",".join(DISCRETE_ALGORITHMS + CONTINUOUS_ALGORITHMS))
     parser.add_argument("--compile", default="discrete_cql", help="algorithms also timed compiled")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     args = parser.parse_args()

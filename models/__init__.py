@@ -9,12 +9,47 @@ from __future__ import annotations
 from importlib import import_module
 from importlib.abc import Traversable
 from importlib.resources import files
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dosewise.data_schemas import StrictConfig
 
+if TYPE_CHECKING:  # the typed public API: mypy checks callers against the real signatures
+    from .behaviour import BehaviourPolicyClassifier, load_behaviour_model, save_behaviour_model
+    from .config import MaskConfig, TrainConfig
+    from .datasets import TrainingData, load_training_data, to_mdp_dataset
+    from .device import resolve_device
+    from .masks import AdmissibleActions
+    from .ope.calibration import calibration_metrics
+    from .ope.config import OpeConfig
+    from .ope.report import evaluate_policy
+    from .policy import Policy, TrainedPolicy, load_policy
+    from .tracking.mlflow_logger import MLflowAdapter, MLflowAdapterFactory, log_run_context
+    from .tracking.promotion import PromotionConfig, PromotionDecision, PromotionRefused
+    from .tracking.pyfunc import PolicyPyfuncModel
+    from .tracking.registry import (
+        RegisteredPolicy,
+        alias_policy,
+        list_registered_policies,
+        load_registered_policy,
+        promote_policy,
+        register_policy,
+        resolve_registered,
+    )
+    from .tracking.runs import (
+        end_run,
+        fetch_run_artifact,
+        log_ope_results,
+        log_to_run,
+        log_training_outputs,
+        start_run,
+    )
+    from .tracking.session import TrackedEvaluation, TrackedTraining, evaluate_tracked, train_tracked
+    from .tracking.stores import TrackingStore, local_store_uri, resolve_store
+    from .training import TrainResult, train_policy
+
 # Public name -> module that defines it; imported on first access so that `import dosewise.models`
-# stays free of torch, d3rlpy and mlflow (each helper adds its names here).
+# stays free of torch, d3rlpy and mlflow (each helper adds its names here and in the TYPE_CHECKING
+# block above; tests/models/test_public_api.py checks that the two agree).
 _LAZY_EXPORTS: dict[str, str] = {
     "AdmissibleActions": ".masks",
     "Policy": ".policy",
@@ -46,6 +81,7 @@ _LAZY_EXPORTS: dict[str, str] = {
     "fetch_run_artifact": ".tracking.runs",
     "log_ope_results": ".tracking.runs",
     "log_training_outputs": ".tracking.runs",
+    "log_to_run": ".tracking.runs",
     "start_run": ".tracking.runs",
     "TrackedEvaluation": ".tracking.session",
     "TrackedTraining": ".tracking.session",
@@ -62,7 +98,55 @@ _LAZY_EXPORTS: dict[str, str] = {
     "evaluate_policy": ".ope.report",
 }
 
-__all__ = ["config_folder", "config_kinds", *sorted(_LAZY_EXPORTS)]
+__all__ = [  # literal, so that type checkers see the exports
+    "AdmissibleActions",
+    "BehaviourPolicyClassifier",
+    "MLflowAdapter",
+    "MLflowAdapterFactory",
+    "MaskConfig",
+    "OpeConfig",
+    "Policy",
+    "PolicyPyfuncModel",
+    "PromotionConfig",
+    "PromotionDecision",
+    "PromotionRefused",
+    "RegisteredPolicy",
+    "TrackedEvaluation",
+    "TrackedTraining",
+    "TrackingStore",
+    "TrainConfig",
+    "TrainResult",
+    "TrainedPolicy",
+    "TrainingData",
+    "alias_policy",
+    "calibration_metrics",
+    "config_folder",
+    "config_kinds",
+    "end_run",
+    "evaluate_policy",
+    "evaluate_tracked",
+    "fetch_run_artifact",
+    "list_registered_policies",
+    "load_behaviour_model",
+    "load_policy",
+    "load_registered_policy",
+    "load_training_data",
+    "local_store_uri",
+    "log_ope_results",
+    "log_run_context",
+    "log_to_run",
+    "log_training_outputs",
+    "promote_policy",
+    "register_policy",
+    "resolve_device",
+    "resolve_registered",
+    "resolve_store",
+    "save_behaviour_model",
+    "start_run",
+    "to_mdp_dataset",
+    "train_policy",
+    "train_tracked",
+]
 
 
 def __getattr__(name: str) -> Any:

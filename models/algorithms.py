@@ -211,6 +211,27 @@ class TD3PlusBCSettings(_ActorCritic):
         )
 
 
+class PessimisticMBPSettings(StrictConfig):
+    """Pessimistic model-based planning (`planning.py`): value iteration on the empirical MDP over
+    state clusters, with a support mask and a count penalty. Not a d3rlpy algorithm: no network,
+    no gradient steps (`n_steps`, `batch_size` and the sampler settings do not apply)."""
+
+    name: Literal["pessimistic_mbp"] = Field(default="pessimistic_mbp", description="Algorithm name.")
+    gamma: float = Field(default=0.99, gt=0.0, le=1.0, description="Discount factor of the planned return.")
+    n_clusters: int = Field(
+        default=750, ge=1, description="State clusters (distinct states when there are at most this many)."
+    )
+    min_count: int = Field(
+        default=20, ge=1, description="Times an action must be seen in a cluster to be planned with there."
+    )
+    penalty: float = Field(
+        default=0.0, ge=0.0,
+        description="Pessimism: each action's value is lowered by penalty x max|reward| / sqrt(count).",
+    )
+    n_iterations: int = Field(default=2000, ge=1, description="Most value-iteration sweeps.")
+
+
 DISCRETE_ALGORITHMS = ("dqn", "double_dqn", "discrete_cql", "discrete_bcq")
 CONTINUOUS_ALGORITHMS = ("cql", "iql", "td3_plus_bc")
-ALGORITHMS = DISCRETE_ALGORITHMS + CONTINUOUS_ALGORITHMS
+PLANNING_ALGORITHMS = ("pessimistic_mbp",)
+ALGORITHMS = DISCRETE_ALGORITHMS + CONTINUOUS_ALGORITHMS + PLANNING_ALGORITHMS

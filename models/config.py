@@ -15,6 +15,7 @@ from .algorithms import (
     DoubleDQNSettings,
     DQNSettings,
     IQLSettings,
+    PessimisticMBPSettings,
     TD3PlusBCSettings,
 )
 
@@ -25,7 +26,8 @@ AlgorithmSettings = Annotated[
     | DiscreteBCQSettings
     | CQLSettings
     | IQLSettings
-    | TD3PlusBCSettings,
+    | TD3PlusBCSettings
+    | PessimisticMBPSettings,
     Field(discriminator="name"),
 ]
 

@@ -4,11 +4,11 @@
   once for the TD term and once for the conservative term. The fused loss runs it once and uses
   the same Q-values for both; the loss is the same function of the weights (equal up to float
   rounding), at about 2/3 of the matrix work.
-- **Adam**: d3rlpy's `AdamFactory` builds torch's per-tensor Adam loop; torch's fused Adam kernel
-  does the same update in one kernel over all parameters.
+- **Adam**: `optimizers.FusedAdamFactory`, a d3rlpy `OptimizerFactory` building torch's fused
+  Adam kernel, passed in the algorithm config by `build_algo`.
 
-Applied after `build_algo`, before the first step, by `fuse_updates`; `train.fuse_updates = false`
-keeps d3rlpy's own code path.
+The loss is applied after `build_algo`, before the first step, by `fuse_updates`;
+`train.fuse_updates = false` keeps d3rlpy's own code path for both.
 """
 
 from __future__ import annotations
@@ -45,35 +45,13 @@ def _can_fuse_cql(impl: Any) -> bool:
             and isinstance(q_funcs[0], DiscreteMeanQFunction))
 
 
-def _fused_adam(wrapper: Any) -> bool:
-    """Swap a fresh (never stepped) torch Adam inside d3rlpy's `OptimizerWrapper` for the fused one."""
-    import torch
-
-    optim = wrapper._optim
-    if type(optim) is not torch.optim.Adam or optim.state or wrapper._compiled:
-        return False
-    group = optim.param_groups[0]
-    if len(optim.param_groups) != 1 or group["amsgrad"] or group.get("fused"):
-        return False
-    wrapper._optim = torch.optim.Adam(group["params"], lr=group["lr"], betas=group["betas"], eps=group["eps"],
-                                      weight_decay=group["weight_decay"], fused=True)
-    return True
-
-
 def fuse_updates(algo: Any) -> list[str]:
-    """Apply the fused CQL loss and fused Adam where they fit `algo`; returns what was applied.
+    """Apply the fused CQL loss where it fits `algo`; returns what was applied.
 
-    Must run before the first gradient step (a stepped optimizer is left as it is)."""
-    from d3rlpy.optimizers.optimizers import OptimizerWrapper
-
+    (Fused Adam is not applied here: `build_algo` passes `optimizers.FusedAdamFactory`, d3rlpy's
+    own optimizer extension point, in the algorithm config.)"""
     impl = algo.impl
-    applied = []
-    if _can_fuse_cql(impl):
-        impl.compute_loss = MethodType(_fused_cql_loss, impl)
-        applied.append("discrete_cql_loss")
-    modules = impl._modules
-    for name in sorted(vars(modules)):
-        wrapper = getattr(modules, name)
-        if isinstance(wrapper, OptimizerWrapper) and _fused_adam(wrapper):
-            applied.append(f"fused_adam:{name}")
-    return applied
+    if not _can_fuse_cql(impl):
+        return []
+    impl.compute_loss = MethodType(_fused_cql_loss, impl)
+    return ["discrete_cql_loss"]

@@ -69,7 +69,7 @@ def build_admissible_actions(
             return None
         d = scaled_states.shape[1]
         return AdmissibleActions(np.zeros((1, d), np.float32), ~forbidden[None, :])
-    centres, labels = _clusters(scaled_states, config.n_clusters, seed)
+    centres, labels = clusters(scaled_states, config.n_clusters, seed)
     counts = np.zeros((len(centres), n_actions), dtype=np.int64)
     np.add.at(counts, (labels, actions.astype(np.int64)), 1)
     counts[:, forbidden] = 0
@@ -80,7 +80,8 @@ def build_admissible_actions(
     return AdmissibleActions(centres.astype(np.float32), allowed)
 
 
-def _clusters(states: np.ndarray, n_clusters: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def clusters(states: np.ndarray, n_clusters: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Cluster centres and labels of `states`: the distinct states when at most `n_clusters`, else k-means."""
     unique, labels = np.unique(states, axis=0, return_inverse=True)
     if len(unique) <= n_clusters:
         return unique, labels.reshape(-1)

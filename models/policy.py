@@ -179,6 +179,10 @@ def build_algo(
 
     quiet_d3rlpy()
     d3_config = config.algorithm.to_d3rlpy(config.batch_size)
+    if config.fuse_updates and config.sampler == "vectorised":
+        from .optimizers import with_fused_adam
+
+        d3_config = with_fused_adam(d3_config)
     if config.compile and device.startswith("cuda"):
         d3_config = dataclasses.replace(d3_config, compile_graph=True)
     algo = d3_config.create(device=device, enable_ddp=enable_ddp)
@@ -197,6 +201,10 @@ def load_policy(path: Path | str, device: str = "cpu") -> TrainedPolicy:
         raise BadInputError(f"{folder} has no {POLICY_JSON}; it is not a Dosewise policy folder.",
                             "Pass the --out folder of `dosewise train`.")
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    if meta.get("name") == "pessimistic_mbp":  # a Q-table, no d3rlpy network (planning.py)
+        from .planning import load_planned_policy
+
+        return load_planned_policy(folder, meta)
     config = TrainConfig.model_validate(meta["config"]).model_copy(update={"compile": False})
     action_size = meta["n_actions"] if meta["action_space"] == "discrete" else len(meta["dose_columns"])
     algo = build_algo(config, len(meta["feature_names"]), action_size, resolve_device(device))

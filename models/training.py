@@ -21,6 +21,7 @@ import numpy as np
 from dosewise.data_schemas import ConfigError, RunManifest, write_text_atomic
 from dosewise.data_schemas.console import progress
 
+from .algorithms import PLANNING_ALGORITHMS
 from .bins import continuous_spec, representative_doses
 from .config import TrainConfig
 from .datasets import TrainingData, load_training_data
@@ -158,6 +159,8 @@ def train_policy(
     seed_everything(config.seed, device, config.threads)
     data = load_training_data(Path(trajectories_dir), split=config.split, features=config.features,
                               action_space=config.action_space)
+    if config.algorithm.name in PLANNING_ALGORITHMS:  # no network: value iteration on a model
+        return _train_planned(data, config, Path(out_dir), logger_factory, device, began)
     mask = build_admissible_actions(data.observations, data.frame["action"].to_numpy(), data.info.n_actions,
                                     config.mask, config.seed)
     algo = build_algo(config, len(data.feature_names), data.action_size, device, enable_ddp=ddp is not None)
@@ -194,6 +197,30 @@ def train_policy(
     manifest.record_outputs(out)
     manifest.write(out)
     log.adapter.save_model(config.n_steps, algo)
+    log.adapter.close()
+    return TrainResult(out, final, log.history, device, time.perf_counter() - began)
+
+
+def _train_planned(data: TrainingData, config: TrainConfig, out: Path, logger_factory: Any, device: str,
+                   began: float) -> TrainResult:
+    """`pessimistic_mbp` (planning.py): fit the model and plan (seconds), then save like any policy."""
+    from d3rlpy.logging import NoopAdapterFactory
+
+    from .planning import fit_planned_policy, save_planned_policy
+
+    log = _Logger(logger_factory or NoopAdapterFactory(), None, config, f"dosewise_{config.algorithm.name}")
+    policy, metrics = fit_planned_policy(data, config, _meta(config, data))
+    log.commit(1, 1, metrics)
+    final = {k: v for k, v in log.history[-1].items() if k != "step"}
+    final["data/n_transitions"] = float(len(data.transitions()))
+    policy.meta["metrics"] = final
+    save_planned_policy(out, policy)
+    write_text_atomic(out / "metrics.csv", _history_csv(log.history))
+    manifest = RunManifest.start(MANIFEST_KIND, config.model_dump(mode="json"), seed=config.seed,
+                                 inputs={"trajectories/manifest.json": data.manifest_sha256},
+                                 extra={"device": device, "data_stats": data.stats})
+    manifest.record_outputs(out)
+    manifest.write(out)
     log.adapter.close()
     return TrainResult(out, final, log.history, device, time.perf_counter() - began)
 

@@ -25,15 +25,36 @@ PLOTS_PATH = "plots"
 REPORT_NAME = "ope_report.json"
 
 
+PARENT_TAG = "mlflow.parentRunId"  # MLflow's own nesting tag (what `mlflow.start_run(nested=True)` sets)
+
+
 def start_run(
-    tracking_uri: str | None = None, *, experiment: str | None = None, run_name: str | None = None
+    tracking_uri: str | None = None, *, experiment: str | None = None, run_name: str | None = None,
+    parent_run_id: str | None = None, tags: dict[str, str] | None = None,
 ) -> tuple[TrackingStore, str]:
-    """Create a run in the store's experiment (artifacts in the pinned folder); return its id."""
+    """Create a run in the store's experiment (artifacts in the pinned folder); return its id.
+
+    With `parent_run_id` the run is nested under that run, as MLflow's UI shows it."""
     store, client = connect(tracking_uri)
     experiment_id = ensure_experiment(client, store, experiment)
+    all_tags = dict(tags or {}) | ({PARENT_TAG: parent_run_id} if parent_run_id else {})
     with tracking_errors(store, "create a run"):
-        run = client.create_run(experiment_id, run_name=run_name)
+        run = client.create_run(experiment_id, run_name=run_name, tags=all_tags)
     return store, str(run.info.run_id)
+
+
+def log_to_run(
+    run_id: str, *, metrics: dict[str, float] | None = None, tags: dict[str, str] | None = None,
+    tracking_uri: str | None = None,
+) -> None:
+    """Add metrics (step 0) and tags to an open run in one batch (a pipeline stage's counts)."""
+    from mlflow.entities import Metric, RunTag
+
+    store, client = connect(tracking_uri)
+    now = int(time.time() * 1000)
+    with tracking_errors(store, f"log to run {run_id}"):
+        client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in (metrics or {}).items()],
+                         tags=[RunTag(k, str(v)) for k, v in (tags or {}).items()])
 
 
 def end_run(run_id: str, *, failed: bool = False, tracking_uri: str | None = None) -> None:

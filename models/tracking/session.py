@@ -40,76 +40,30 @@ class TrackedEvaluation:
     tracking_uri: str | None
 
 
-class FanOutAdapterFactory:
-    """d3rlpy `LoggerAdapterFactory` sending every call to several factories (MLflow + console)."""
-
-    def __init__(self, *factories: Any) -> None:
-        self.factories = [f for f in factories if f is not None]
-
-    def create(self, algo: Any, experiment_name: str, n_steps_per_epoch: int) -> FanOutAdapter:
-        """Create one adapter per factory."""
-        return FanOutAdapter([f.create(algo, experiment_name, n_steps_per_epoch) for f in self.factories])
-
-
-class FanOutAdapter:
-    """d3rlpy `LoggerAdapter` forwarding each call to every wrapped adapter, in order."""
-
-    def __init__(self, adapters: list[Any]) -> None:
-        self.adapters = adapters
-
-    def _each(self, method: str, *args: Any) -> None:
-        for adapter in self.adapters:
-            getattr(adapter, method)(*args)
-
-    def write_params(self, params: dict[str, Any]) -> None:
-        """Forward `write_params`."""
-        self._each("write_params", params)
-
-    def before_write_metric(self, epoch: int, step: int) -> None:
-        """Forward `before_write_metric`."""
-        self._each("before_write_metric", epoch, step)
-
-    def write_metric(self, epoch: int, step: int, name: str, value: float) -> None:
-        """Forward `write_metric`."""
-        self._each("write_metric", epoch, step, name, value)
-
-    def after_write_metric(self, epoch: int, step: int) -> None:
-        """Forward `after_write_metric`."""
-        self._each("after_write_metric", epoch, step)
-
-    def save_model(self, epoch: int, algo: Any) -> None:
-        """Forward `save_model`."""
-        self._each("save_model", epoch, algo)
-
-    def watch_model(self, epoch: int, step: int) -> None:
-        """Forward `watch_model`."""
-        self._each("watch_model", epoch, step)
-
-    def close(self) -> None:
-        """Forward `close`."""
-        self._each("close")
-
-
 def train_tracked(
     trajectories_dir: Path, config: Any, *, out_dir: Path, tracking_uri: str | None = None,
     experiment: str | None = None, run_name: str | None = None, show_progress: bool = True,
-    extra_logger: Any = None, ddp: Any = None, device: str | None = None,
+    extra_logger: Any = None, ddp: Any = None, device: str | None = None, parent_run_id: str | None = None,
 ) -> TrackedTraining:
     """`train_policy` inside a new MLflow run: params, data/code tags, manifest, `train/*` metrics,
     the saved policy folder and its learning curves (`extra_logger`: another d3rlpy factory;
-    `ddp`/`device`: rank 0 of a DDP job, see `distributed.py`)."""
+    `ddp`/`device`: rank 0 of a DDP job, see `distributed.py`; `parent_run_id`: nest the run under a
+    pipeline's or a sweep's run)."""
     from .. import train_policy
 
     out_dir = Path(out_dir).resolve()
     store, run_id = start_run(tracking_uri, experiment=experiment,
-                              run_name=run_name or f"{config.algorithm.name}-seed{config.seed}")
+                              run_name=run_name or f"{config.algorithm.name}-seed{config.seed}",
+                              parent_run_id=parent_run_id)
     try:
         manifest = RunManifest.read(Path(trajectories_dir))
         log_run_context(config, manifest, run_id=run_id, trajectories_dir=Path(trajectories_dir),
                         tracking_uri=store.uri)
+        from d3rlpy.logging import CombineAdapterFactory  # d3rlpy's own logger fan-out
+
         factory = MLflowAdapterFactory(run_id, tracking_uri=store.uri)
-        result = train_policy(Path(trajectories_dir), config, out_dir=out_dir,
-                              logger_factory=FanOutAdapterFactory(factory, extra_logger),
+        fan_out = CombineAdapterFactory([f for f in (factory, extra_logger) if f is not None])
+        result = train_policy(Path(trajectories_dir), config, out_dir=out_dir, logger_factory=fan_out,
                               show_progress=show_progress, ddp=ddp, device=device)
     except BaseException:
         _end_quietly(run_id, store.uri)

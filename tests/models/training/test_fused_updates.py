@@ -27,11 +27,15 @@ def _arrays(n: int = 512, seed: int = 0) -> TransitionArrays:
     return TransitionArrays(obs, actions, rewards, next_obs, ends.astype(np.float32)[:, None])
 
 
-def _algo(name: str, **settings: object) -> object:
-    config = TrainConfig.model_validate({"device": "cpu", "batch_size": 64,
+def _algo(name: str, fuse: bool = True, **settings: object) -> object:
+    config = TrainConfig.model_validate({"device": "cpu", "batch_size": 64, "fuse_updates": fuse,
                                          "algorithm": {"name": name, "hidden_units": [32, 32], **settings}})
     seed_everything(0, "cpu:0")
     return build_algo(config, N_FEATURES, N_ACTIONS, "cpu:0")
+
+
+def _adam_is_fused(algo: object) -> bool:
+    return bool(algo.impl.modules.optim.optim.defaults["fused"])
 
 
 def _weights(algo: object) -> list[torch.Tensor]:
@@ -39,9 +43,10 @@ def _weights(algo: object) -> list[torch.Tensor]:
 
 
 def test_fused_cql_loss_and_steps_match_d3rlpy() -> None:
-    reference, fused = _algo("discrete_cql", alpha=0.7), _algo("discrete_cql", alpha=0.7)
+    reference, fused = _algo("discrete_cql", fuse=False, alpha=0.7), _algo("discrete_cql", alpha=0.7)
     applied = fuse_updates(fused)
-    assert applied == ["discrete_cql_loss", "fused_adam:optim"]
+    assert applied == ["discrete_cql_loss"]
+    assert _adam_is_fused(fused) and not _adam_is_fused(reference)
     batch = TransitionSampler(_arrays(), 64, "cpu:0", seed=1).sample()
     q_tpn = reference.impl.compute_target(batch)
     want, got = reference.impl.compute_loss(batch, q_tpn), fused.impl.compute_loss(batch, q_tpn)
@@ -55,19 +60,27 @@ def test_fused_cql_loss_and_steps_match_d3rlpy() -> None:
         update_step(fused, sampler_b.sample())
     for a, b in zip(_weights(reference), _weights(fused), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
-    assert not all(torch.equal(a, b) for a, b in zip(_weights(reference), _weights(_algo("discrete_cql")),
-                                                     strict=True))
+    untrained = _weights(_algo("discrete_cql", False))
+    assert not all(torch.equal(a, b) for a, b in zip(_weights(reference), untrained, strict=True))
 
 
 @pytest.mark.parametrize(("name", "settings", "expected"), [
-    ("discrete_cql", {"n_critics": 2}, ["fused_adam:optim"]),  # an ensemble keeps d3rlpy's loss
-    ("double_dqn", {}, ["fused_adam:optim"]),
+    ("discrete_cql", {"n_critics": 2}, []),  # an ensemble keeps d3rlpy's loss
+    ("double_dqn", {}, []),
 ])
 def test_fuse_updates_applies_only_where_it_fits(name: str, settings: dict, expected: list[str]) -> None:
-    assert fuse_updates(_algo(name, **settings)) == expected
+    algo = _algo(name, **settings)
+    assert fuse_updates(algo) == expected
+    assert _adam_is_fused(algo)  # d3rlpy's optimizer extension point: FusedAdamFactory in the config
 
 
-def test_a_stepped_optimizer_is_left_alone() -> None:
-    algo = _algo("double_dqn")
-    update_step(algo, TransitionSampler(_arrays(), 64, "cpu:0", seed=0).sample())
-    assert fuse_updates(algo) == []
+def test_fuse_updates_false_keeps_d3rlpys_adam() -> None:
+    from d3rlpy.optimizers import AdamFactory
+
+    from dosewise.models.optimizers import FusedAdamFactory, with_fused_adam
+
+    algo = _algo("double_dqn", fuse=False)
+    assert not _adam_is_fused(algo)
+    assert type(algo.config.optim_factory) is AdamFactory
+    swapped = with_fused_adam(algo.config)
+    assert type(swapped.optim_factory) is FusedAdamFactory and swapped.optim_factory.betas == (0.9, 0.999)

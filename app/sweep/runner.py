@@ -1,0 +1,265 @@
+"""`run_sweep`: every trial on Ray Tune, the winner chosen by an OPE lower bound on validation.
+
+1. The trials' configs are built and validated (config.py); the data are prepared (ICU-Sepsis
+   episodes are simulated into the sweep folder once) and checked against the training config.
+2. Ray: the local machine (`num_cpus` = max_concurrent x cpus_per_trial, no dashboard) or a
+   cluster by `address`; an address that does not answer fails in seconds.
+3. Tune runs the trials (`trial.run_trial`), each a child MLflow run of the sweep's parent run;
+   Tune's state lives in `<out>/tune`, so an interrupted sweep resumes with `Tuner.restore`.
+4. Selection: the highest `selection.bound` of `selection.estimator` among finished trials with
+   ESS >= `selection.min_ess`. Only the winner is evaluated on test, once, and registered.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from dosewise import models, pipelines
+from dosewise.data_schemas import BadInputError, RunManifest, write_json_atomic
+
+from ..pipeline.checks import check_training_fits
+from ..pipeline.runner import open_log
+from .config import SweepConfig, resolve_trials
+from .selection import TrialRow, exact_values, rank_correlation, select_winner
+from .trial import run_trial, trial_dir
+
+STATE_NAME = "sweep_state.json"
+RESULTS_NAME = "sweep_results.json"
+LOG_NAME = "sweep_log.jsonl"
+CONNECT_TIMEOUT_S = 5.0
+
+
+@dataclass
+class SweepOutcome:
+    """The trials (one row each), the winner (None: no trial could be selected), where it all is."""
+
+    out: Path
+    rows: list[TrialRow]
+    winner: TrialRow | None
+    test_summary: str = ""
+    registered: str = ""
+    rank_correlation: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def connect_ray(address: str | None, num_cpus: int) -> None:
+    """Start a local Ray (no dashboard) or join the cluster at `address`; fail fast if it does not answer."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    if address and address != "auto":
+        parsed = urlparse(address if "://" in address else f"ray://{address}")
+        host, port = parsed.hostname, parsed.port
+        if not host or not port:
+            raise BadInputError(
+                f"`--address` must be ray://HOST:PORT, HOST:PORT or auto. Got {address!r}.",
+                "Give the head node's client address, e.g. ray://10.0.0.5:10001.",
+            )
+        try:
+            socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S).close()
+        except OSError as exc:
+            raise BadInputError(
+                f"Ray at {address} does not answer ({exc}).",
+                "Start the cluster (`ray start --head`) or drop --address to run locally.",
+            ) from exc
+    try:
+        if address:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        else:
+            ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+    except (ConnectionError, RuntimeError, TimeoutError) as exc:
+        raise BadInputError(
+            f"Could not connect to Ray at {address}: {exc}",
+            "Start the cluster, or drop --address to run on this machine.",
+        ) from exc
+
+
+def prepare_data(config: SweepConfig, out: Path) -> Path:
+    """The trajectories folder: the configured one, or ICU-Sepsis episodes simulated once into `out/data`."""
+    data = config.data
+    if data.kind == "path":
+        return Path(str(data.path))
+    folder = out / "data"
+    wanted = {"n_episodes": data.episodes, "seed": data.seed, "split_fractions": list(data.split_fractions)}
+    if (folder / "manifest.json").is_file():
+        made = RunManifest.read(folder).config
+        if all(made.get(k) == v for k, v in wanted.items()):
+            return folder
+    pipelines.write_icu_sepsis_episodes(
+        folder, data.episodes, behaviour="clinician", seed=data.seed, split_fractions=data.split_fractions
+    )
+    return folder
+
+
+def _parent_run(config: SweepConfig, out: Path, uri: str) -> str:
+    """The sweep's parent MLflow run: the one recorded by an interrupted sweep, else a new one."""
+    state = out / STATE_NAME
+    if state.is_file():
+        return str(json.loads(state.read_text())["parent_run_id"])
+    _, parent = models.start_run(
+        uri, experiment=config.experiment, run_name=f"sweep {out.name}", tags={"dosewise.sweep": out.name}
+    )
+    write_json_atomic(state, {"parent_run_id": parent})
+    return parent
+
+
+def _tuner(
+    trials: list[tuple[dict[str, Any], Any]],
+    job: dict[str, Any],
+    config: SweepConfig,
+    max_concurrent: int,
+    out: Path,
+) -> Any:
+    from ray import tune
+
+    trainable = tune.with_resources(tune.with_parameters(run_trial, job=job), {"cpu": config.cpus_per_trial})
+    path = out / "tune" / "trials"
+    if tune.Tuner.can_restore(str(path)):
+        return tune.Tuner.restore(str(path), trainable, resume_unfinished=True, resume_errored=False)
+    space = [
+        {
+            "index": i,
+            "label": ", ".join(f"{k}={v}" for k, v in s.items()),
+            "train": t.model_dump(mode="json"),
+            "settings": s,
+        }
+        for i, (s, t) in enumerate(trials)
+    ]
+    return tune.Tuner(
+        trainable,
+        param_space={"trial": tune.grid_search(space)},
+        tune_config=tune.TuneConfig(max_concurrent_trials=max_concurrent),
+        run_config=tune.RunConfig(
+            storage_path=str(out / "tune"),
+            name="trials",
+            verbose=0,
+            failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
+        ),
+    )
+
+
+def run_sweep(
+    config: SweepConfig,
+    *,
+    address: str | None = None,
+    max_concurrent: int | None = None,
+    tracking_uri: str | None = None,
+    quiet: bool = False,
+) -> SweepOutcome:
+    """Run the sweep (resuming an interrupted one), select, test and register the winner."""
+    base, trials, ope = resolve_trials(config)
+    out = Path(config.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    log = open_log(out / LOG_NAME).bind(sweep_folder=str(out))
+    trajectories = prepare_data(config, out)
+    check_training_fits(trajectories, base)
+    concurrent = max_concurrent or config.max_concurrent
+    connect_ray(address, num_cpus=max(1, int(concurrent * config.cpus_per_trial)))
+    uri = tracking_uri or str(models.local_store_uri(out))
+    parent = _parent_run(config, out, uri)
+    job = {
+        "out": str(out),
+        "trajectories": str(trajectories),
+        "tracking_uri": uri,
+        "experiment": config.experiment,
+        "parent_run_id": parent,
+        "ope": ope.model_dump(mode="json"),
+        "split": config.selection.split,
+        "estimator": config.selection.estimator,
+        "bound": config.selection.bound,
+    }
+    log.info("sweep_start", trials=len(trials), address=address or "local", parent_run_id=parent)
+    started = time.perf_counter()
+    results = _tuner(trials, job, config, concurrent, out).fit()
+    rows = _rows(results, trials)
+    for row in rows:
+        log.info("trial_end", **row.as_dict())
+    if config.data.kind == "icu_sepsis":
+        exact_values(rows)
+    winner = select_winner(rows, config.selection.min_ess)
+    outcome = SweepOutcome(out, rows, winner, rank_correlation=rank_correlation(rows))
+    outcome.extra["seconds"] = time.perf_counter() - started
+    if winner is not None:
+        _finish_winner(config, outcome, trajectories, ope, uri)
+    write_json_atomic(
+        out / RESULTS_NAME,
+        {
+            "trials": [r.as_dict() for r in rows],
+            "winner": winner and winner.index,
+            "test": outcome.test_summary,
+            "registered": outcome.registered,
+            "rank_correlation": outcome.rank_correlation,
+        },
+    )
+    models.end_run(parent, tracking_uri=uri)
+    log.info(
+        "sweep_end",
+        winner=winner and winner.index,
+        registered=outcome.registered,
+        failed=sum(r.status == "failed" for r in rows),
+    )
+    return outcome
+
+
+def _rows(results: Any, trials: list[tuple[dict[str, Any], Any]]) -> list[TrialRow]:
+    rows = []
+    for result in results:
+        params = result.config["trial"]
+        metrics = result.metrics or {}
+        error = result.error
+        rows.append(
+            TrialRow(
+                index=int(params["index"]),
+                settings=params["settings"],
+                status="failed" if error is not None or "score" not in metrics else "finished",
+                score=metrics.get("score"),
+                estimate=metrics.get("estimate"),
+                ess=metrics.get("ess"),
+                run_id=metrics.get("run_id"),
+                policy_dir=metrics.get("policy_dir"),
+                error=_first_line(error),
+            )
+        )
+    return sorted(rows, key=lambda r: r.index)
+
+
+def _first_line(error: Any) -> str | None:
+    if error is None:
+        return None
+    lines = [line for line in str(error).splitlines() if line.strip()]
+    return lines[-1][:300] if lines else type(error).__name__
+
+
+def _finish_winner(
+    config: SweepConfig, outcome: SweepOutcome, trajectories: Path, ope: Any, uri: str
+) -> None:
+    winner = outcome.winner
+    assert winner is not None and winner.policy_dir and winner.run_id  # guarded by the caller
+    test_dir = trial_dir(outcome.out, winner.index) / "ope_test"
+    tested = models.evaluate_tracked(
+        trajectories,
+        Path(winner.policy_dir),
+        ope,
+        split="test",
+        out_dir=test_dir,
+        tracking_uri=uri,
+        show_progress=False,
+    )
+    from ..pipeline.stages import headline
+
+    outcome.test_summary = (
+        f"test WIS/WDR: {headline(tested.report, 'WIS')} / {headline(tested.report, 'WDR')}"
+    )
+    registered = models.register_policy(
+        winner.run_id, config.registry.name, alias=config.registry.alias, tracking_uri=uri
+    )
+    outcome.registered = (
+        f"models:/{config.registry.name}@{config.registry.alias} = version {registered.version}"
+    )

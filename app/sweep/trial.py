@@ -1,0 +1,76 @@
+"""One sweep trial, as Ray Tune runs it in a worker: train (a nested MLflow run), OPE on validation.
+
+The function gets only plain data (JSON-able dicts), so it runs the same on this machine's local
+Ray and on a cluster where Dosewise is installed. A trial that raises is recorded by Tune as
+errored; its MLflow run is marked FAILED and the sweep goes on.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+TRIAL_STATUS_TAG = "dosewise.trial_status"
+
+
+def trial_dir(out: str | Path, index: int) -> Path:
+    """The folder of trial `index` inside the sweep folder."""
+    return Path(out) / "trials" / f"trial_{index:03d}"
+
+
+def pick_estimate(report: Any, estimator: str) -> Any:
+    """The policy's estimate by `estimator` in an OPE report."""
+    for item in report.estimates:
+        if item.estimator == estimator and item.target == report.policy_name:
+            return item
+    raise KeyError(f"{estimator} not in the report")  # excluded up front by the config check
+
+
+def run_trial(config: dict[str, Any], job: dict[str, Any]) -> None:
+    """Ray Tune function trainable: train trial `config["trial"]`, evaluate it, report its score."""
+    from ray import tune
+
+    from dosewise import models
+
+    params = config["trial"]
+    index = int(params["index"])
+    folder = trial_dir(job["out"], index)
+    train = models.TrainConfig.model_validate(params["train"])
+    tags = {"dosewise.sweep_trial": str(index), TRIAL_STATUS_TAG: "running"}
+    tracked = models.train_tracked(
+        Path(job["trajectories"]),
+        train,
+        out_dir=folder / "policy",
+        tracking_uri=job["tracking_uri"],
+        experiment=job["experiment"],
+        run_name=f"trial {index}: {params['label']}",
+        show_progress=False,
+        parent_run_id=job["parent_run_id"],
+    )
+    models.log_to_run(tracked.run_id, tags=tags, tracking_uri=job["tracking_uri"])
+    try:
+        ope = models.OpeConfig.model_validate(job["ope"])
+        evaluated = models.evaluate_tracked(
+            Path(job["trajectories"]),
+            folder / "policy",
+            ope,
+            split=job["split"],
+            out_dir=folder / f"ope_{job['split']}",
+            tracking_uri=job["tracking_uri"],
+            show_progress=False,
+        )
+        estimate = pick_estimate(evaluated.report, job["estimator"])
+    except BaseException:
+        models.log_to_run(tracked.run_id, tags={TRIAL_STATUS_TAG: "failed"}, tracking_uri=job["tracking_uri"])
+        raise
+    models.log_to_run(tracked.run_id, tags={TRIAL_STATUS_TAG: "finished"}, tracking_uri=job["tracking_uri"])
+    tune.report(
+        {
+            "score": float(getattr(estimate, job["bound"])),
+            "estimate": float(estimate.value),
+            "ess": float(estimate.ess) if estimate.ess is not None else 0.0,
+            "run_id": tracked.run_id,
+            "policy_dir": str(folder / "policy"),
+            "index": index,
+        }
+    )
