@@ -15,6 +15,10 @@ from dosewise.data_schemas import ConfigError, load_config, read_config_source
 from dosewise.data_schemas.console import cli_state, print_summary
 from dosewise.data_schemas.out_paths import check_out_dir
 
+# The default without --algo/--config: the best policy on ICU-Sepsis (0.829 exact survival from 20,000
+# clinician episodes, against 0.802 for the masked discrete CQL; README "Policy quality").
+DEFAULT_CONFIG = "pessimistic_mbp"
+
 
 class ConsoleAdapterFactory:
     """A d3rlpy `LoggerAdapterFactory` printing one metrics line per logging interval."""
@@ -65,7 +69,7 @@ def _resolve_config(algo: str | None, config: str | None, overrides: list[str]) 
 
     if algo is not None:
         check_algorithm_name(algo)
-    source = config or algo or "discrete_cql"
+    source = config or algo or DEFAULT_CONFIG
     if config is not None and algo is not None:
         name = read_config_source(config, [config_folder()]).get("algorithm", {}).get("name")
         if name != algo:
@@ -113,8 +117,8 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         trajectories: Annotated[Path, typer.Option("--trajectories", help="A trajectories folder.")],
         algo: Annotated[str | None, typer.Option(
-            "--algo", help="dqn, double_dqn, discrete_cql, discrete_bcq, cql, iql or td3_plus_bc "
-            "(picks that algorithm's shipped config).")] = None,
+            "--algo", help="pessimistic_mbp (default), dqn, double_dqn, discrete_cql, discrete_bcq, cql, iql "
+            "or td3_plus_bc (picks that algorithm's shipped config).")] = None,
         steps: Annotated[int | None, typer.Option("--steps", help="Gradient steps.")] = None,
         device: Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")] = None,
         seed: Annotated[int | None, typer.Option("--seed", help="Random seed.")] = None,

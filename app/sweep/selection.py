@@ -29,6 +29,7 @@ class TrialRow:
     policy_dir: str | None = None
     error: str | None = None
     exact: float | None = None
+    seconds: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON-able fields."""

@@ -26,51 +26,41 @@ def pick_estimate(report: Any, estimator: str) -> Any:
     raise KeyError(f"{estimator} not in the report")  # excluded up front by the config check
 
 
-def run_trial(config: dict[str, Any], job: dict[str, Any]) -> None:
-    """Ray Tune function trainable: train trial `config["trial"]`, evaluate it, report its score."""
-    from ray import tune
+def train_and_validate(params: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
+    """Train trial `params["index"]` (a child MLflow run) and evaluate it on the validation split."""
+    import time
 
     from dosewise import models
 
-    params = config["trial"]
+    started = time.perf_counter()
     index = int(params["index"])
     folder = trial_dir(job["out"], index)
     train = models.TrainConfig.model_validate(params["train"])
-    tags = {"dosewise.sweep_trial": str(index), TRIAL_STATUS_TAG: "running"}
     tracked = models.train_tracked(
-        Path(job["trajectories"]),
-        train,
-        out_dir=folder / "policy",
-        tracking_uri=job["tracking_uri"],
-        experiment=job["experiment"],
-        run_name=f"trial {index}: {params['label']}",
-        show_progress=False,
+        Path(job["trajectories"]), train, out_dir=folder / "policy", tracking_uri=job["tracking_uri"],
+        experiment=job["experiment"], run_name=f"trial {index}: {params['label']}", show_progress=False,
         parent_run_id=job["parent_run_id"],
     )
-    models.log_to_run(tracked.run_id, tags=tags, tracking_uri=job["tracking_uri"])
+    uri = job["tracking_uri"]
+    models.log_to_run(tracked.run_id, tags={"dosewise.sweep_trial": str(index), TRIAL_STATUS_TAG: "running"},
+                      tracking_uri=uri)
     try:
         ope = models.OpeConfig.model_validate(job["ope"])
-        evaluated = models.evaluate_tracked(
-            Path(job["trajectories"]),
-            folder / "policy",
-            ope,
-            split=job["split"],
-            out_dir=folder / f"ope_{job['split']}",
-            tracking_uri=job["tracking_uri"],
-            show_progress=False,
-        )
+        evaluated = models.evaluate_tracked(Path(job["trajectories"]), folder / "policy", ope,
+                                            split=job["split"], out_dir=folder / f"ope_{job['split']}",
+                                            tracking_uri=uri, show_progress=False)
         estimate = pick_estimate(evaluated.report, job["estimator"])
     except BaseException:
-        models.log_to_run(tracked.run_id, tags={TRIAL_STATUS_TAG: "failed"}, tracking_uri=job["tracking_uri"])
+        models.log_to_run(tracked.run_id, tags={TRIAL_STATUS_TAG: "failed"}, tracking_uri=uri)
         raise
-    models.log_to_run(tracked.run_id, tags={TRIAL_STATUS_TAG: "finished"}, tracking_uri=job["tracking_uri"])
-    tune.report(
-        {
-            "score": float(getattr(estimate, job["bound"])),
-            "estimate": float(estimate.value),
-            "ess": float(estimate.ess) if estimate.ess is not None else 0.0,
-            "run_id": tracked.run_id,
-            "policy_dir": str(folder / "policy"),
-            "index": index,
-        }
-    )
+    models.log_to_run(tracked.run_id, tags={TRIAL_STATUS_TAG: "finished"}, tracking_uri=uri)
+    return {"score": float(getattr(estimate, job["bound"])), "estimate": float(estimate.value),
+            "ess": float(estimate.ess) if estimate.ess is not None else 0.0, "run_id": tracked.run_id,
+            "policy_dir": str(folder / "policy"), "index": index, "seconds": time.perf_counter() - started}
+
+
+def run_trial(config: dict[str, Any], job: dict[str, Any]) -> None:
+    """Ray Tune function trainable: one trial (`config["trial"]`), its result reported to Tune."""
+    from ray import tune
+
+    tune.report(train_and_validate(config["trial"], job))

@@ -11,6 +11,8 @@ import pytest
 def local_ray() -> Iterator[None]:
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    from dosewise.app.sweep import connect_ray
+
+    connect_ray(None, num_cpus=2)
     yield
     ray.shutdown()

@@ -11,9 +11,11 @@ import pytest
 
 from dosewise.data_schemas import load_config
 from dosewise.models import Policy, TrainConfig, config_folder, config_kinds, load_policy, train_policy
-from dosewise.models.algorithms import ALGORITHMS, CONTINUOUS_ALGORITHMS
+from dosewise.models.algorithms import ALGORITHMS, CONTINUOUS_ALGORITHMS, DISCRETE_ALGORITHMS
 
 from .conftest import tiny_config
+
+D3RLPY_ALGORITHMS = DISCRETE_ALGORITHMS + CONTINUOUS_ALGORITHMS  # pessimistic_mbp: test_planning.py
 
 
 def _check_policy(policy: Policy, states: pd.DataFrame, algo: str) -> None:
@@ -33,7 +35,7 @@ def _check_policy(policy: Policy, states: pd.DataFrame, algo: str) -> None:
     assert (doses.to_numpy() >= 0).all() and doses.index.equals(states.index)
 
 
-@pytest.mark.parametrize("algo", ALGORITHMS)
+@pytest.mark.parametrize("algo", D3RLPY_ALGORITHMS)
 def test_every_algorithm_fits_saves_and_loads_on_cpu(algo: str, traj_dir: Path, tmp_path: Path) -> None:
     result = train_policy(traj_dir, tiny_config(algo), out_dir=tmp_path / algo, show_progress=False)
     assert result.device == "cpu:0"
@@ -49,7 +51,7 @@ def test_every_algorithm_fits_saves_and_loads_on_cpu(algo: str, traj_dir: Path, 
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("algo", ALGORITHMS)
+@pytest.mark.parametrize("algo", D3RLPY_ALGORITHMS)
 def test_every_algorithm_fits_on_gpu(algo: str, traj_dir: Path, tmp_path: Path) -> None:
     config = tiny_config(algo).model_copy(update={"device": "cuda"})
     result = train_policy(traj_dir, config, out_dir=tmp_path / algo, show_progress=False)
