@@ -38,8 +38,7 @@ def main() -> None:
             f"out={str(Path(tmp) / 'sweep')!r}", f"data.episodes={total}", "data.seed=7",
             "data.split_fractions=[0.6667, 0.1667, 0.1666]", "train.config=pessimistic_mbp",
             "train.settings={}", f"search.space={SPACE}", "search.seeds=[0]",
-            "evaluate.settings={estimators = ['WIS', 'WDR'], n_bootstrap = 1000, fqe = {n_steps = 2000, "
-            "learning_rate = 0.001, target_update_interval = 50}}", "selection.min_ess=100",
+            "evaluate.settings={estimators = ['WIS'], n_bootstrap = 1000}", "selection.min_ess=100",
             *args.overrides,
         ])
         outcome = run_sweep(config, max_concurrent=args.max_concurrent, quiet=True)

@@ -230,6 +230,13 @@ class PessimisticMBPSettings(StrictConfig):
     )
     n_iterations: int = Field(default=2000, ge=1, description="Most value-iteration sweeps.")
 
+    def to_d3rlpy(self, batch_size: int) -> Any:
+        """Always refused: planning has no d3rlpy counterpart (`train_policy` dispatches to `planning.py`)."""
+        from dosewise.data_schemas import ConfigError
+
+        raise ConfigError("`pessimistic_mbp` is planned, not built as a d3rlpy algorithm.",
+                          "Train it with `dosewise train` / `train_policy`, which plan it directly.")
+
 
 DISCRETE_ALGORITHMS = ("dqn", "double_dqn", "discrete_cql", "discrete_bcq")
 CONTINUOUS_ALGORITHMS = ("cql", "iql", "td3_plus_bc")

@@ -59,6 +59,9 @@ def train_tracked(
         manifest = RunManifest.read(Path(trajectories_dir))
         log_run_context(config, manifest, run_id=run_id, trajectories_dir=Path(trajectories_dir),
                         tracking_uri=store.uri)
+        from ..device import quiet_d3rlpy
+
+        quiet_d3rlpy()  # import d3rlpy without its gym banner
         from d3rlpy.logging import CombineAdapterFactory  # d3rlpy's own logger fan-out
 
         factory = MLflowAdapterFactory(run_id, tracking_uri=store.uri)

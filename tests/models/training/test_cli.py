@@ -41,7 +41,7 @@ def test_train_writes_a_loadable_policy_and_prints_a_summary(traj_dir: Path, tmp
 
 def test_quiet_train_prints_nothing_and_writes_no_d3rlpy_logs(traj_dir: Path, tmp_path: Path) -> None:
     result = runner.invoke(app, ["--quiet", "train", "--trajectories", str(traj_dir), "--device", "cpu",
-                                 *SMALL])
+                                 "--algo", "discrete_cql", *SMALL])
     assert result.exit_code == 0, result.output
     assert result.output == ""
     assert sorted(p.name for p in tmp_path.iterdir()) == ["policies", "traj"]
@@ -54,7 +54,7 @@ def test_quiet_train_prints_nothing_and_writes_no_d3rlpy_logs(traj_dir: Path, tm
     [
         (["--algo", "ppo"], "must be one of"),
         (["--config", "iql", "--algo", "dqn"], "contradicts"),
-        (["--set", "algorithm.alpha=-1"], "algorithm.discrete_cql.alpha"),
+        (["--algo", "discrete_cql", "--set", "algorithm.alpha=-1"], "algorithm.discrete_cql.alpha"),
         (["--set", "n_stepz=3"], "not a known setting"),
         (["--device", "tpu"], "not a device name"),
     ],
@@ -81,9 +81,17 @@ def test_bad_folders_exit_2(tmp_path: Path) -> None:
     out_of_range = write_folder(tmp_path / "oor", frame, binned_info())
     for folder in (unfinished, out_of_range, tmp_path / "missing"):
         result = runner.invoke(app, ["train", "--trajectories", str(folder), "--device", "cpu",
-                                     "--out", str(tmp_path / "p"), *SMALL])
+                                     "--algo", "discrete_cql", "--out", str(tmp_path / "p"), *SMALL])
         assert result.exit_code == 2, (folder, result.output)
     assert not (tmp_path / "p").exists()
+
+
+def test_the_default_is_pessimistic_planning(traj_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "default"
+    result = runner.invoke(app, ["--quiet", "train", "--no-track", "--trajectories", str(traj_dir),
+                                 "--set", "algorithm.min_count=1", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "policy.json").read_text())["name"] == "pessimistic_mbp"
 
 
 def test_importing_models_and_cli_help_do_not_import_torch() -> None:
