@@ -129,13 +129,14 @@ def run_etl(ctx: RunContext) -> StageResult:
     runner: Callable[..., RunManifest] = getattr(pipelines, kind.runner)
     folder = ctx.path("trajectories")
     manifest = runner(ctx.resolved.etl, ctx.raw_dir, folder, show_progress=not ctx.quiet)
-    remaining = manifest.funnel[-1].remaining if manifest.funnel else 0
     quarantined = sum(s.rows_quarantined for s in manifest.stages)
     rows_out = manifest.stages[-1].rows_out if manifest.stages else 0
+    episodes = len(pd.read_parquet(folder / "splits.parquet", columns=["split"]))
     check_training_fits(folder, ctx.resolved.train)  # exit 2 now, not after training starts
-    return StageResult(f"{folder}: {remaining} stays in the cohort, {rows_out:,} rows, "
+    funnel = f" (cohort funnel: {manifest.funnel[-1].remaining} kept)" if manifest.funnel else ""
+    return StageResult(f"{folder}: {episodes:,} episodes{funnel}, {rows_out:,} rows, "
                        f"{quarantined} rows quarantined (with reasons)",
-                       {"cohort_stays": remaining, "rows_out": rows_out, "rows_quarantined": quarantined})
+                       {"episodes": episodes, "rows_out": rows_out, "rows_quarantined": quarantined})
 
 
 def run_train(ctx: RunContext) -> StageResult:
