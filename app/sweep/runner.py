@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import time
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from dosewise import models, pipelines
-from dosewise.data_schemas import BadInputError, RunManifest, write_json_atomic
+from dosewise.data_schemas import BadInputError, DosewiseError, RunManifest, write_json_atomic
 
 from ..pipeline.checks import check_training_fits
 from ..pipeline.runner import open_log
@@ -218,16 +219,27 @@ def run_sweep(
     return outcome
 
 
+def _trial_index(result: Any) -> int:
+    """A trial's index: from its config, or (Tune restores errored trials without one) its folder name."""
+    if result.config:
+        return int(result.config["trial"]["index"])
+    found = re.search(r"(?:^tune_|index_)(\d+)", Path(str(result.path)).name)
+    if found is None:
+        raise DosewiseError(f"Cannot tell which trial {result.path} is.",
+                            "Delete the sweep folder and rerun the sweep.")
+    return int(found.group(1))
+
+
 def _rows(results: Any, trials: list[tuple[dict[str, Any], Any]]) -> list[TrialRow]:
     rows = []
     for result in results:
-        params = result.config["trial"]
+        index = _trial_index(result)
         metrics = result.metrics or {}
         error = result.error
         rows.append(
             TrialRow(
-                index=int(params["index"]),
-                settings=params["settings"],
+                index=index,
+                settings=trials[index][0],
                 status="failed" if error is not None or "score" not in metrics else "finished",
                 score=metrics.get("score"),
                 estimate=metrics.get("estimate"),
