@@ -23,6 +23,7 @@ from .errors import (
     SchemaViolation,
     TrackingError,
 )
+from .folders import staged_output
 from .io import (
     MANIFEST_NAME,
     atomic_path,
@@ -95,6 +96,7 @@ __all__ = [
     "require_complete",
     "sha256_file",
     "shipped_configs",
+    "staged_output",
     "trajectory_schema_for",
     "validate_config",
     "validate_frame",

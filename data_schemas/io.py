@@ -2,7 +2,8 @@
 
 Writers go to a temp file in the destination folder, fsync it, then `os.replace` it into place,
 so a crash never leaves a half-written file under the final name. A folder is complete only
-once its `manifest.json` exists, and the manifest is always written last.
+once its `manifest.json` exists, and the manifest is always written last; whole folders are
+staged and swapped in by `folders.staged_output`.
 """
 
 from __future__ import annotations
@@ -36,12 +37,12 @@ def atomic_path(path: Path) -> Iterator[Path]:
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
     finally:
         tmp.unlink(missing_ok=True)
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
     """Flush the directory entry so the rename itself survives a power cut."""
     try:
         fd = os.open(folder, os.O_RDONLY)

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .errors import BadInputError
+from .errors import BadInputError, IncompleteOutput
 from .io import MANIFEST_NAME, require_complete, sha256_file, write_json_atomic
 from .trajectory import TrajectoryDatasetInfo
 
@@ -141,6 +141,23 @@ class RunManifest(BaseModel):
     def write(self, folder: Path) -> Path:
         """Write `manifest.json` into `folder`; call this last, after every other output."""
         return write_json_atomic(Path(folder) / MANIFEST_NAME, self.model_dump(mode="json"))
+
+    def verify_outputs(self, folder: Path, names: list[str] | None = None) -> None:
+        """Check that each output file (or each of `names`) still has the hash recorded here.
+
+        A file that is missing or differs means the folder mixes two runs (or was edited by hand).
+        """
+        folder = Path(folder)
+        for name in names if names is not None else sorted(self.outputs):
+            path = folder / name
+            recorded = self.outputs.get(name)
+            if recorded is None or not path.is_file() or sha256_file(path) != recorded:
+                state = "is not listed in" if recorded is None else (
+                    "is missing but listed in" if not path.is_file() else "does not match the hash in")
+                raise IncompleteOutput(
+                    f"{path} {state} {folder / MANIFEST_NAME}: the folder mixes files of different runs.",
+                    "Re-run the command that wrote this folder; do not copy files between runs.",
+                )
 
     @classmethod
     def read(cls, folder: Path) -> RunManifest:

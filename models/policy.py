@@ -191,11 +191,15 @@ def build_algo(
 
 
 def load_policy(path: Path | str, device: str = "cpu") -> TrainedPolicy:
-    """Load a policy folder written by `train_policy` (checks that it is complete)."""
+    """Load a policy folder written by `train_policy`: it must be complete and of one run.
+
+    Every file the manifest lists must still have its recorded SHA-256, so a folder that mixes two
+    runs (an old manifest beside a new `model.pt`) is refused rather than loaded.
+    """
     from .device import resolve_device
 
     folder = Path(path)
-    RunManifest.read(folder)  # raises IncompleteOutput when training did not finish
+    RunManifest.read(folder).verify_outputs(folder)  # IncompleteOutput: unfinished or mixed folder
     meta_path = folder / POLICY_JSON
     if not meta_path.is_file():
         raise BadInputError(f"{folder} has no {POLICY_JSON}; it is not a Dosewise policy folder.",

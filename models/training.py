@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from dosewise.data_schemas import ConfigError, RunManifest, write_text_atomic
+from dosewise.data_schemas import ConfigError, RunManifest, staged_output, write_text_atomic
 from dosewise.data_schemas.console import progress
 
 from .algorithms import PLANNING_ALGORITHMS
@@ -189,13 +189,14 @@ def train_policy(
         if not ddp.is_main:
             return TrainResult(Path(out_dir), final, log.history, device, time.perf_counter() - began)
     out = Path(out_dir)
-    save_policy(out, policy)
-    write_text_atomic(out / "metrics.csv", _history_csv(log.history))
-    manifest = RunManifest.start(MANIFEST_KIND, config.model_dump(mode="json"), seed=config.seed,
-                                 inputs={"trajectories/manifest.json": data.manifest_sha256},
-                                 extra=extra)
-    manifest.record_outputs(out)
-    manifest.write(out)
+    with staged_output(out) as work:
+        save_policy(work, policy)
+        write_text_atomic(work / "metrics.csv", _history_csv(log.history))
+        manifest = RunManifest.start(MANIFEST_KIND, config.model_dump(mode="json"), seed=config.seed,
+                                     inputs={"trajectories/manifest.json": data.manifest_sha256},
+                                     extra=extra)
+        manifest.record_outputs(work)
+        manifest.write(work)
     log.adapter.save_model(config.n_steps, algo)
     log.adapter.close()
     return TrainResult(out, final, log.history, device, time.perf_counter() - began)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dosewise.data_schemas import BadInputError, RunManifest, sha256_file
+from dosewise.data_schemas import BadInputError, RunManifest, sha256_file, staged_output
 
 from .sepsis.config import SepsisPipelineConfig
 from .sepsis.outputs import write_concepts
@@ -60,26 +60,25 @@ def _write(cat: MimicCatalog | SparkCatalog, config: SepsisPipelineConfig, sourc
             "Add the tables, or leave the concept out of --only.",
         )
     manifest = RunManifest.start("mimic_concepts", config.model_dump(mode="json"))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "manifest.json").unlink(missing_ok=True)
-    order = cat.build(buildable)
-    if isinstance(cat, SparkCatalog):
-        for name in (n for n in order if n in buildable):
-            cat.write_parquet(name, out_dir / "concepts" / f"{name}.parquet")
-        rows = {n: cat.count(n) for n in buildable}
-    else:
-        write_concepts(cat.con, [n for n in order if n in buildable], out_dir / "concepts")
-        rows = {n: int(cat.con.execute(f"SELECT count(*) FROM {n}").fetchall()[0][0]) for n in buildable}
-    manifest.inputs = {str(p.relative_to(source)): sha256_file(p) for p in sorted(layout.files.values())}
-    manifest.inputs.update(rules_sha256())
-    manifest.extra = {
-        "source_version": layout.version,
-        "rows": rows,
-        "skipped": skipped,
-        "empty_optional_inputs": list(cat.stand_ins),
-        "engine": config.engine,
-    }
-    manifest.record_outputs(out_dir)
-    manifest.write(out_dir)
+    with staged_output(out_dir) as work:
+        order = cat.build(buildable)
+        if isinstance(cat, SparkCatalog):
+            for name in (n for n in order if n in buildable):
+                cat.write_parquet(name, work / "concepts" / f"{name}.parquet")
+            rows = {n: cat.count(n) for n in buildable}
+        else:
+            write_concepts(cat.con, [n for n in order if n in buildable], work / "concepts")
+            rows = {n: int(cat.con.execute(f"SELECT count(*) FROM {n}").fetchall()[0][0]) for n in buildable}
+        manifest.inputs = {str(p.relative_to(source)): sha256_file(p) for p in sorted(layout.files.values())}
+        manifest.inputs.update(rules_sha256())
+        manifest.extra = {
+            "source_version": layout.version,
+            "rows": rows,
+            "skipped": skipped,
+            "empty_optional_inputs": list(cat.stand_ins),
+            "engine": config.engine,
+        }
+        manifest.record_outputs(work)
+        manifest.write(work)
     return manifest
 

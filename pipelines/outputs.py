@@ -1,4 +1,6 @@
-"""Writers every ETL shares: atomic parquet from DuckDB, quarantine files, the output folder.
+"""Writers every ETL shares: atomic parquet from DuckDB, quarantine files.
+
+Whole output folders are staged and swapped in by `data_schemas.staged_output`.
 
 Large tables go straight from DuckDB to parquet (COPY) through `atomic_path`, so quarantines of
 millions of rows never pass through pandas and never appear half-written. The sepsis and the
@@ -7,15 +9,12 @@ chemotherapy pipelines both write through these.
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 
-from dosewise.data_schemas import MANIFEST_NAME, atomic_path, write_table_atomic
-from dosewise.data_schemas.out_paths import check_out_dir
+from dosewise.data_schemas import atomic_path, write_table_atomic
 
 QUARANTINE_SQL_COLUMNS = 'stage, rule, "column", failure_case, row_key, reason'
 
@@ -42,15 +41,3 @@ def write_frame_quarantine(frame: pd.DataFrame, path: Path) -> Path:
     for col in out.columns:
         out[col] = out[col].astype("string")
     return write_table_atomic(out, path)
-
-
-def prepare_out_dir(out_dir: Path, stale: Sequence[str] = ("quarantine", "concepts"),
-                    inputs: Mapping[str, Path] | None = None) -> None:
-    """Create `out_dir` (a writable folder outside every `inputs` folder: `check_out_dir`); when it
-    holds an earlier run, drop its manifest and the `stale` sub-folders."""
-    check_out_dir(out_dir, dict(inputs or {}))
-    earlier_run = (out_dir / MANIFEST_NAME).exists() or (out_dir / "trajectories.parquet").exists()
-    (out_dir / MANIFEST_NAME).unlink(missing_ok=True)  # a half-rewritten folder must never look complete
-    for sub in stale:
-        if earlier_run and (out_dir / sub).is_dir():
-            shutil.rmtree(out_dir / sub)

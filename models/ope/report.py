@@ -16,6 +16,7 @@ from dosewise.data_schemas import (
     write_table_atomic,
 )
 from dosewise.data_schemas import columns as c
+from dosewise.data_schemas.folders import staged_output
 from dosewise.data_schemas.io import MANIFEST_NAME, write_json_atomic
 from dosewise.data_schemas.ope import (
     MIN_ESS_SHARE,
@@ -141,45 +142,44 @@ def evaluate_policy(
         warnings.append(f"Per-step importance ratios were clipped at {config.max_weight:g} ({clipped} "
                         "ratios); clipped estimators are biased towards the clinicians' value.")
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / MANIFEST_NAME).unlink(missing_ok=True)
-    recommended, model, calibration = prepared.recommended, prepared.model, prepared.calibration
-    flags = support_flags(rows, recommended, prepared.prob_recommended, config.support_threshold)
-    write_table_atomic(flags, out_dir / FILES["support"])
-    save_behaviour_model(model, out_dir / FILES["behaviour_model"])
-    report = OpeReport(
-        policy_name=policy.name, trajectories=str(folder), split=split, n_episodes=n, n_steps=len(rows),
-        gamma=config.gamma, epsilon=config.epsilon if mode == "discrete" else 0.0,
-        max_weight=config.max_weight, action_space=mode, estimates=estimates,
-        weights=[weight_summary(t, w) for t, w in weights.items()],
-        behaviour=BehaviourModelInfo(
-            source=prepared.source,
-            estimator=model.describe(), fitted_on=config.behaviour.fit_split,
-            n_fit_rows=int(min(config.behaviour.max_fit_rows, n_fit)),
-            heldout_split=split, heldout_log_loss=calibration.log_loss,
-            heldout_ece=calibration.ece, heldout_accuracy=calibration.accuracy,
-            min_behaviour_prob=config.behaviour.min_prob, n_floored=prepared.n_floored,
-            model_file=FILES["behaviour_model"], density_calibration=prepared.density_calibration,
-        ),
-        support=support_summary(flags, config.support_threshold), support_bounds=bounds,
-        bootstrap=BootstrapInfo(n_resamples=config.n_bootstrap, seed=config.seed,
-                                confidence=config.confidence,
-                                fqe_refits=config.fqe.bootstrap_refits if refit_sd else 0,
-                                fqe_note=_fqe_note(config) if needs_q(config) else ""),
-        warnings=warnings, files=dict(FILES), config=config.model_dump(mode="json"),
-    )
-    write_table_atomic(report.estimates_frame(), out_dir / FILES["estimates"])
-    plots.forest_plot(estimates, out_dir / FILES["forest"], bounds=bounds)
-    plots.weight_histogram({t: w.trajectory for t, w in weights.items()}, out_dir / FILES["weights"])
-    plots.action_heatmap(actions, recommended, list(info.action_grid), out_dir / FILES["heatmap"])
-    if prepared.density_calibration is not None:
-        plots.pit_histogram(prepared.density_calibration, out_dir / FILES["calibration"])
-    else:
-        plots.reliability_plot(calibration.reliability, out_dir / FILES["calibration"], calibration.ece)
-    write_json_atomic(out_dir / FILES["report"], report.model_dump(mode="json"))
-    run = RunManifest.start("ope_report", report.config, seed=config.seed,
-                            inputs={"trajectories/manifest.json": sha256_file(folder / MANIFEST_NAME)})
-    run.extra["policy_name"] = policy.name
-    run.record_outputs(out_dir)
-    run.write(out_dir)
+    with staged_output(out_dir) as work:
+        recommended, model, calibration = prepared.recommended, prepared.model, prepared.calibration
+        flags = support_flags(rows, recommended, prepared.prob_recommended, config.support_threshold)
+        write_table_atomic(flags, work / FILES["support"])
+        save_behaviour_model(model, work / FILES["behaviour_model"])
+        report = OpeReport(
+            policy_name=policy.name, trajectories=str(folder), split=split, n_episodes=n, n_steps=len(rows),
+            gamma=config.gamma, epsilon=config.epsilon if mode == "discrete" else 0.0,
+            max_weight=config.max_weight, action_space=mode, estimates=estimates,
+            weights=[weight_summary(t, w) for t, w in weights.items()],
+            behaviour=BehaviourModelInfo(
+                source=prepared.source,
+                estimator=model.describe(), fitted_on=config.behaviour.fit_split,
+                n_fit_rows=int(min(config.behaviour.max_fit_rows, n_fit)),
+                heldout_split=split, heldout_log_loss=calibration.log_loss,
+                heldout_ece=calibration.ece, heldout_accuracy=calibration.accuracy,
+                min_behaviour_prob=config.behaviour.min_prob, n_floored=prepared.n_floored,
+                model_file=FILES["behaviour_model"], density_calibration=prepared.density_calibration,
+            ),
+            support=support_summary(flags, config.support_threshold), support_bounds=bounds,
+            bootstrap=BootstrapInfo(n_resamples=config.n_bootstrap, seed=config.seed,
+                                    confidence=config.confidence,
+                                    fqe_refits=config.fqe.bootstrap_refits if refit_sd else 0,
+                                    fqe_note=_fqe_note(config) if needs_q(config) else ""),
+            warnings=warnings, files=dict(FILES), config=config.model_dump(mode="json"),
+        )
+        write_table_atomic(report.estimates_frame(), work / FILES["estimates"])
+        plots.forest_plot(estimates, work / FILES["forest"], bounds=bounds)
+        plots.weight_histogram({t: w.trajectory for t, w in weights.items()}, work / FILES["weights"])
+        plots.action_heatmap(actions, recommended, list(info.action_grid), work / FILES["heatmap"])
+        if prepared.density_calibration is not None:
+            plots.pit_histogram(prepared.density_calibration, work / FILES["calibration"])
+        else:
+            plots.reliability_plot(calibration.reliability, work / FILES["calibration"], calibration.ece)
+        write_json_atomic(work / FILES["report"], report.model_dump(mode="json"))
+        run = RunManifest.start("ope_report", report.config, seed=config.seed,
+                                inputs={"trajectories/manifest.json": sha256_file(folder / MANIFEST_NAME)})
+        run.extra["policy_name"] = policy.name
+        run.record_outputs(work)
+        run.write(work)
     return report

@@ -18,6 +18,7 @@ from dosewise.data_schemas import (
     TrajectoryDatasetInfo,
     counts_by_rule,
     sha256_file,
+    staged_output,
     trajectory_schema_for,
     validate_frame,
     write_table_atomic,
@@ -25,7 +26,7 @@ from dosewise.data_schemas import (
 from dosewise.data_schemas import columns as c
 
 from ..episodes import episode_ids_and_splits
-from ..outputs import prepare_out_dir, write_frame_quarantine
+from ..outputs import write_frame_quarantine
 from ..privacy import resolve_salt
 from ..rule_tables import rule_sha256
 from ..runner import StageRunner
@@ -106,8 +107,18 @@ def _cohort(patients: pd.DataFrame, traj: pd.DataFrame, ids: dict[str, str], raw
 def run_chemo_pipeline(
     config: ChemoPipelineConfig, source_dir: Path | str, out_dir: Path | str, show_progress: bool = True
 ) -> RunManifest:
-    """Run the chemotherapy ETL on a registry or OMOP folder and write a complete trajectories folder."""
-    source_dir, out_dir = Path(source_dir), Path(out_dir)
+    """Run the chemotherapy ETL on a registry or OMOP folder and write a complete trajectories folder.
+
+    The run is staged and swapped in whole, so a failed rerun leaves the last complete one intact.
+    """
+    with staged_output(out_dir) as work:
+        manifest = _run_into(config, Path(source_dir), work, show_progress)
+    return manifest
+
+
+def _run_into(
+    config: ChemoPipelineConfig, source_dir: Path, out_dir: Path, show_progress: bool
+) -> RunManifest:
     runner = StageRunner(STAGES, show_progress)
     manifest = RunManifest.start("chemo_trajectories", redacted_config(config), seed=config.seed)
     extra: dict[str, Any] = {}
@@ -117,7 +128,6 @@ def run_chemo_pipeline(
             rows, quarantine, n_read, notes = read_chemo_source(src, config)
             files = src.files
             extra.update(notes)
-            prepare_out_dir(out_dir, stale=("quarantine",))
             write_frame_quarantine(quarantine, out_dir / "quarantine" / "sources.parquet")
             manifest.inputs = {str(p.relative_to(source_dir)): sha256_file(p) for p in sorted(files)}
             manifest.inputs.update({f"rules/{n}": rule_sha256(n) for n in RULE_FILES})

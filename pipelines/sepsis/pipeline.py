@@ -17,14 +17,16 @@ from dosewise.data_schemas import (
     TrajectoryDatasetInfo,
     counts_by_rule,
     sha256_file,
+    staged_output,
     trajectory_schema_for,
     validate_frame,
     write_table_atomic,
 )
 from dosewise.data_schemas import columns as c
+from dosewise.data_schemas.out_paths import check_out_dir
 
 from ..binning import BINNING_RULE
-from ..outputs import prepare_out_dir, write_frame_quarantine, write_sql_quarantine
+from ..outputs import write_frame_quarantine, write_sql_quarantine
 from ..privacy import resolve_salt
 from ..runner import StageRunner
 from ..sources.duckdb_catalog import MimicCatalog, rules_sha256
@@ -104,8 +106,18 @@ def _stays_frame(cat: MimicCatalog) -> tuple[pd.DataFrame, pd.DataFrame]:
 def run_sepsis_pipeline(
     config: SepsisPipelineConfig, source_dir: Path | str, out_dir: Path | str, show_progress: bool = True
 ) -> RunManifest:
-    """Run the sepsis ETL on a MIMIC-III or MIMIC-IV folder and write a complete trajectories folder."""
-    source_dir, out_dir = Path(source_dir), Path(out_dir)
+    """Run the sepsis ETL on a MIMIC-III or MIMIC-IV folder and write a complete trajectories folder.
+
+    The run is staged and swapped in whole, so a failed rerun leaves the last complete one intact.
+    """
+    check_out_dir(Path(out_dir), {"--source": Path(source_dir)})
+    with staged_output(out_dir) as work:
+        return _run_into(config, Path(source_dir), work, show_progress)
+
+
+def _run_into(
+    config: SepsisPipelineConfig, source_dir: Path, out_dir: Path, show_progress: bool
+) -> RunManifest:
     h = config.binning.bin_hours
     salt = (
         resolve_salt(config.output.id_salt, config.output.id_salt_env)
@@ -125,7 +137,6 @@ def run_sepsis_pipeline(
                     "Use the matching config (sepsis_mimic3 / sepsis_mimic4) or source_version=auto.",
                 )
             require_tables(layout)
-            prepare_out_dir(out_dir, inputs={"--source": source_dir})
             cat = MimicCatalog(
                 layout, _catalog_params(config), threads=config.threads, memory_limit=config.memory_limit
             )

@@ -18,6 +18,7 @@ from dosewise.data_schemas import (
     RunManifest,
     StageRecord,
     TrajectoryDatasetInfo,
+    staged_output,
     trajectory_schema_for,
     validate_frame,
     write_table_atomic,
@@ -133,12 +134,11 @@ def write_icu_sepsis_episodes(
                                        seconds=time.perf_counter() - start,
                                        note="episodes in, one row per decision out"))
     splits = assign_splits(trajectories[c.EPISODE_ID].unique().tolist(), split_fractions, seed)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "manifest.json").unlink(missing_ok=True)  # an old manifest must not bless new files
-    write_table_atomic(trajectories, out_dir / "trajectories.parquet")
-    write_table_atomic(splits, out_dir / "splits.parquet")
-    manifest.extra["exact_behaviour_value"] = exact_policy_value(probs, mdp)
-    manifest.record_outputs(out_dir)
-    manifest.write(out_dir)
+    with staged_output(out_dir) as work:
+        write_table_atomic(trajectories, work / "trajectories.parquet")
+        write_table_atomic(splits, work / "splits.parquet")
+        manifest.extra["exact_behaviour_value"] = exact_policy_value(probs, mdp)
+        manifest.record_outputs(work)
+        manifest.write(work)
     return manifest
 

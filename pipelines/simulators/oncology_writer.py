@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from dosewise.data_schemas import BadInputError, RunManifest, StageRecord, write_table_atomic
+from dosewise.data_schemas import BadInputError, RunManifest, StageRecord, staged_output, write_table_atomic
 
-from ..outputs import prepare_out_dir
 from ..rule_tables import rule_sha256
 from .oncology_params import DOSE_RULES_FILE, PARAMETER_FILE, REGIMENS_FILE, load_oncology_parameters
 from .oncology_policy import ClinicianPolicy
@@ -79,68 +78,69 @@ def write_synthetic_oncology(
     if n_patients < 1:
         raise BadInputError(f"--patients must be >= 1. Got {n_patients}.", "Ask for at least one patient.")
     out = Path(out)
-    prepare_out_dir(out, stale=("truth",))
-    params = load_oncology_parameters()
-    start = time.perf_counter()
-    policy = ClinicianPolicy(params["behaviour.deviation_probability"], params["behaviour.dose_noise_sd"])
-    cohort = simulate_cohort(policy, n_patients, seed)
-    records = dated_records(cohort, seed)
-    sim_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    if fmt == "registry":
-        table = registry_table(records)
-        written = {"registry": write_table(table, out / "registry", file_format)}
-        n_rows = len(table)
-    else:
-        from .oncology_omop import omop_tables
+    with staged_output(out) as work:
+        params = load_oncology_parameters()
+        start = time.perf_counter()
+        policy = ClinicianPolicy(params["behaviour.deviation_probability"], params["behaviour.dose_noise_sd"])
+        cohort = simulate_cohort(policy, n_patients, seed)
+        records = dated_records(cohort, seed)
+        sim_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        if fmt == "registry":
+            table = registry_table(records)
+            written = {"registry": write_table(table, work / "registry", file_format)}
+            n_rows = len(table)
+        else:
+            from .oncology_omop import omop_tables
 
-        tables = omop_tables(records)
-        written = {name: write_table(frame, out / name, file_format) for name, frame in tables.items()}
-        n_rows = sum(len(f) for f in tables.values())
-    truth = out / "truth"
-    write_table_atomic(records.planted, truth / "planted.parquet")
-    write_table_atomic(
-        records.behaviour.assign(patient_id=records.behaviour["patient_id"].astype(str)),
-        truth / "behaviour.parquet",
-    )
-    patients = cohort.patients.assign(patient_id=cohort.patients["patient_id"].astype(str))
-    write_table_atomic(patients, truth / "patients.parquet")
-    manifest = RunManifest.start(
-        "synthetic_oncology",
-        {
-            "patients": n_patients,
-            "seed": seed,
-            "format": fmt,
-            "file_format": file_format,
-            "regimen": cohort.settings.regimen,
-            "behaviour": "clinician dose-modification table",
-        },
-        seed=seed,
-    )
-    manifest.inputs = {f"rules/{n}": rule_sha256(n) for n in (PARAMETER_FILE, DOSE_RULES_FILE, REGIMENS_FILE)}
-    manifest.stages = [
-        StageRecord(
-            name="simulate",
-            rows_in=n_patients,
-            rows_out=len(cohort.cycles),
-            seconds=round(sim_seconds, 3),
-            note="patients -> delivered cycles",
-        ),
-        StageRecord(
-            name="write",
-            rows_in=len(cohort.cycles),
-            rows_out=n_rows,
-            seconds=round(time.perf_counter() - start, 3),
-            note=f"{fmt} tables",
-        ),
-    ]
-    manifest.extra = {
-        "files": {k: v.name for k, v in written.items()},
-        "dirt_rates": DIRT_RATES,
-        "dirt_planted": records.planted["dirt"].value_counts().to_dict() if len(records.planted) else {},
-        "n_cycles": len(cohort.cycles),
-        "deaths_by_horizon": int(cohort.patients["death_day"].notna().sum()),
-    }
-    manifest.record_outputs(out)
-    manifest.write(out)
+            tables = omop_tables(records)
+            written = {name: write_table(frame, work / name, file_format) for name, frame in tables.items()}
+            n_rows = sum(len(f) for f in tables.values())
+        truth = work / "truth"
+        write_table_atomic(records.planted, truth / "planted.parquet")
+        write_table_atomic(
+            records.behaviour.assign(patient_id=records.behaviour["patient_id"].astype(str)),
+            truth / "behaviour.parquet",
+        )
+        patients = cohort.patients.assign(patient_id=cohort.patients["patient_id"].astype(str))
+        write_table_atomic(patients, truth / "patients.parquet")
+        manifest = RunManifest.start(
+            "synthetic_oncology",
+            {
+                "patients": n_patients,
+                "seed": seed,
+                "format": fmt,
+                "file_format": file_format,
+                "regimen": cohort.settings.regimen,
+                "behaviour": "clinician dose-modification table",
+            },
+            seed=seed,
+        )
+        rule_files = (PARAMETER_FILE, DOSE_RULES_FILE, REGIMENS_FILE)
+        manifest.inputs = {f"rules/{n}": rule_sha256(n) for n in rule_files}
+        manifest.stages = [
+            StageRecord(
+                name="simulate",
+                rows_in=n_patients,
+                rows_out=len(cohort.cycles),
+                seconds=round(sim_seconds, 3),
+                note="patients -> delivered cycles",
+            ),
+            StageRecord(
+                name="write",
+                rows_in=len(cohort.cycles),
+                rows_out=n_rows,
+                seconds=round(time.perf_counter() - start, 3),
+                note=f"{fmt} tables",
+            ),
+        ]
+        manifest.extra = {
+            "files": {k: v.name for k, v in written.items()},
+            "dirt_rates": DIRT_RATES,
+            "dirt_planted": records.planted["dirt"].value_counts().to_dict() if len(records.planted) else {},
+            "n_cycles": len(cohort.cycles),
+            "deaths_by_horizon": int(cohort.patients["death_day"].notna().sum()),
+        }
+        manifest.record_outputs(work)
+        manifest.write(work)
     return manifest

@@ -21,6 +21,7 @@ from dosewise.data_schemas import (
     RunManifest,
     StageRecord,
     TrajectoryDatasetInfo,
+    staged_output,
     trajectory_schema_for,
     validate_frame,
     write_table_atomic,
@@ -28,7 +29,6 @@ from dosewise.data_schemas import (
 from dosewise.data_schemas import columns as c
 
 from ..binning import discretize_doses
-from ..outputs import prepare_out_dir
 from ..splits import assign_splits
 from .oncology_params import OncologyParameters, load_oncology_parameters
 from .oncology_truth import PolicyValue
@@ -114,62 +114,62 @@ def zhao_policy_value(policy: ZhaoPolicy, n: int = 20_000, seed: int = 0) -> Pol
 def write_zhao_episodes(out: Path | str, n: int, seed: int = 0) -> RunManifest:
     """Zhao 2009 trial episodes (uniform doses) as a trajectories folder with known densities."""
     out = Path(out)
-    prepare_out_dir(out)
-    start = time.perf_counter()
-    frame = simulate_zhao(None, n, seed)
-    frame[c.EPISODE_ID] = [f"zhao_{i:07d}" for i in frame["patient"]]
-    frame[c.BIN_START] = _EPOCH + (frame[c.STEP].to_numpy() * 30).astype("timedelta64[D]")
-    frame[c.ACTION] = discretize_doses(frame[c.DOSE_FRACTION], DOSE_EDGES)
-    frame[c.BEHAVIOUR_PROB] = np.where(
-        frame[c.STEP] == 0,
-        np.clip(np.select([frame[c.ACTION] == 3, frame[c.ACTION] == 4], [0.5, 0.5], 0.0), 1e-12, 1.0),
-        0.25,
-    )
-    info = TrajectoryDatasetInfo(
-        state_columns=STATE_COLUMNS,
-        n_actions=len(DOSE_EDGES) + 1,
-        continuous_action_columns=[c.DOSE_FRACTION],
-        action_bin_edges={c.DOSE_FRACTION: DOSE_EDGES},
-        action_grid=[len(DOSE_EDGES) + 1],
-        has_behaviour_prob=True,
-        ids_pseudonymised=False,
-        reward_description="Zhao, Kosorok & Zeng 2009: -60 on death, +15 on cure, +/-5 per 0.5 change in "
-        "wellness and in tumour size; undiscounted",
-    )
-    traj = frame[
-        [
-            c.EPISODE_ID,
-            c.STEP,
-            c.BIN_START,
-            *STATE_COLUMNS,
-            c.DOSE_FRACTION,
-            c.ACTION,
-            c.BEHAVIOUR_PROB,
-            c.BEHAVIOUR_DENSITY,
-            c.REWARD,
-            c.TERMINAL,
-            c.TIMEOUT,
-        ]
-    ].reset_index(drop=True)
-    traj = validate_frame(traj, trajectory_schema_for(info), "Zhao 2009 episodes")
-    splits = assign_splits(traj[c.EPISODE_ID].unique().tolist(), (0.7, 0.15, 0.15), seed)
-    write_table_atomic(traj, out / "trajectories.parquet")
-    write_table_atomic(splits, out / "splits.parquet")
-    manifest = RunManifest.start(
-        "zhao2009_episodes", {"patients": n, "seed": seed, "behaviour": "uniform doses"}, seed=seed
-    )
-    manifest.dataset = info
-    manifest.stages = [
-        StageRecord(
-            name="simulate", rows_in=n, rows_out=len(traj), seconds=round(time.perf_counter() - start, 3)
+    with staged_output(out) as work:
+        start = time.perf_counter()
+        frame = simulate_zhao(None, n, seed)
+        frame[c.EPISODE_ID] = [f"zhao_{i:07d}" for i in frame["patient"]]
+        frame[c.BIN_START] = _EPOCH + (frame[c.STEP].to_numpy() * 30).astype("timedelta64[D]")
+        frame[c.ACTION] = discretize_doses(frame[c.DOSE_FRACTION], DOSE_EDGES)
+        frame[c.BEHAVIOUR_PROB] = np.where(
+            frame[c.STEP] == 0,
+            np.clip(np.select([frame[c.ACTION] == 3, frame[c.ACTION] == 4], [0.5, 0.5], 0.0), 1e-12, 1.0),
+            0.25,
         )
-    ]
-    manifest.extra = {
-        "behaviour_prob": "bins of U(0.5, 1) at month 0 and U(0, 1) later: exact",
-        "n_cycles": len(traj),
-        "deaths_by_horizon": int(traj[c.TERMINAL].sum()),
-        "dirt_planted": {},
-    }
-    manifest.record_outputs(out)
-    manifest.write(out)
+        info = TrajectoryDatasetInfo(
+            state_columns=STATE_COLUMNS,
+            n_actions=len(DOSE_EDGES) + 1,
+            continuous_action_columns=[c.DOSE_FRACTION],
+            action_bin_edges={c.DOSE_FRACTION: DOSE_EDGES},
+            action_grid=[len(DOSE_EDGES) + 1],
+            has_behaviour_prob=True,
+            ids_pseudonymised=False,
+            reward_description="Zhao, Kosorok & Zeng 2009: -60 on death, +15 on cure, +/-5 per 0.5 change in "
+            "wellness and in tumour size; undiscounted",
+        )
+        traj = frame[
+            [
+                c.EPISODE_ID,
+                c.STEP,
+                c.BIN_START,
+                *STATE_COLUMNS,
+                c.DOSE_FRACTION,
+                c.ACTION,
+                c.BEHAVIOUR_PROB,
+                c.BEHAVIOUR_DENSITY,
+                c.REWARD,
+                c.TERMINAL,
+                c.TIMEOUT,
+            ]
+        ].reset_index(drop=True)
+        traj = validate_frame(traj, trajectory_schema_for(info), "Zhao 2009 episodes")
+        splits = assign_splits(traj[c.EPISODE_ID].unique().tolist(), (0.7, 0.15, 0.15), seed)
+        write_table_atomic(traj, work / "trajectories.parquet")
+        write_table_atomic(splits, work / "splits.parquet")
+        manifest = RunManifest.start(
+            "zhao2009_episodes", {"patients": n, "seed": seed, "behaviour": "uniform doses"}, seed=seed
+        )
+        manifest.dataset = info
+        manifest.stages = [
+            StageRecord(
+                name="simulate", rows_in=n, rows_out=len(traj), seconds=round(time.perf_counter() - start, 3)
+            )
+        ]
+        manifest.extra = {
+            "behaviour_prob": "bins of U(0.5, 1) at month 0 and U(0, 1) later: exact",
+            "n_cycles": len(traj),
+            "deaths_by_horizon": int(traj[c.TERMINAL].sum()),
+            "dirt_planted": {},
+        }
+        manifest.record_outputs(work)
+        manifest.write(work)
     return manifest

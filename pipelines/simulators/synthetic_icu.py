@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from dosewise.data_schemas import MANIFEST_NAME, BadInputError, RunManifest, StageRecord
+from dosewise.data_schemas import BadInputError, RunManifest, StageRecord, staged_output
 from dosewise.data_schemas.console import progress
 
 from . import synthetic_icu_tables as t
@@ -178,23 +178,22 @@ def write_synthetic_icu(out_dir: Path | str, n_stays: int, seed: int = 0, show_p
         file_format: "csv.gz" (as MIMIC-IV ships), "csv" or "parquet"; overrides the config's.
     """
     config = _resolve_config(n_stays, seed, config, file_format)
-    out = Path(out_dir)
-    _clear_previous_run(out)
-    manifest = RunManifest.start("synthetic_mimic_iv",
-                                 {**config.model_dump(mode="json"), "n_stays": n_stays}, seed=seed)
-    rows, seconds, dirt, planted = _stream_chunks(out, n_stays, seed, config, show_progress)
-    manifest.stages = [StageRecord(name=name, rows_in=rows[name], rows_out=rows[name],
-                                   seconds=round(seconds[name], 3), note="rows written")
-                       for name in rows]
-    manifest.extra = {
-        "mimic_version": "2.2", "file_format": config.file_format, "rows": rows,
-        "generate_seconds": round(seconds["generate"], 3),
-        "write_seconds": round(sum(v for k, v in seconds.items() if k != "generate"), 3),
-        "dirt": dict(sorted(dirt.items())), "planted": dict(sorted(planted.items())),
-        "truth_table": _relpath(TRUTH_TABLE, config.file_format),
-    }
-    manifest.record_outputs(out)
-    manifest.write(out)
+    with staged_output(out_dir) as work:
+        manifest = RunManifest.start("synthetic_mimic_iv",
+                                     {**config.model_dump(mode="json"), "n_stays": n_stays}, seed=seed)
+        rows, seconds, dirt, planted = _stream_chunks(work, n_stays, seed, config, show_progress)
+        manifest.stages = [StageRecord(name=name, rows_in=rows[name], rows_out=rows[name],
+                                       seconds=round(seconds[name], 3), note="rows written")
+                           for name in rows]
+        manifest.extra = {
+            "mimic_version": "2.2", "file_format": config.file_format, "rows": rows,
+            "generate_seconds": round(seconds["generate"], 3),
+            "write_seconds": round(sum(v for k, v in seconds.items() if k != "generate"), 3),
+            "dirt": dict(sorted(dirt.items())), "planted": dict(sorted(planted.items())),
+            "truth_table": _relpath(TRUTH_TABLE, config.file_format),
+        }
+        manifest.record_outputs(work)
+        manifest.write(work)
     return manifest
 
 
@@ -214,16 +213,6 @@ def _resolve_config(n_stays: int, seed: int, config: SyntheticIcuConfig | None,
         raise BadInputError(f"`format` must be one of {', '.join(t.FORMATS)}. Got {file_format!r}.",
                             "Use csv.gz (as MIMIC-IV ships), csv or parquet.")
     return config.model_copy(update={"file_format": file_format})
-
-
-def _clear_previous_run(out: Path) -> None:
-    """Drop an earlier manifest (the folder is incomplete until ours is written) and tables an
-    earlier run wrote in another format, so readers never see two versions of a table."""
-    out.mkdir(parents=True, exist_ok=True)
-    (out / MANIFEST_NAME).unlink(missing_ok=True)
-    for name in (*CHUNK_TABLES, TRUTH_TABLE, "d_items", "d_labitems"):
-        for other in t.FORMATS:
-            (out / _relpath(name, other)).unlink(missing_ok=True)
 
 
 def _stream_chunks(out: Path, n_stays: int, seed: int, config: SyntheticIcuConfig,
