@@ -28,6 +28,10 @@ from .pipeline import config_folder as app_config_folder
 from .sweep.config import SweepConfig
 
 _err = Console(stderr=True)
+DEBUG_NOTE = (
+    "[yellow]--debug:[/] the traceback below may contain patient data (raw rows and ids from the input "
+    "files); keep it within the data's access rules."
+)
 
 
 class DosewiseGroup(typer.core.TyperGroup):
@@ -38,11 +42,22 @@ class DosewiseGroup(typer.core.TyperGroup):
             return super().invoke(ctx)
         except DosewiseError as exc:
             if cli_state(ctx).debug:
+                _err.print(DEBUG_NOTE, highlight=False)
                 _err.print(traceback.format_exc(), markup=False, highlight=False)
             _err.print(f"[bold red]Error:[/] {escape(exc.message)}", highlight=False)
             if exc.hint:
                 _err.print(f"[yellow]Hint:[/] {escape(exc.hint)}", highlight=False)
             raise typer.Exit(code=exc.exit_code) from None
+        except (typer.exceptions.TyperException, typer.Exit, typer.Abort):
+            raise  # usage errors and exits: click prints them itself
+        except Exception as exc:  # a bug or an unforeseen input: its text may quote patient rows
+            if cli_state(ctx).debug:
+                _err.print(DEBUG_NOTE, highlight=False)
+                raise
+            _err.print(f"[bold red]Error:[/] unexpected {type(exc).__name__} (details hidden: they may quote "
+                       "patient data).", highlight=False)
+            _err.print("[yellow]Hint:[/] re-run with --debug to see the traceback.", highlight=False)
+            raise typer.Exit(code=1) from None
 
 
 app = typer.Typer(

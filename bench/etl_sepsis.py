@@ -73,7 +73,7 @@ print(json.dumps({"seconds": time.perf_counter() - start, "rows": len(frame),
 
 def run_child(code: str, *args: str) -> dict:
     """Run `code` in a fresh interpreter and return the JSON it prints last."""
-    env = {**os.environ, "DOSEWISE_ID_SALT": os.environ.get("DOSEWISE_ID_SALT", "bench-salt")}
+    env = {**os.environ, "DOSEWISE_ID_SALT": os.environ.get("DOSEWISE_ID_SALT", "bench-salt-not-secret")}
     out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
                          env=env, check=False)
     if out.returncode != 0:

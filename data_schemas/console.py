@@ -64,3 +64,10 @@ def print_table(title: str, header: Sequence[str], rows: Sequence[Sequence[Any]]
     for row in rows:
         table.add_row(*(str(v) for v in row))
     Console().print(table)
+
+
+def print_warning(text: str) -> None:
+    """One yellow `Warning:` line on stderr; shown even with `--quiet`, since it qualifies the answer."""
+    from rich.markup import escape
+
+    Console(stderr=True).print(f"[yellow]Warning:[/] {escape(text)}", highlight=False)

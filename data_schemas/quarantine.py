@@ -33,8 +33,12 @@ def make_quarantine(
     column: str | None,
     reason: str,
     key_columns: list[str],
+    id_column: str | None = None,
 ) -> pd.DataFrame:
     """Build quarantine records for `rows` that broke `rule`, keyed by `key_columns`.
+
+    With `id_column` (a patient-level id such as `stay_id`), that id is left out of `row_key` and
+    kept as a column of its own, for the writer to replace with the run's pseudonym.
 
     >>> rows = pd.DataFrame({"stay_id": [1], "map_mmhg": [400.0]})
     >>> q = make_quarantine(rows, stage="outliers", rule="map_mmhg_range", column="map_mmhg",
@@ -43,10 +47,12 @@ def make_quarantine(
     ('400.0', 'stay_id=1')
     """
     if rows.empty:
-        return empty_quarantine()
+        return empty_quarantine([id_column] if id_column else [])
     keys = rows[key_columns].astype(str)
-    row_key = keys.apply(
-        lambda r: "|".join(f"{k}={v}" for k, v in zip(key_columns, r, strict=True)), axis=1
+    row_key = (
+        keys.apply(lambda r: "|".join(f"{k}={v}" for k, v in zip(key_columns, r, strict=True)), axis=1)
+        if key_columns
+        else pd.Series([""] * len(rows), index=rows.index)
     )
     failure = rows[column].astype(str) if column and column in rows else pd.Series(
         [None] * len(rows), index=rows.index, dtype=object
@@ -61,12 +67,15 @@ def make_quarantine(
             "reason": reason,
         }
     )
+    if id_column:
+        out.insert(0, id_column, rows[id_column].to_numpy())
     return out.reset_index(drop=True)
 
 
-def empty_quarantine() -> pd.DataFrame:
-    """An empty quarantine frame with the right columns and dtypes."""
-    return pd.DataFrame({name: pd.Series(dtype=object) for name in QUARANTINE_COLUMNS})
+def empty_quarantine(extra_columns: list[str] | None = None) -> pd.DataFrame:
+    """An empty quarantine frame with the right columns (and `extra_columns` first) and dtypes."""
+    names = [*(extra_columns or []), *QUARANTINE_COLUMNS]
+    return pd.DataFrame({name: pd.Series(dtype=object) for name in names})
 
 
 def counts_by_rule(quarantined: pd.DataFrame) -> dict[str, int]:

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from dosewise.data_schemas import BadInputError, load_config
-from dosewise.data_schemas.console import cli_state, print_summary, print_table
+from dosewise.data_schemas.console import cli_state, print_summary, print_table, print_warning
 
 
 def etl_sepsis(
@@ -42,6 +42,8 @@ def etl_sepsis(
     start = time.perf_counter()
     manifest = run_sepsis_pipeline(cfg, source, out, show_progress=not quiet)
     seconds = time.perf_counter() - start
+    for warning in manifest.extra.get("warnings", []):
+        print_warning(warning)  # shown even with --quiet: it changes what the output may be used for
     if quiet:
         return
     info = manifest.dataset

@@ -16,7 +16,7 @@ import pandas as pd
 
 from dosewise.data_schemas import atomic_path, write_table_atomic
 
-QUARANTINE_SQL_COLUMNS = 'stage, rule, "column", failure_case, row_key, reason'
+from .privacy import RunIds
 
 
 def copy_to_parquet(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> Path:
@@ -27,15 +27,44 @@ def copy_to_parquet(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> P
     return path
 
 
-def write_sql_quarantine(con: duckdb.DuckDBPyConnection, table: str, path: Path) -> Path:
-    """A DuckDB quarantine table -> parquet, sorted so reruns give identical bytes."""
-    return copy_to_parquet(
-        con, f"SELECT {QUARANTINE_SQL_COLUMNS} FROM {table} ORDER BY rule, row_key, failure_case", path
+def write_quarantine(
+    con: duckdb.DuckDBPyConnection, source: str | pd.DataFrame, path: Path, ids: RunIds
+) -> Path:
+    """A quarantine (DuckDB table name or frame) -> parquet, its stays named as in the trajectories.
+
+    Quarantine rows carry the raw `stay_id` in a column of their own and the rest of the key in
+    `row_key`; this is the one place where the two are joined, with the run's pseudonym for the stay
+    (`episode_id=ep_...`), or `stay_id=<raw>` only when raw ids are configured. Sorted so reruns
+    give identical bytes.
+    """
+    table = source
+    if isinstance(source, pd.DataFrame):
+        con.register("_quarantine_frame", source if "stay_id" in source else source.assign(stay_id=None))
+        table = "_quarantine_frame"
+    stays = [r[0] for r in con.execute(f"SELECT DISTINCT CAST(stay_id AS BIGINT) FROM {table}").fetchall()]
+    con.register("_stay_keys", pd.DataFrame({"stay_id": pd.array(stays, dtype="Int64"),
+                                             "stay_key": ids.stay_keys(stays)}))
+    query = (
+        "SELECT CAST(q.stage AS VARCHAR) AS stage, CAST(q.rule AS VARCHAR) AS rule, "
+        'CAST(q."column" AS VARCHAR) AS "column", CAST(q.failure_case AS VARCHAR) AS failure_case, '
+        "concat_ws('|', k.stay_key, nullif(CAST(q.row_key AS VARCHAR), '')) AS row_key, "
+        "CAST(q.reason AS VARCHAR) AS reason "
+        f"FROM {table} q LEFT JOIN _stay_keys k ON k.stay_id IS NOT DISTINCT FROM CAST(q.stay_id AS BIGINT) "
+        "ORDER BY rule, row_key, failure_case"
     )
+    try:
+        return copy_to_parquet(con, query, path)
+    finally:
+        con.unregister("_stay_keys")
+        if table == "_quarantine_frame":
+            con.unregister("_quarantine_frame")
 
 
 def write_frame_quarantine(frame: pd.DataFrame, path: Path) -> Path:
-    """A pandas quarantine frame -> parquet (string columns), sorted for stable bytes."""
+    """A pandas quarantine frame -> parquet (string columns), sorted for stable bytes, keys as given.
+
+    Stay-keyed quarantines go through `write_quarantine`, which names the stay by its pseudonym.
+    """
     out = frame.astype(object).where(frame.notna(), None)
     out = out.sort_values(["rule", "row_key"], kind="stable").reset_index(drop=True)
     for col in out.columns:

@@ -112,7 +112,8 @@ def select_sepsis3_cohort(
                 rule=rule,
                 column=None,
                 reason=f"excluded: not {description}",
-                key_columns=["stay_id"],
+                key_columns=[],
+                id_column="stay_id",
             )
         )
         keep &= ~failed
@@ -120,6 +121,6 @@ def select_sepsis3_cohort(
     excluded = (
         pd.concat([p for p in parts if not p.empty], ignore_index=True)
         if any(not p.empty for p in parts)
-        else empty_quarantine()
+        else empty_quarantine(["stay_id"])
     )
     return CohortResult(merged[keep].reset_index(drop=True), funnel, excluded)

@@ -60,13 +60,12 @@ def quarantine_doses(cat: MimicCatalog, tonicity_adjusted: bool) -> StageCounts:
     cat.execute(
         """
         CREATE OR REPLACE TABLE q_doses AS
-        SELECT 'doses' AS stage, rule,
+        SELECT stay_id, 'doses' AS stage, rule,
                CASE WHEN rule LIKE '%unit%' THEN 'unit' WHEN kind = 'fluid' THEN 'fluid_ml'
                     ELSE 'norepi_eq_mcg_kg_min' END AS "column",
                CASE WHEN rule LIKE '%unit%' THEN coalesce(unit, 'NULL') ELSE CAST(quantity AS VARCHAR)
                    END AS failure_case,
-               'src=' || kind || '|stay_id=' || CAST(stay_id AS VARCHAR)
-                   || '|starttime=' || coalesce(CAST(starttime AS VARCHAR), 'NULL')
+               'src=' || kind || '|starttime=' || coalesce(CAST(starttime AS VARCHAR), 'NULL')
                    || '|itemid=' || CAST(itemid AS VARCHAR) AS row_key,
                CASE rule
                    WHEN 'amount_unit_unknown'

@@ -17,8 +17,6 @@ SUMMED = ("urine_output_ml",)
 MAXED = ("mechvent",)
 GCS_PARTS = ("gcs_eye", "gcs_verbal", "gcs_motor", "gcs_total")
 
-Q_COLUMNS = 'stage, rule, "column", failure_case, row_key, reason'
-
 
 @dataclass(frozen=True)
 class StageCounts:
@@ -77,17 +75,16 @@ def link_events_to_stays(cat: MimicCatalog) -> StageCounts:
     cat.execute(
         """
         CREATE OR REPLACE TABLE q_stay_linkage AS
-        SELECT 'stay_linkage' AS stage, 'event_outside_stay' AS rule, 'stay_id' AS "column",
-               CAST(e.stay_id AS VARCHAR) AS failure_case,
-               'src=' || e.src || '|stay_id=' || coalesce(CAST(e.stay_id AS VARCHAR), 'NULL') || '|charttime='
-                   || coalesce(CAST(e.charttime AS VARCHAR), 'NULL')
+        SELECT e.stay_id, 'stay_linkage' AS stage, 'event_outside_stay' AS rule, 'stay_id' AS "column",
+               CASE WHEN e.stay_id IS NULL THEN 'missing' ELSE 'not in icustays' END AS failure_case,
+               'src=' || e.src || '|charttime=' || coalesce(CAST(e.charttime AS VARCHAR), 'NULL')
                    || '|itemid=' || coalesce(CAST(e.itemid AS VARCHAR), '') AS row_key,
                'stay_id is missing or not in the ICU stays table' AS reason
         FROM all_events e ANTI JOIN icustay_detail s USING (stay_id)
         UNION ALL
-        SELECT 'stay_linkage', 'event_outside_stay', 'stay_id', CAST(d.stay_id AS VARCHAR),
-               'src=' || d.kind || '|stay_id=' || coalesce(CAST(d.stay_id AS VARCHAR), 'NULL')
-                   || '|starttime='
+        SELECT d.stay_id, 'stay_linkage', 'event_outside_stay', 'stay_id',
+               CASE WHEN d.stay_id IS NULL THEN 'missing' ELSE 'not in icustays' END,
+               'src=' || d.kind || '|starttime='
                    || coalesce(CAST(d.starttime AS VARCHAR), 'NULL')
                    || '|itemid=' || CAST(d.itemid AS VARCHAR),
                'stay_id is missing or not in the ICU stays table'
@@ -148,10 +145,9 @@ def quarantine_measurements(cat: MimicCatalog, bin_hours: int, clip: bool) -> St
             FROM window_events WHERE (rule IS NULL OR {clipped}) AND copies > 1
         ),
         expanded AS (SELECT *, unnest(range(n)) AS copy_no FROM q)
-        SELECT 'measurements' AS stage, qrule AS rule, variable AS "column",
+        SELECT stay_id, 'measurements' AS stage, qrule AS rule, variable AS "column",
                CAST(valuenum AS VARCHAR) AS failure_case,
-               'src=' || src || '|stay_id=' || CAST(stay_id AS VARCHAR)
-                   || '|charttime=' || CAST(charttime AS VARCHAR)
+               'src=' || src || '|charttime=' || CAST(charttime AS VARCHAR)
                    || '|itemid=' || coalesce(CAST(itemid AS VARCHAR), '') AS row_key,
                CASE WHEN qrule = 'valuenum_missing' THEN 'no numeric value for ' || variable
                     WHEN qrule = 'duplicate_event' THEN 'exact duplicate of an earlier row (first copy kept)'

@@ -26,8 +26,8 @@ from dosewise.data_schemas import columns as c
 from dosewise.data_schemas.out_paths import check_out_dir
 
 from ..binning import BINNING_RULE
-from ..outputs import write_frame_quarantine, write_sql_quarantine
-from ..privacy import resolve_salt
+from ..outputs import write_quarantine
+from ..privacy import RunIds, resolve_salt, salt_change_warnings
 from ..runner import StageRunner
 from ..sources.duckdb_catalog import MimicCatalog, rules_sha256
 from ..sources.mimic_layout import detect_layout, require_tables
@@ -110,20 +110,28 @@ def run_sepsis_pipeline(
 
     The run is staged and swapped in whole, so a failed rerun leaves the last complete one intact.
     """
-    check_out_dir(Path(out_dir), {"--source": Path(source_dir)})
-    with staged_output(out_dir) as work:
-        return _run_into(config, Path(source_dir), work, show_progress)
-
-
-def _run_into(
-    config: SepsisPipelineConfig, source_dir: Path, out_dir: Path, show_progress: bool
-) -> RunManifest:
-    h = config.binning.bin_hours
     salt = (
         resolve_salt(config.output.id_salt, config.output.id_salt_env)
         if config.output.pseudonymize_ids
         else ""
     )
+    ids = RunIds(salt)
+    warnings = salt_change_warnings(Path(out_dir), ids)
+    check_out_dir(Path(out_dir), {"--source": Path(source_dir)})
+    with staged_output(out_dir) as work:
+        manifest = _run_into(config, Path(source_dir), work, show_progress, ids, warnings)
+    return manifest
+
+
+def _run_into(
+    config: SepsisPipelineConfig,
+    source_dir: Path,
+    out_dir: Path,
+    show_progress: bool,
+    ids: RunIds,
+    warnings: list[str],
+) -> RunManifest:
+    h = config.binning.bin_hours
     runner = StageRunner(STAGES, show_progress)
     manifest = RunManifest.start("sepsis_trajectories", redacted_config(config), seed=config.seed)
     extra: dict[str, Any] = {}
@@ -169,7 +177,7 @@ def _run_into(
                     + ".",
                     "Check the source data, or relax the rules with --set inclusion.<rule>=...",
                 )
-            write_frame_quarantine(result.excluded, out_dir / "quarantine" / "cohort.parquet")
+            write_quarantine(cat.con, result.excluded, out_dir / "quarantine" / "cohort.parquet", ids)
             cat.con.register("_windows", cohort[["stay_id", "window_start", "window_end", "n_bins"]])
             cat.execute(
                 "CREATE OR REPLACE TABLE cohort_windows AS SELECT * FROM _windows", what="cohort windows"
@@ -177,11 +185,11 @@ def _run_into(
             log.set(len(stays), len(cohort), counts_by_rule(result.excluded))
         with runner.stage("stay_linkage") as log:
             counts = link_events_to_stays(cat)
-            write_sql_quarantine(cat.con, "q_stay_linkage", out_dir / "quarantine" / "stay_linkage.parquet")
+            write_quarantine(cat.con, "q_stay_linkage", out_dir / "quarantine" / "stay_linkage.parquet", ids)
             log.set(counts.rows_in, counts.rows_out, counts.quarantined_by_rule)
         with runner.stage("measurements") as log:
             counts = quarantine_measurements(cat, h, config.outliers.clip)
-            write_sql_quarantine(cat.con, "q_measurements", out_dir / "quarantine" / "measurements.parquet")
+            write_quarantine(cat.con, "q_measurements", out_dir / "quarantine" / "measurements.parquet", ids)
             log.set(
                 counts.rows_in,
                 counts.rows_out,
@@ -191,7 +199,7 @@ def _run_into(
             )
         with runner.stage("doses") as log:
             counts = quarantine_doses(cat, config.doses.tonicity_adjusted)
-            write_sql_quarantine(cat.con, "q_doses", out_dir / "quarantine" / "doses.parquet")
+            write_quarantine(cat.con, "q_doses", out_dir / "quarantine" / "doses.parquet", ids)
             dose_bins = bin_doses(cat.con, h)
             extra["fluid_ml_in_window_kept"] = fluid_in_windows(cat)
             log.set(counts.rows_in, counts.rows_out, counts.quarantined_by_rule, counts.note)
@@ -219,7 +227,7 @@ def _run_into(
             cohort = cohort[cohort["stay_id"].isin(excl.keep_stays)].reset_index(drop=True)
             grid_in = len(grid)
             grid = grid[grid["stay_id"].isin(excl.keep_stays)].reset_index(drop=True)
-            cohort["episode_id"], splits = episode_ids_and_splits(cohort, config, salt)
+            cohort["episode_id"], splits = episode_ids_and_splits(cohort, config, ids.salt)
             train_stays = set(cohort.loc[splits[c.SPLIT].to_numpy() == "train", "stay_id"])
             grid, mask, fills = impute_states(grid, hold, h, config.imputation.fill, train_stays)
             grid = add_derived(grid, cohort, h)
@@ -281,7 +289,7 @@ def _run_into(
                 mask.sort_values([c.EPISODE_ID, c.STEP]).reset_index(drop=True),
                 out_dir / "imputed_mask.parquet",
             )
-            write_frame_quarantine(excl.quarantined, out_dir / "quarantine" / "states.parquet")
+            write_quarantine(cat.con, excl.quarantined, out_dir / "quarantine" / "states.parquet", ids)
             if config.output.keep_concepts:
                 built = cat.build()
                 write_concepts(cat.con, built, out_dir / "concepts")
@@ -305,6 +313,8 @@ def _run_into(
             ),
             "n_episodes": len(cohort),
             "imputed_mask": "imputed_mask.parquet: 0 measured, 1 held, 2 filled",
+            "id_salt_fingerprint": ids.fingerprint,
+            "warnings": warnings,
         }
         cat.close()
     finally:

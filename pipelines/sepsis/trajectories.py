@@ -57,7 +57,8 @@ def post_binning_exclusions(
                 rule=rule,
                 column=None,
                 reason=f"episode excluded: {description} fails",
-                key_columns=["stay_id", c.STEP],
+                key_columns=[c.STEP],
+                id_column="stay_id",
             )
         )
         keep -= stays
@@ -65,7 +66,7 @@ def post_binning_exclusions(
         funnel.append(FunnelStep(rule=rule, description=description, remaining=remaining))
     nonempty = [p for p in parts if not p.empty]
     return Exclusions(
-        keep, funnel, pd.concat(nonempty, ignore_index=True) if nonempty else empty_quarantine()
+        keep, funnel, pd.concat(nonempty, ignore_index=True) if nonempty else empty_quarantine(["stay_id"])
     )
 
 

@@ -321,16 +321,31 @@ class MimicCatalog:
 
 
 def raw_read_error(exc: Exception, what: str) -> BadInputError:
-    """A readable error for a raw file DuckDB could not parse (bad timestamp, truncated gzip...)."""
+    """A readable error for a raw file DuckDB could not parse (bad timestamp, truncated gzip...).
+
+    It names the file, the line and the column, never the row's values: DuckDB's message quotes
+    the whole raw line (subject, admission and stay ids included), which stays behind `--debug`.
+    """
     text = str(exc)
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    file_line = next((ln for ln in lines if ln.startswith("file =")), "")
-    keys = ("CSV Error on Line", "Original Line", "Error when converting column", "Could not convert")
-    picked = [ln[:200] for ln in lines if ln.startswith(keys)] or lines[:2]
-    summary = " ".join(picked)[:700]
-    where = f" ({file_line})" if file_line else ""
+    file_match = re.search(r"^\s*file = (.+)$", text, flags=re.MULTILINE)
+    line_match = re.search(r"CSV Error on Line: (\d+)", text)
+    column_match = re.search(r'converting column "([^"]+)"', text) or re.search(
+        r"Column (\w+) is being converted", text
+    )
+    type_match = re.search(r"to '([A-Z0-9_]+)'", text)
+    where = [f"file {file_match.group(1).strip()}"] if file_match else []
+    if line_match:
+        where.append(f"line {line_match.group(1)}")
+    if column_match:
+        where.append(f"column `{column_match.group(1)}`")
+    first = text.splitlines()[0] if text else type(exc).__name__
+    kind = first.split(":", 1)[0] if ":" in first else type(exc).__name__
+    if type_match:
+        problem = f"a value cannot be read as {type_match.group(1)}"
+    else:  # keep DuckDB's first line, with anything quoted (a value) blanked out
+        problem = re.sub(r"\"[^\"]*\"|'[^']*'", "'…'", first)[:300]
     return BadInputError(
-        f"While computing {what}, a raw file could not be read{where}: {summary}",
-        "Fix or re-extract the named file and column (timestamps must be YYYY-MM-DD HH:MM:SS; "
-        "gzip files must be complete).",
+        f"While computing {what}, a raw file could not be read ({', '.join(where) or kind}): {problem}.",
+        "Fix or re-extract the named file and column (timestamps must be YYYY-MM-DD HH:MM:SS; gzip files "
+        "must be complete); --debug shows DuckDB's full message, which quotes the row.",
     )

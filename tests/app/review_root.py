@@ -38,7 +38,7 @@ def build_etl_root(root: Path, stays: int = 200) -> tuple[Path, Path]:
     source = root.parent / f"{root.name}_source"
     pipelines.write_synthetic_icu(source, stays, seed=0, show_progress=False)
     config = load_config("sepsis_mimic4", pipelines.SepsisPipelineConfig, search=[pipelines.config_folder()],
-                         overrides=["output.id_salt=review-app-test"])
+                         overrides=["output.id_salt=review-app-test-salt"])
     dataset = root / "sepsis"
     pipelines.run_sepsis_pipeline(config, source, dataset, show_progress=False)
     config_train = models.TrainConfig(n_steps=20, batch_size=64, log_every=10, device="cpu")

@@ -53,12 +53,14 @@ def test_concepts_only_and_partial_sources(tmp_path: Path) -> None:
 def test_etl_sepsis_quiet_and_config_errors(tmp_path: Path) -> None:
     source = write_mimic4(tmp_path / "src", septic_stay_tables())
     base = ["etl", "sepsis", "--source", str(source), "--out", str(tmp_path / "out")]
-    quiet = CliRunner().invoke(app, ["--quiet", *base, "--set", "output.id_salt=x"])
+    quiet = CliRunner().invoke(app, ["--quiet", *base, "--set", "output.id_salt=x-salt-of-16-chars"])
     assert quiet.exit_code == 0 and quiet.output.strip() == ""
     assert (tmp_path / "out" / "trajectories.parquet").exists()
     bad = CliRunner().invoke(app, [*base, "--set", "binning.bin_hours=0"])
     assert bad.exit_code == 2 and "binning.bin_hours" in bad.output
-    wrong = CliRunner().invoke(app, [*base, "--config", "sepsis_mimic3", "--set", "output.id_salt=x"])
+    wrong = CliRunner().invoke(
+        app, [*base, "--config", "sepsis_mimic3", "--set", "output.id_salt=x-salt-of-16-chars"]
+    )
     assert wrong.exit_code == 2 and "sepsis_mimic4" in wrong.output
 
 

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from dosewise.app.cli import app
-from dosewise.data_schemas import MANIFEST_NAME, load_config
+from dosewise.data_schemas import MANIFEST_NAME, RunManifest, load_config
 from dosewise.pipelines import SepsisPipelineConfig, config_folder, run_sepsis_pipeline
 
 from .sepsis_invariants import check_sepsis_output
@@ -21,7 +21,7 @@ def _config(*overrides: str) -> SepsisPipelineConfig:
     return load_config(
         "sepsis_mimic3",
         SepsisPipelineConfig,
-        ["output.id_salt=test-salt", *overrides],
+        ["output.id_salt=test-salt-0123456789", *overrides],
         search=[config_folder()],
     )
 
@@ -54,13 +54,14 @@ def test_same_config_and_seed_give_identical_trajectories(
         assert (tmp_path / name).read_bytes() == (demo_out / name).read_bytes(), name
 
 
-def test_crash_mid_write_leaves_no_manifest(
+def test_crash_mid_write_keeps_the_earlier_run(
     demo_out: Path, mimic3_demo_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import dosewise.pipelines.sepsis.pipeline as pipeline
 
-    run_sepsis_pipeline(_config(), mimic3_demo_dir, tmp_path, show_progress=False)
-    assert (tmp_path / MANIFEST_NAME).exists()
+    out = tmp_path / "out"
+    run_sepsis_pipeline(_config(), mimic3_demo_dir, out, show_progress=False)
+    before = (out / MANIFEST_NAME).read_bytes()
     real = pipeline.write_table_atomic
 
     def crash(frame: pd.DataFrame, path: Path) -> Path:
@@ -70,9 +71,10 @@ def test_crash_mid_write_leaves_no_manifest(
 
     monkeypatch.setattr(pipeline, "write_table_atomic", crash)
     with pytest.raises(OSError, match="disk full"):
-        run_sepsis_pipeline(_config(), mimic3_demo_dir, tmp_path, show_progress=False)
-    assert not (tmp_path / MANIFEST_NAME).exists()
-    assert not list(tmp_path.glob(".*.tmp"))
+        run_sepsis_pipeline(_config("seed=9"), mimic3_demo_dir, out, show_progress=False)
+    assert (out / MANIFEST_NAME).read_bytes() == before  # the earlier complete run, untouched
+    RunManifest.read(out).verify_outputs(out)
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no staging folder or temp file left
 
 
 def test_bin_hours_and_shaping_are_configurable(mimic3_demo_dir: Path, tmp_path: Path) -> None:
@@ -97,7 +99,7 @@ def test_cli_summary_and_keep_concepts(mimic3_demo_dir: Path, tmp_path: Path) ->
             "--config",
             "sepsis_mimic3",
             "--set",
-            "output.id_salt=x",
+            "output.id_salt=x-salt-of-16-chars",
             "--keep-concepts",
         ],
     )

@@ -62,11 +62,11 @@ def test_cohort_rules_and_funnel() -> None:
         ("first_icu_stay", 3),
         ("suspected_infection", 2),
     ]
-    assert dict(zip(result.excluded["row_key"], result.excluded["rule"], strict=True)) == {
-        "stay_id=2": "adult",
-        "stay_id=3": "first_icu_stay",
-        "stay_id=4": "suspected_infection",
-    }
+    assert dict(zip(result.excluded["stay_id"], result.excluded["rule"], strict=True)) == {
+        2: "adult",
+        3: "first_icu_stay",
+        4: "suspected_infection",
+    }  # the stay id travels in its own column; the writer replaces it by the run's pseudonym
     stay = result.cohort.set_index("stay_id")
     assert stay.loc[1, "window_start"] == T0  # clipped to ICU admission (onset - 24 h is earlier)
     assert stay.loc[1, "end_reason"] == "timeout" and stay.loc[1, "n_bins"] == 13  # 50 h / 4 h
