@@ -20,9 +20,14 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 class StrictConfig(BaseModel):
-    """Base for every Dosewise config: unknown keys are errors and values are frozen."""
+    """Base for every Dosewise config: unknown keys are errors, values are frozen, floats are finite.
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    `nan` or `inf` in a float field is an error (`--set reward.c0=nan` would otherwise switch the
+    shaping off while the manifest says it is on); a field where `inf` means "no limit" must say so
+    with `Field(allow_inf_nan=True)`.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False)
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -145,7 +150,7 @@ def describe_error(err: Mapping[str, Any]) -> str:
         if message.startswith(prefix):
             message = message[len(prefix):]
             break
-    if kind.endswith(("_type", "_parsing")) or "than" in kind or kind == "literal_error":
+    if kind.endswith(("_type", "_parsing")) or "than" in kind or kind in ("literal_error", "finite_number"):
         return f"`{key}` must be {message}. Got {given!r}."
     return f"`{key}` is invalid: {message}. Got {given!r}."
 

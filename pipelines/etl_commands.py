@@ -125,7 +125,7 @@ def etl_check_sources(
     from dosewise.data_schemas import MissingSourceTable
 
     from .chemo.sources import oncology_source_report
-    from .sources.check import check_sources
+    from .sources.check import check_sources, require_care_system_inputs
     from .sources.mimic_layout import require_tables
 
     fmt, rows, missing = oncology_source_report(source)
@@ -171,6 +171,7 @@ def etl_check_sources(
             ],
         )
     require_tables(report.layout)
+    require_care_system_inputs(report.layout, report.care_systems)
 
 
 def etl_concepts(

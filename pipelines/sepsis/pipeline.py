@@ -29,6 +29,7 @@ from ..binning import BINNING_RULE
 from ..outputs import write_quarantine
 from ..privacy import RunIds, resolve_salt, salt_change_warnings
 from ..runner import StageRunner
+from ..sources.check import require_care_system_inputs
 from ..sources.duckdb_catalog import MimicCatalog, rules_sha256
 from ..sources.mimic_layout import detect_layout, require_tables
 from ..sources.unique_keys import check_unique_keys
@@ -145,6 +146,7 @@ def _run_into(
                     "Use the matching config (sepsis_mimic3 / sepsis_mimic4) or source_version=auto.",
                 )
             require_tables(layout)
+            require_care_system_inputs(layout)
             cat = MimicCatalog(
                 layout, _catalog_params(config), threads=config.threads, memory_limit=config.memory_limit
             )

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import duckdb
 
+from dosewise.data_schemas import MissingSourceTable
 from dosewise.data_schemas.raw_mimic import raw_tables
 
 from .duckdb_catalog import _view_sql, raw_read_error
@@ -58,4 +59,34 @@ def check_sources(source: Path, strict: bool = True) -> SourceReport:
     report = SourceReport(layout, tables, care_system_counts(layout))
     if strict:
         require_tables(layout)
+        require_care_system_inputs(layout, report.care_systems)
     return report
+
+
+#: MIMIC-III input tables each care system's stays need (`both`: stays spanning the 2008 switch).
+CARE_SYSTEM_INPUTS = {
+    "carevue": ("inputevents_cv",),
+    "metavision": ("inputevents_mv",),
+    "both": ("inputevents_cv", "inputevents_mv"),
+}
+
+
+def require_care_system_inputs(layout: SourceLayout, counts: dict[str, int] | None = None) -> None:
+    """Refuse a MIMIC-III folder whose ICU stays include a care system whose input table is absent.
+
+    Without INPUTEVENTS_CV, every CareVue stay would get zero fluids and vasopressors: wrong
+    actions with exit 0. An empty (header-only) table counts as absent.
+    """
+    if layout.version != "mimic_iii":
+        return
+    counts = care_system_counts(layout) if counts is None else counts
+    for system, n in sorted(counts.items()):
+        for table in CARE_SYSTEM_INPUTS.get(system, ()):
+            if table in layout.files and table not in layout.empty:
+                continue
+            state = "missing" if table not in layout.files else "empty (header only)"
+            raise MissingSourceTable(
+                f"ICUSTAYS has {n} {system} stay(s), but {table.upper()} is {state} in {layout.root}: "
+                "every fluid and vasopressor dose of those stays would read as zero.",
+                f"Add {table.upper()}.csv.gz from the same MIMIC-III extract.",
+            )

@@ -5,9 +5,14 @@ A missing table becomes an error that lists what was found and what the table is
 
 from __future__ import annotations
 
+import gzip
+import itertools
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+import pyarrow.parquet as pq
 
 from dosewise.data_schemas import BadInputError, MissingSourceTable
 from dosewise.data_schemas.raw_mimic import MimicVersion, RawTable, raw_tables
@@ -23,6 +28,7 @@ class SourceLayout:
     version: MimicVersion
     files: dict[str, Path]
     missing: tuple[str, ...]
+    empty: tuple[str, ...] = ()  # optional tables present with a header only
 
     @property
     def label(self) -> str:
@@ -31,12 +37,34 @@ class SourceLayout:
 
 
 def _find(folder: Path, stems: Iterable[str]) -> Path | None:
-    for stem in stems:
-        for suffix in SUFFIXES:
-            path = folder / f"{stem}{suffix}"
-            if path.is_file():
-                return path
-    return None
+    """The one file of a table; two (e.g. `.csv` beside `.csv.gz`, one maybe a half copy) is an error."""
+    found = list(dict.fromkeys(
+        folder / f"{stem}{suffix}" for stem in stems for suffix in SUFFIXES
+        if (folder / f"{stem}{suffix}").is_file()
+    ))
+    if len(found) > 1:
+        raise BadInputError(
+            f"Table `{found[0].name.split('.')[0].lower()}` has {len(found)} files in {folder}: "
+            f"{', '.join(p.name for p in found)}; which one is the table is ambiguous.",
+            "Keep exactly one file per table (remove or move the other copies).",
+        )
+    return found[0] if found else None
+
+
+def _has_rows(path: Path) -> bool:
+    """True when a raw file holds at least one data row after its header (cheap: reads two lines)."""
+    if path.name.endswith(".parquet"):
+        try:
+            return bool(pq.ParquetFile(path).metadata.num_rows)
+        except Exception:  # not readable as parquet: the typed view reports it with the file name
+            return True
+    try:
+        opener = gzip.open if path.name.endswith(".gz") else open
+        with opener(path, "rt", encoding="utf-8", newline="") as handle:
+            handle.readline()
+            return any(line.strip() for line in itertools.islice(handle, 100))
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError):
+        return True  # corrupt: the header check and the typed view name the problem
 
 
 def detect_version(source: Path) -> MimicVersion:
@@ -71,6 +99,7 @@ def detect_layout(source: Path) -> SourceLayout:
     version = detect_version(source)
     files: dict[str, Path] = {}
     missing: list[str] = []
+    empty: list[str] = []
     for name, table in raw_tables(version).items():
         path = _locate(source, table)
         if path is None:
@@ -82,7 +111,16 @@ def detect_layout(source: Path) -> SourceLayout:
                     "Re-extract or re-download the file; an empty file has not even a header row.",
                 )
             files[name] = path
-    return SourceLayout(root=source, version=version, files=files, missing=tuple(missing))
+            if not _has_rows(path):
+                if table.required:
+                    raise BadInputError(
+                        f"{path} has a header but no rows; table `{name}` is needed for {table.purpose}.",
+                        "Re-extract or re-download the file; an empty table would silently leave every "
+                        "value it provides imputed.",
+                    )
+                empty.append(name)
+    return SourceLayout(root=source, version=version, files=files, missing=tuple(missing),
+                        empty=tuple(empty))
 
 
 def require_tables(layout: SourceLayout, names: Iterable[str] | None = None) -> None:
