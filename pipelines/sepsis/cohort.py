@@ -27,23 +27,67 @@ class CohortResult:
     excluded: pd.DataFrame
 
 
-def _rules(stays: pd.DataFrame, cfg: InclusionConfig) -> list[tuple[str, str, pd.Series]]:
-    """(rule, description, keep-mask) in funnel order."""
-    rules = [
+#: Documented values of the stay-level codes (MIMIC-III and MIMIC-IV table documentation,
+#: mimic.mit.edu/docs: PATIENTS.gender, ADMISSIONS.hospital_expire_flag, ICUSTAYS.dbsource).
+GENDER_CODES = ("M", "F")
+EXPIRE_FLAG_CODES = (0, 1)
+CARE_SYSTEMS = ("carevue", "metavision", "both")
+#: Oldest documented human age is 122 years; MIMIC-III's shift of patients over 89 to ~300 years
+#: is mapped to 91.4 in icustay_detail.sql (mimic-code), so anything above this is a bad record.
+MAX_AGE_YEARS = 120
+
+
+def _code_rules(stays: pd.DataFrame) -> list[tuple[str, str, pd.Series, str | None]]:
+    """Stays whose codes lie outside their documented values: quarantined, never read as a default."""
+    flag = stays["hospital_expire_flag"]
+    return [
+        (
+            "hospital_expire_flag_code",
+            f"hospital_expire_flag in {EXPIRE_FLAG_CODES} or missing (MIMIC ADMISSIONS)",
+            flag.isna() | flag.isin(EXPIRE_FLAG_CODES),
+            "hospital_expire_flag",
+        ),
+        (
+            "gender_code",
+            f"gender in {GENDER_CODES} (MIMIC PATIENTS)",
+            stays["gender"].isin(GENDER_CODES),
+            "gender",
+        ),
+        (
+            "care_system_code",
+            f"care system in {CARE_SYSTEMS} (MIMIC-III ICUSTAYS.dbsource)",
+            stays["care_system"].isin(CARE_SYSTEMS),
+            "care_system",
+        ),
+        (
+            "age_plausible",
+            f"age at ICU admission <= {MAX_AGE_YEARS} years",
+            ~(stays["age_years"] > MAX_AGE_YEARS),
+            "age_years",
+        ),
+    ]
+
+
+def _rules(stays: pd.DataFrame, cfg: InclusionConfig) -> list[tuple[str, str, pd.Series, str | None]]:
+    """(rule, description, keep-mask, column shown as the failure case) in funnel order."""
+    rules: list[tuple[str, str, pd.Series, str | None]] = [
+        *_code_rules(stays),
         (
             "adult",
             f"age at ICU admission >= {cfg.min_age_years:g} years",
             stays["age_years"] >= cfg.min_age_years,
+            None,
         ),
     ]
     if cfg.first_icu_stay_only:
-        rules.append(("first_icu_stay", "first ICU stay of the patient", stays["stay_seq"] == 1))
+        rules.append(("first_icu_stay", "first ICU stay of the patient", stays["stay_seq"] == 1, None))
     if cfg.require_sepsis3:
         rules.append(
             (
                 "suspected_infection",
                 "antibiotic and culture paired (24 h / 72 h rule)",
                 stays["suspected_infection_time"].notna(),
+                None,
             )
         )
         rules.append(
@@ -51,13 +95,16 @@ def _rules(stays: pd.DataFrame, cfg: InclusionConfig) -> list[tuple[str, str, pd
                 "sepsis3_sofa_ge_2",
                 "SOFA >= 2 from 48 h before to 24 h after the suspicion",
                 stays["sepsis3"].fillna(False).astype(bool),
+                None,
             )
         )
     rules.append(
-        ("outcome_known", "admission with a recorded hospital outcome", stays["hospital_expire_flag"].notna())
+        ("outcome_known", "admission with a recorded hospital outcome", stays["hospital_expire_flag"].notna(),
+         None)
     )
     rules.append(
-        ("window_nonempty", "onset window overlaps the ICU stay", stays["window_end"] > stays["window_start"])
+        ("window_nonempty", "onset window overlaps the ICU stay", stays["window_end"] > stays["window_start"],
+         None)
     )
     return rules
 
@@ -103,14 +150,14 @@ def select_sepsis3_cohort(
     funnel = [FunnelStep(rule="icu_stays", description="ICU stays in the source", remaining=len(merged))]
     keep = pd.Series(True, index=merged.index)
     parts = []
-    for rule, description, mask in _rules(merged, cfg):
+    for rule, description, mask, column in _rules(merged, cfg):
         failed = keep & ~mask.fillna(False).astype(bool)
         parts.append(
             make_quarantine(
                 merged[failed],
                 stage=STAGE,
                 rule=rule,
-                column=None,
+                column=column,
                 reason=f"excluded: not {description}",
                 key_columns=[],
                 id_column="stay_id",

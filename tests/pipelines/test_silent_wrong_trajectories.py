@@ -9,6 +9,7 @@ import gzip
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -95,3 +96,48 @@ def test_nan_shaping_coefficient_on_the_command_line(tmp_path: Path) -> None:
             "--set", "reward.c0=nan"]
     result = CliRunner().invoke(app, args, env={"COLUMNS": "1000"})
     assert result.exit_code == 2 and "`reward.c0` must be a finite number. Got nan." in result.output
+
+
+def test_codes_outside_documented_values_are_quarantined() -> None:
+    from dosewise.pipelines.sepsis.cohort import select_sepsis3_cohort
+    from dosewise.pipelines.sepsis.config import InclusionConfig
+
+    from .test_sepsis_units import _sepsis, _stays
+
+    stays = _stays()
+    stays.loc[stays["stay_id"] == 5, "hospital_expire_flag"] = 2  # a death coded 2 once read as survival
+    stays.loc[stays["stay_id"] == 1, "gender"] = "U"  # once mapped to female
+    result = select_sepsis3_cohort(stays, _sepsis(), InclusionConfig(), bin_hours=4)
+    assert result.cohort.empty
+    rows = result.excluded.set_index("stay_id")
+    assert rows.loc[5, "rule"] == "hospital_expire_flag_code" and rows.loc[5, "failure_case"] == "2"
+    assert rows.loc[1, "rule"] == "gender_code" and rows.loc[1, "failure_case"] == "U"
+    assert "MIMIC PATIENTS" in rows.loc[1, "reason"]
+    stays = _stays()
+    stays.loc[stays["stay_id"] == 1, "age_years"] = 150.0
+    stays.loc[stays["stay_id"] == 5, "care_system"] = "unknown"
+    rows = select_sepsis3_cohort(stays, _sepsis(), InclusionConfig(), 4).excluded.set_index("stay_id")
+    assert rows.loc[1, "rule"] == "age_plausible" and rows.loc[5, "rule"] == "care_system_code"
+
+
+def _rewrite_csv(path: Path, edit: object) -> None:
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    edit(frame)  # type: ignore[operator]
+    frame.to_csv(path, index=False, compression="gzip")
+
+
+def test_demo_with_bad_codes_quarantines_those_stays(mimic3_demo_dir: Path, tmp_path: Path) -> None:
+    base = run_sepsis_pipeline(CFG, mimic3_demo_dir, tmp_path / "base", show_progress=False)
+    cohort = pd.read_parquet(tmp_path / "base" / "cohort.parquet")
+    dead, alive = cohort[cohort["died_in_hospital"]].iloc[0], cohort[~cohort["died_in_hospital"]].iloc[0]
+    source = _demo_copy(mimic3_demo_dir, tmp_path / "src")
+    _rewrite_csv(source / "ADMISSIONS.csv.gz", lambda f: f.__setitem__(
+        "hospital_expire_flag", f["hospital_expire_flag"].mask(f["hadm_id"] == str(dead["hadm_id"]), "2")))
+    _rewrite_csv(source / "PATIENTS.csv.gz", lambda f: f.__setitem__(
+        "gender", f["gender"].mask(f["subject_id"] == str(alive["subject_id"]), "X")))
+    manifest = run_sepsis_pipeline(CFG, source, tmp_path / "out", show_progress=False)
+    assert manifest.extra["n_episodes"] == base.extra["n_episodes"] - 2
+    q = pd.read_parquet(tmp_path / "out" / "quarantine" / "cohort.parquet")
+    by_key = dict(zip(q["row_key"], q["rule"], strict=True))
+    assert by_key[f"stay_id={dead['stay_id']}"] == "hospital_expire_flag_code"
+    assert by_key[f"stay_id={alive['stay_id']}"] == "gender_code"
