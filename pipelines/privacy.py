@@ -86,7 +86,7 @@ class RunIds:
         subjects = list(subject_ids)
         return pseudonymize_ids(subjects, self.salt, "pt_") if self.salt else [str(s) for s in subjects]
 
-    def stay_keys(self, stay_ids: Iterable[object]) -> list[str]:
+    def stay_keys(self, stay_ids: Iterable[int | None]) -> list[str]:
         """The stay part of a quarantine `row_key`: `episode_id=ep_...` (or `stay_id=<raw>`).
 
         A missing stay id stays `stay_id=NULL`, which names no one.
