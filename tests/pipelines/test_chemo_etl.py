@@ -19,7 +19,7 @@ from dosewise.pipelines.chemo.states import STATE_COLUMNS
 def registry_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, RunManifest]:
     root = tmp_path_factory.mktemp("chemo")
     write_synthetic_oncology(root / "raw", 400, seed=3, fmt="registry")
-    cfg = ChemoPipelineConfig(output={"id_salt": "test-salt"})
+    cfg = ChemoPipelineConfig(output={"id_salt": "test-salt-0123456789"})
     manifest = run_chemo_pipeline(cfg, root / "raw", root / "traj", show_progress=False)
     return root / "raw", root / "traj", manifest
 
