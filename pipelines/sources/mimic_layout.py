@@ -61,7 +61,8 @@ def _has_rows(path: Path) -> bool:
     try:
         opener = gzip.open if path.name.endswith(".gz") else open
         with opener(path, "rt", encoding="utf-8", newline="") as handle:
-            handle.readline()
+            if not handle.readline().strip():
+                return True  # no header at all: the header check says so
             return any(line.strip() for line in itertools.islice(handle, 100))
     except (OSError, EOFError, zlib.error, UnicodeDecodeError):
         return True  # corrupt: the header check and the typed view name the problem
