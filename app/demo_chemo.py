@@ -24,7 +24,7 @@ def _chemo_trajectories(ctx: Any) -> Any:
     source, folder = ctx.out / "chemo_records", ctx.out / "chemo_trajectories"
     pipelines.write_synthetic_oncology(source, ctx.sizes.chemo_patients, seed=0, fmt="registry",
                                        file_format="parquet")
-    config = pipelines.ChemoPipelineConfig.model_validate({"output": {"id_salt": "dosewise-demo"}})
+    config = pipelines.ChemoPipelineConfig.model_validate({"output": {"id_salt": "dosewise-demo-salt-16"}})
     pipelines.run_chemo_pipeline(config, source, folder, show_progress=not ctx.quiet)
     ctx.results["chemo_trajectories"] = folder
     return folder
@@ -87,8 +87,8 @@ def step_oncology_records(ctx: Any) -> str:
 
 def step_chemo_etl(ctx: Any) -> str:
     """OMOP -> chemotherapy cycle trajectories, beside the Monte-Carlo true values of two policies."""
-    config = load_config("chemo_omop", pipelines.ChemoPipelineConfig, ["output.id_salt=dosewise-demo"],
-                         search=[pipelines.config_folder()])
+    config = load_config("chemo_omop", pipelines.ChemoPipelineConfig,
+                         ["output.id_salt=dosewise-public-demo-salt"], search=[pipelines.config_folder()])
     folder = ctx.out / "chemo_trajectories"
     manifest = pipelines.run_chemo_pipeline(config, ctx.out / "oncology_omop", folder,
                                             show_progress=not ctx.quiet)

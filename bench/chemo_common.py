@@ -28,7 +28,7 @@ def chemo_trajectories(root: Path, n_patients: int, seed: int) -> Path:
     source, out = root / f"records_{seed}", root / f"trajectories_{seed}"
     write_synthetic_oncology(source, n_patients, seed=seed, fmt="registry", file_format="parquet")
     config = ChemoPipelineConfig.model_validate(
-        {"seed": seed, "output": {"split_fractions": list(SPLITS), "id_salt": "dosewise-bench"}})
+        {"seed": seed, "output": {"split_fractions": list(SPLITS), "id_salt": "dosewise-bench-salt"}})
     run_chemo_pipeline(config, source, out, show_progress=False)
     return out
 

@@ -48,7 +48,8 @@ ETL = (
 import json, resource, sys, time
 from dosewise.data_schemas import load_config
 from dosewise.pipelines import ChemoPipelineConfig, config_folder, run_chemo_pipeline
-config = load_config("chemo_omop", ChemoPipelineConfig, ["output.id_salt=bench"], search=[config_folder()])
+config = load_config("chemo_omop", ChemoPipelineConfig, ["output.id_salt=bench-salt-not-secret"],
+                     search=[config_folder()])
 def cpu_s():
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime

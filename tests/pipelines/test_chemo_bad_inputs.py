@@ -15,7 +15,8 @@ from dosewise.app.cli import app
 from dosewise.data_schemas import BadInputError, MissingSourceTable
 from dosewise.pipelines import ChemoPipelineConfig, run_chemo_pipeline, write_synthetic_oncology
 
-SALT = {"output": {"id_salt": "bad-inputs"}}
+SALT = {"output": {"id_salt": "bad-inputs-salt-0123"}}
+LONG_SALT = "output.id_salt=bad-inputs-salt-0123"
 DOSE = "delivered_dose_mg__docetaxel"
 
 
@@ -182,7 +183,7 @@ def test_unknown_regimen_is_an_error_naming_it_or_quarantined(clean: dict[str, P
 def test_missing_registry_column_exits_2_naming_it(clean: dict[str, Path], tmp_path: Path) -> None:
     src = _registry(clean, tmp_path, lambda f: f.drop(columns=["cycle_start_date"]))
     result = CliRunner().invoke(
-        app, ["etl", "chemo", "--source", str(src), "--out", str(tmp_path / "o"), "--set", "output.id_salt=x"]
+        app, ["etl", "chemo", "--source", str(src), "--out", str(tmp_path / "o"), "--set", LONG_SALT]
     )
     assert result.exit_code == 2 and "cycle_start_date" in result.output
 
@@ -195,7 +196,7 @@ def test_missing_omop_table_exits_2_naming_it(clean: dict[str, Path], tmp_path: 
         run_chemo_pipeline(ChemoPipelineConfig(**SALT), src, tmp_path / "o", show_progress=False)
     result = CliRunner().invoke(
         app,
-        ["etl", "chemo", "--source", str(src), "--out", str(tmp_path / "o2"), "--set", "output.id_salt=x"],
+        ["etl", "chemo", "--source", str(src), "--out", str(tmp_path / "o2"), "--set", LONG_SALT],
     )
     assert result.exit_code == 2 and "episode_event" in result.output
 

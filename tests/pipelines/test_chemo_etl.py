@@ -72,7 +72,7 @@ def test_rdi_parts_and_known_propensities(registry_run: tuple[Path, Path, RunMan
 
 
 def test_omop_and_registry_give_the_same_trajectories(tmp_path: Path) -> None:
-    cfg = ChemoPipelineConfig(output={"id_salt": "same-salt"})
+    cfg = ChemoPipelineConfig(output={"id_salt": "same-salt-0123456789"})
     frames = {}
     for fmt in ("registry", "omop"):
         write_synthetic_oncology(tmp_path / fmt, 300, seed=11, fmt=fmt, file_format="csv.gz")
