@@ -28,11 +28,12 @@ def quarantine_doses(cat: MimicCatalog, tonicity_adjusted: bool) -> StageCounts:
         SELECT d.kind, d.stay_id, d.starttime, d.endtime, d.itemid, d.unit, d.unit_known, d.weight_source,
                CASE WHEN d.kind = 'fluid' THEN d.{amount} ELSE d.norepi_eq_mcg_kg_min END AS quantity,
                CASE WHEN d.kind = 'fluid' THEN d.amount_ml END AS quantity_raw,
-               b.upper,
+               b.upper, s.admittime, s.dischtime,
                row_number() OVER (PARTITION BY d.kind, d.stay_id, d.starttime, d.endtime, d.itemid,
                                   d.amount_ml, d.norepi_eq_mcg_kg_min) AS copy_no
         FROM all_doses d
         JOIN cohort_windows w USING (stay_id)
+        JOIN icustay_detail s USING (stay_id)
         LEFT JOIN rule_outlier_bounds b
           ON b.variable = CASE WHEN d.kind = 'fluid' THEN 'fluid_ml' ELSE 'norepi_eq_mcg_kg_min' END
         WHERE (d.starttime < w.window_end AND d.endtime > w.window_start)
@@ -47,6 +48,8 @@ def quarantine_doses(cat: MimicCatalog, tonicity_adjusted: bool) -> StageCounts:
             WHEN NOT coalesce(unit_known, false)
                 THEN CASE WHEN kind = 'fluid' THEN 'amount_unit_unknown' ELSE 'rate_unit_unknown' END
             WHEN starttime IS NULL OR endtime IS NULL OR endtime < starttime THEN 'dose_times_invalid'
+            WHEN starttime < admittime - INTERVAL 24 HOUR OR endtime > dischtime + INTERVAL 24 HOUR
+                THEN 'dose_outside_admission'
             WHEN quantity IS NULL THEN 'dose_missing'
             WHEN quantity < 0 THEN 'dose_negative'
             WHEN copy_no > 1 THEN 'duplicate_dose'
@@ -61,10 +64,12 @@ def quarantine_doses(cat: MimicCatalog, tonicity_adjusted: bool) -> StageCounts:
         """
         CREATE OR REPLACE TABLE q_doses AS
         SELECT stay_id, 'doses' AS stage, rule,
-               CASE WHEN rule LIKE '%unit%' THEN 'unit' WHEN kind = 'fluid' THEN 'fluid_ml'
-                    ELSE 'norepi_eq_mcg_kg_min' END AS "column",
-               CASE WHEN rule LIKE '%unit%' THEN coalesce(unit, 'NULL') ELSE CAST(quantity AS VARCHAR)
-                   END AS failure_case,
+               CASE WHEN rule LIKE '%unit%' THEN 'unit' WHEN rule = 'dose_outside_admission' THEN 'starttime'
+                    WHEN kind = 'fluid' THEN 'fluid_ml' ELSE 'norepi_eq_mcg_kg_min' END AS "column",
+               CASE WHEN rule LIKE '%unit%' THEN coalesce(unit, 'NULL')
+                    WHEN rule = 'dose_outside_admission' THEN CAST(starttime AS VARCHAR) || ' to '
+                        || CAST(endtime AS VARCHAR)
+                    ELSE CAST(quantity AS VARCHAR) END AS failure_case,
                'src=' || kind || '|starttime=' || coalesce(CAST(starttime AS VARCHAR), 'NULL')
                    || '|itemid=' || CAST(itemid AS VARCHAR) AS row_key,
                CASE rule
@@ -73,6 +78,8 @@ def quarantine_doses(cat: MimicCatalog, tonicity_adjusted: bool) -> StageCounts:
                    WHEN 'rate_unit_unknown' THEN 'rate unit ' || coalesce('`' || unit || '`', 'missing')
                        || ' is not in rules/rate_units.csv'
                    WHEN 'dose_times_invalid' THEN 'end time before start time, or a time is missing'
+                   WHEN 'dose_outside_admission' THEN 'runs more than 24 h outside the hospital admission of '
+                       || 'its stay (wrong year or stay?); spread over the window it would be a tiny dose'
                    WHEN 'dose_missing' THEN 'no dose value'
                    WHEN 'dose_negative' THEN 'negative dose'
                    WHEN 'duplicate_dose' THEN 'exact duplicate of an earlier row (first copy kept)'

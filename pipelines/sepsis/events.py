@@ -43,7 +43,9 @@ def _by_rule(cat: MimicCatalog, table: str) -> dict[str, int]:
 
 
 def link_events_to_stays(cat: MimicCatalog) -> StageCounts:
-    """Union the measurement and dose concepts; events whose stay id is unknown go to quarantine."""
+    """Union the measurement and dose concepts; events of an unknown stay, or charted more than 24 h
+    outside their stay's hospital admission (which would otherwise vanish from every count), go to
+    quarantine."""
     gcs_parts = ", ".join(f"'{v}'" for v in GCS_PARTS)
     cat.execute(
         f"""
@@ -89,6 +91,14 @@ def link_events_to_stays(cat: MimicCatalog) -> StageCounts:
                    || '|itemid=' || CAST(d.itemid AS VARCHAR),
                'stay_id is missing or not in the ICU stays table'
         FROM all_doses d ANTI JOIN icustay_detail s USING (stay_id)
+        UNION ALL
+        SELECT e.stay_id, 'stay_linkage', 'event_outside_admission', 'charttime',
+               CAST(e.charttime AS VARCHAR),
+               'src=' || e.src || '|charttime=' || CAST(e.charttime AS VARCHAR)
+                   || '|itemid=' || coalesce(CAST(e.itemid AS VARCHAR), ''),
+               'charted more than 24 h outside the hospital admission of its stay (wrong year or stay?)'
+        FROM all_events e JOIN icustay_detail s USING (stay_id)
+        WHERE e.charttime < s.admittime - INTERVAL 24 HOUR OR e.charttime > s.dischtime + INTERVAL 24 HOUR
     """,
         what="stay linkage",
     )

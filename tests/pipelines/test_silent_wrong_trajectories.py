@@ -141,3 +141,23 @@ def test_demo_with_bad_codes_quarantines_those_stays(mimic3_demo_dir: Path, tmp_
     by_key = dict(zip(q["row_key"], q["rule"], strict=True))
     assert by_key[f"stay_id={dead['stay_id']}"] == "hospital_expire_flag_code"
     assert by_key[f"stay_id={alive['stay_id']}"] == "gender_code"
+
+
+def test_events_years_outside_their_stay_are_quarantined(tmp_path: Path) -> None:
+    from .mimic_builders import septic_stay_tables, write_mimic4
+
+    tables = septic_stay_tables()
+    tables["chartevents"].append({**tables["chartevents"][0], "charttime": "1907-01-01 10:05:00"})
+    tables["inputevents"].append({**tables["inputevents"][0], "starttime": "1907-01-01 10:00:00",
+                                  "amount": 500})  # ends inside the window: a 243-year infusion
+    source = write_mimic4(tmp_path / "src", tables)
+    manifest = run_sepsis_pipeline(CFG, source, tmp_path / "out", show_progress=False)
+    rules = {rule: n for s in manifest.stages for rule, n in s.quarantined_by_rule.items()}
+    assert rules == {"event_outside_admission": 1, "dose_outside_admission": 1}
+    doses = pd.read_parquet(tmp_path / "out" / "quarantine" / "doses.parquet")
+    assert doses.loc[0, "failure_case"].startswith("1907-01-01 10:00:00 to 2150-01-01")
+    assert "outside the hospital admission" in doses.loc[0, "reason"]
+    linkage = pd.read_parquet(tmp_path / "out" / "quarantine" / "stay_linkage.parquet")
+    assert linkage.loc[0, "failure_case"] == "1907-01-01 10:05:00"
+    traj = pd.read_parquet(tmp_path / "out" / "trajectories.parquet")
+    assert traj["fluid_ml_4h"].sum() == pytest.approx(1000.0)  # the clean bolus only
