@@ -31,7 +31,7 @@ from ..privacy import RunIds, resolve_salt, salt_change_warnings
 from ..runner import StageRunner
 from ..sources.check import require_care_system_inputs
 from ..sources.duckdb_catalog import MimicCatalog, rules_sha256
-from ..sources.mimic_layout import detect_layout, require_tables
+from ..sources.mimic_layout import detect_layout, detect_version, require_tables
 from ..sources.unique_keys import check_unique_keys
 from .cohort import select_sepsis3_cohort
 from .config import SepsisPipelineConfig
@@ -118,6 +118,7 @@ def run_sepsis_pipeline(
     )
     ids = RunIds(salt)
     warnings = salt_change_warnings(Path(out_dir), ids)
+    detect_version(Path(source_dir))  # a wrong --source is named before any --out rule
     check_out_dir(Path(out_dir), {"--source": Path(source_dir)})
     with staged_output(out_dir) as work:
         manifest = _run_into(config, Path(source_dir), work, show_progress, ids, warnings)

@@ -51,7 +51,7 @@ def test_missing_carevue_inputs_is_an_error_not_zero_doses(mimic3_demo_dir: Path
     text = " ".join(result.output.split())
     assert result.exit_code == 2, text
     assert "INPUTEVENTS_CV is missing" in text and "carevue" in text
-    assert not (tmp_path / "out").exists()
+    assert not (tmp_path / "out" / "manifest.json").exists()
     check = CliRunner().invoke(app, ["etl", "check-sources", "--source", str(source)])
     assert check.exit_code == 2
 
