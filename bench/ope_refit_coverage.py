@@ -157,14 +157,16 @@ def run(argv: list[str] | None = None) -> None:
                 widths.setdefault((*key, kind), []).append(high - low)
             errors.setdefault(key, []).append(abs(res.value - truth[key[0]]))
         print(f"replication {rep + 1}: {time.perf_counter() - t0:.0f} s", flush=True)
+    print_coverage(args, tables, truth, outside, hits, widths, errors, time.perf_counter() - t0)
     if args.save is not None:
         args.save.write_text(json.dumps({"seconds": time.perf_counter() - t0, "hits": _flat(hits),
                                          "widths": _flat(widths), "errors": _flat(errors)}))
-    print_coverage(args, tables, truth, outside, hits, widths, errors, time.perf_counter() - t0)
 
 
 def _flat(table: dict) -> list:
-    return [[list(key), values] for key, values in table.items()]
+    """JSON-ready [key, values] pairs (numpy bools and floats as Python ones)."""
+    return [[list(key), [v.item() if hasattr(v, "item") else v for v in values]]
+            for key, values in table.items()]
 
 
 def merge(args: argparse.Namespace, tables, truth, outside) -> None:
