@@ -23,7 +23,9 @@ def _first_existing(path: Path) -> Path:
 
 
 def check_out_dir(out: Path, inputs: dict[str, Path] | None = None, option: str = "--out") -> Path:
-    """Create `out` and return it resolved, or raise `BadInputError` (exit 2) saying why it cannot be.
+    """Return `out` resolved if it can be written, or raise `BadInputError` (exit 2) saying why not.
+
+    Nothing is created here: the writer creates `out` (and its parents) once its inputs check out.
 
     `inputs` maps an option name (e.g. `--source`) to a folder the command reads: `out` may be
     neither that folder nor inside it."""
@@ -43,9 +45,8 @@ def check_out_dir(out: Path, inputs: dict[str, Path] | None = None, option: str 
         where = "is a file" if existing == resolved else f"lies below the regular file {existing}"
         raise BadInputError(f"{option} {out} must be a folder. Got a path that {where}.",
                             "Pass a folder path whose parents are folders (it is created when missing).")
-    try:
-        resolved.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=resolved):
+    try:  # probe the nearest existing folder: a refused command must not leave `out` behind
+        with tempfile.TemporaryFile(dir=existing):
             pass
     except OSError as exc:
         raise BadInputError(
