@@ -264,7 +264,8 @@ def _finish_winner(
     config: SweepConfig, outcome: SweepOutcome, trajectories: Path, ope: Any, uri: str
 ) -> None:
     winner = outcome.winner
-    assert winner is not None and winner.policy_dir and winner.run_id  # guarded by the caller
+    if winner is None or not winner.policy_dir or not winner.run_id:  # the caller checks this first
+        raise RuntimeError("The sweep has no finished winning trial with a saved policy to test.")
     test_dir = trial_dir(outcome.out, winner.index) / "ope_test"
     tested = models.evaluate_tracked(
         trajectories,
