@@ -75,7 +75,7 @@ def build_chemo_root(root: Path, patients: int = 60) -> tuple[Path, Path]:
     build_dataset(root, episodes=20)
     source = root.parent / f"{root.name}_records"
     pipelines.write_synthetic_oncology(source, patients, seed=0, fmt="registry", file_format="parquet")
-    config = pipelines.ChemoPipelineConfig.model_validate({"output": {"id_salt": "review-app-test"}})
+    config = pipelines.ChemoPipelineConfig.model_validate({"output": {"id_salt": "review-app-test-salt"}})
     dataset = root / "chemo"
     pipelines.run_chemo_pipeline(config, source, dataset, show_progress=False)
     algorithm = {"name": "iql", "hidden_units": [16]}
