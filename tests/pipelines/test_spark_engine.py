@@ -96,10 +96,10 @@ def test_an_unanswering_master_errors_in_seconds(field: str) -> None:
 
 
 def test_cli_refuses_an_unknown_engine_and_an_unknown_master(tmp_path: Path) -> None:
-    bad = runner.invoke(app, ["etl", "concepts", "--source", str(tmp_path), "--out", str(tmp_path / "o"),
-                              "--engine", "polars"])
-    assert bad.exit_code == 2 and "must be duckdb or spark" in bad.output
     write_synthetic_icu(tmp_path / "src", 3, seed=1, show_progress=False)
+    bad = runner.invoke(app, ["etl", "concepts", "--source", str(tmp_path / "src"), "--out",
+                              str(tmp_path / "o"), "--engine", "polars"])
+    assert bad.exit_code == 2 and "must be duckdb or spark" in bad.output
     master = runner.invoke(app, ["etl", "concepts", "--source", str(tmp_path / "src"), "--out",
                                  str(tmp_path / "o"), "--engine", "spark", "--spark-master", "mesos://x:1"])
     assert master.exit_code == 2 and "must be local[N], spark://, k8s://, yarn or sc://" in master.output

@@ -86,6 +86,7 @@ def test_settings_keep_d3rlpy_defaults_unless_documented() -> None:
 def test_every_setting_is_documented() -> None:
     from dosewise.models.config import MaskConfig
 
-    for model in (TrainConfig, MaskConfig, *[type(tiny_config(a).algorithm) for a in ALGORITHMS]):
+    settings = [type(load_config(a, TrainConfig, search=[config_folder()]).algorithm) for a in ALGORITHMS]
+    for model in (TrainConfig, MaskConfig, *settings):
         for name, field in model.model_fields.items():
             assert field.description, f"{model.__name__}.{name} has no description"
