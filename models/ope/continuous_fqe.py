@@ -22,7 +22,7 @@ from dosewise.data_schemas import columns as c
 from ..datasets import DoseScaler, StateScaler, load_training_data
 from ..device import resolve_device
 from .config import FqeConfig
-from .fqe import fit_with_refits
+from .fqe import fit_with_refits, fqe_step
 
 DoseFunction = Callable[[pd.DataFrame], np.ndarray]  # states frame -> (n, k) doses in units
 
@@ -60,13 +60,7 @@ def _impl_class() -> type:
 
         def inner_update(self, batch: Any, grad_step: int) -> dict[str, float]:
             target = self.compute_target(batch, batch.next_actions)
-            loss = self.compute_loss(batch, target)
-            self._modules.optim.zero_grad()
-            loss.backward()
-            self._modules.optim.step()
-            if grad_step % self._target_update_interval == 0:
-                self.update_target()
-            return {"loss": float(loss.detach().cpu())}
+            return fqe_step(self, self.compute_loss(batch, target), grad_step)
 
         @property
         def q_function(self) -> Any:

@@ -49,6 +49,17 @@ class FittedQ:
         return np.concatenate(out).astype(np.float64) if out else np.zeros((0, self.fqe.impl.action_size))
 
 
+def fqe_step(impl: Any, loss: Any, grad_step: int) -> dict[str, float]:
+    """One FQE gradient step on `loss`, syncing the target network on d3rlpy's interval (shared by
+    the discrete and the continuous FQE impls)."""
+    impl._modules.optim.zero_grad()
+    loss.backward()
+    impl._modules.optim.step()
+    if grad_step % impl._target_update_interval == 0:
+        impl.update_target()
+    return {"loss": float(loss.detach().cpu())}
+
+
 def _expected_fqe_impl_class() -> type:
     from d3rlpy.ope.torch.fqe_impl import DiscreteFQEImpl
 
@@ -61,13 +72,7 @@ def _expected_fqe_impl_class() -> type:
             with torch.no_grad():
                 q_next = self._targ_q_func_forwarder.compute_target(batch.next_observations)
                 target = (batch.next_actions * q_next).sum(dim=1, keepdim=True)
-            loss = self.compute_loss(batch, target)
-            self._modules.optim.zero_grad()
-            loss.backward()
-            self._modules.optim.step()
-            if grad_step % self._target_update_interval == 0:
-                self.update_target()
-            return {"loss": float(loss.detach().cpu())}
+            return fqe_step(self, self.compute_loss(batch, target), grad_step)
 
         @property
         def q_function(self) -> Any:
