@@ -52,9 +52,13 @@ class SplitFrame:
 
 
 def split_valid(
-    frame: pd.DataFrame, schema: pa.DataFrameSchema, *, stage: str, key_columns: list[str]
+    frame: pd.DataFrame, schema: pa.DataFrameSchema, *, stage: str, key_columns: list[str],
+    id_column: str | None = None,
 ) -> SplitFrame:
     """Keep the rows that satisfy `schema`'s row-wise checks, quarantine the rest with reasons.
+
+    `id_column` (a patient id) is kept out of `row_key`, as in `make_quarantine`, for the writer to
+    replace with the run's pseudonym.
 
     Table-wide failures (a missing column, a wrong dtype) cannot be blamed on rows: they raise.
     """
@@ -75,7 +79,7 @@ def split_valid(
             parts.append(
                 make_quarantine(
                     rows, stage=stage, rule=f"{column}:{check}", column=str(column),
-                    reason=f"`{column}` fails {check}", key_columns=key_columns,
+                    reason=f"`{column}` fails {check}", key_columns=key_columns, id_column=id_column,
                 )
             )
         bad = frame.index.isin(row_cases["index"].unique())

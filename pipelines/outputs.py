@@ -15,6 +15,7 @@ import duckdb
 import pandas as pd
 
 from dosewise.data_schemas import atomic_path, write_table_atomic
+from dosewise.data_schemas.quarantine import QUARANTINE_COLUMNS
 
 from .privacy import RunIds
 
@@ -60,12 +61,22 @@ def write_quarantine(
             con.unregister("_quarantine_frame")
 
 
-def write_frame_quarantine(frame: pd.DataFrame, path: Path) -> Path:
-    """A pandas quarantine frame -> parquet (string columns), sorted for stable bytes, keys as given.
+def write_frame_quarantine(
+    frame: pd.DataFrame, path: Path, ids: RunIds, id_column: str = "patient_id"
+) -> Path:
+    """A pandas quarantine frame -> parquet (string columns), sorted for stable bytes.
 
-    Stay-keyed quarantines go through `write_quarantine`, which names the stay by its pseudonym.
+    Rows that name a patient carry the source id in `id_column` (see `make_quarantine`), never in
+    `row_key`; here it becomes the run's pseudonym (`episode_id=ep_...`, the trajectories' id), or
+    `patient_id=<raw>` only when raw ids are configured. Stay-keyed quarantines of the sepsis ETL go
+    through `write_quarantine` the same way.
     """
     out = frame.astype(object).where(frame.notna(), None)
+    if id_column in out:
+        keys = pd.Series(ids.id_keys(out[id_column], "patient_id"), index=out.index, dtype=object)
+        rest = out["row_key"].fillna("").astype(str)
+        out["row_key"] = keys.where(rest == "", keys + "|" + rest)
+    out = out[list(QUARANTINE_COLUMNS)]
     out = out.sort_values(["rule", "row_key"], kind="stable").reset_index(drop=True)
     for col in out.columns:
         out[col] = out[col].astype("string")

@@ -11,10 +11,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+import pandas as pd
 
 from dosewise.data_schemas import MANIFEST_NAME, ConfigError
 
@@ -94,15 +97,41 @@ class RunIds:
         >>> RunIds().stay_keys([7, None])
         ['stay_id=7', 'stay_id=NULL']
         """
+        return self.id_keys(stay_ids, "stay_id")
+
+    def id_keys(self, source_ids: Iterable[object], raw_name: str) -> list[str]:
+        """The patient part of a quarantine `row_key` for any source id (stay, registry or OMOP person).
+
+        `episode_id=<the trajectories' pseudonym>`, or `<raw_name>=<raw id>` when raw ids are kept; a
+        missing id is `<raw_name>=NULL`. Ids are compared as text, integral floats as integers (a
+        column with one missing id is read as floats), so the key matches the episode id.
+
+        >>> RunIds("s" * 16).id_keys([112.0], "patient_id") == RunIds("s" * 16).id_keys(["112"], "x")
+        True
+        >>> RunIds().id_keys([112.0, None, "P-7"], "patient_id")
+        ['patient_id=112', 'patient_id=NULL', 'patient_id=P-7']
+        """
         out = []
-        for stay in stay_ids:
-            if stay is None or stay != stay:  # None or NaN
-                out.append("stay_id=NULL")
+        for value in source_ids:
+            text = source_id_text(value)
+            if text is None:
+                out.append(f"{raw_name}=NULL")
             elif self.salt:
-                out.append(f"episode_id={self.episode_ids([int(stay)])[0]}")
+                out.append(f"episode_id={self.episode_ids([text])[0]}")
             else:
-                out.append(f"stay_id={int(stay)}")
+                out.append(f"{raw_name}={text}")
         return out
+
+
+def source_id_text(value: object) -> str | None:
+    """A source id as the text its pseudonym is made from: None when missing, `112` for 112.0."""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if hasattr(value, "item"):  # numpy scalars
+        return source_id_text(value.item())
+    return str(value)
 
 
 def salt_change_warnings(out_dir: Path, ids: RunIds) -> list[str]:

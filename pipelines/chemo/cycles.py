@@ -21,6 +21,9 @@ from ..simulators.oncology_dynamics import mosteller_bsa
 from .mapping import UNIT_COLUMN_VARIABLE, unit_table
 
 KEYS = ["patient_id", "cycle_number"]
+#: Quarantine keys: the patient goes in its own column, replaced by the run's pseudonym when written.
+ROW_KEYS = ["cycle_number"]
+ID_COLUMN = "patient_id"
 STAGE = "cycles"
 
 
@@ -36,7 +39,10 @@ class CycleResult:
         """Record quarantined rows under `rule`."""
         if not rows.empty:
             self.quarantine.append(
-                make_quarantine(rows, stage=STAGE, rule=rule, column=column, reason=reason, key_columns=KEYS)
+                make_quarantine(
+                    rows, stage=STAGE, rule=rule, column=column, reason=reason, key_columns=ROW_KEYS,
+                    id_column=ID_COLUMN,
+                )
             )
 
     def quarantined(self) -> pd.DataFrame:
@@ -110,7 +116,8 @@ def convert_units(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, int]
                         column=unit_col,
                         reason=f"unit of `{col}` not in rules/chemo_units.csv "
                         f"(known: {', '.join(factors.index)}); value treated as missing",
-                        key_columns=KEYS,
+                        key_columns=ROW_KEYS,
+                        id_column=ID_COLUMN,
                     )
                 )
             out[col] = out[col] * factor

@@ -80,12 +80,14 @@ def read_tables(source: Path) -> tuple[dict[str, pd.DataFrame], list[pd.DataFram
                 f"{path} lacks column(s) {', '.join(missing)} of OMOP table `{name}`.",
                 f"Use the CDM v5.4 column names; the file has: {', '.join(raw.columns[:20])}.",
             )
-        key = schema.columns and next(iter(schema.columns))
+        key = str(next(iter(schema.columns)))
+        person = "person_id" if "person_id" in schema.columns else None  # kept out of row_key
         split = split_valid(
             raw[[c for c in schema.columns if c in raw.columns]],
             schema,
             stage=f"omop_{name}",
-            key_columns=[str(key)],
+            key_columns=[] if key == person else [key],
+            id_column=person,
         )
         tables[name], files = schema.validate(split.kept), [*files, path]  # kept rows, coerced
         quarantine.append(split.quarantined)
@@ -130,6 +132,7 @@ def cycle_episodes(
                 column="drug_concept_id",
                 reason="drug concept not in the concept map",
                 key_columns=["drug_exposure_id"],
+                id_column="person_id",
             )
         )
         drugs = drugs[drugs["drug"].notna()]
@@ -177,6 +180,7 @@ def mapped_measurements(
             column=None,
             reason="same person, date, concept, value and unit as an earlier row (kept once)",
             key_columns=["measurement_id"],
+            id_column="person_id",
         )
     )
     m = m[~dup]
@@ -200,6 +204,7 @@ def mapped_measurements(
             column="measurement_date",
             reason="measured before birth or after death",
             key_columns=["measurement_id"],
+            id_column="person_id",
         )
     )
     m = m[~outside]
@@ -223,6 +228,7 @@ def mapped_measurements(
             column="unit_source_value",
             reason="unit not in rules/chemo_units.csv",
             key_columns=["measurement_id"],
+            id_column="person_id",
         )
     )
     m = m[~bad].assign(value=m["value_as_number"] * f[~bad])

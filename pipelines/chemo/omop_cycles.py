@@ -150,8 +150,12 @@ def read_omop(
         "planned_interval_days",
     ]
     rows = cycles.drop(columns=[c for c in drop if c in cycles]).reset_index(drop=True)
-    split = split_valid(rows, RegistrySchema, stage="omop_cycles", key_columns=["patient_id", "cycle_number"])
-    parts = [q for q in [*quarantine, split.quarantined] if not q.empty]
+    split = split_valid(
+        rows, RegistrySchema, stage="omop_cycles", key_columns=["cycle_number"], id_column="patient_id"
+    )
+    parts = [
+        q.rename(columns={"person_id": "patient_id"}) for q in [*quarantine, split.quarantined] if not q.empty
+    ]
     q = pd.concat(parts, ignore_index=True) if parts else empty_quarantine()
     kept = RegistrySchema.validate(split.kept)  # coerced (split_valid keeps failing tables' rows as read)
     return kept.reset_index(drop=True), q, files, n_in, extra

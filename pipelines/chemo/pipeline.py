@@ -27,7 +27,7 @@ from dosewise.data_schemas import columns as c
 
 from ..episodes import episode_ids_and_splits
 from ..outputs import write_frame_quarantine
-from ..privacy import resolve_salt
+from ..privacy import RunIds, resolve_salt, salt_change_warnings
 from ..rule_tables import rule_sha256
 from ..runner import StageRunner
 from ..simulators.oncology_params import load_oncology_parameters
@@ -62,15 +62,16 @@ def redacted_config(config: ChemoPipelineConfig) -> dict[str, Any]:
     return data
 
 
-def _episode_ids(patients: pd.DataFrame, config: ChemoPipelineConfig) -> tuple[dict[str, str], pd.DataFrame]:
+def _episode_ids(
+    patients: pd.DataFrame, config: ChemoPipelineConfig, run_ids: RunIds
+) -> tuple[dict[str, str], pd.DataFrame]:
     out = config.output
-    salt = resolve_salt(out.id_salt, out.id_salt_env) if out.pseudonymize_ids else ""
     keys = patients["patient_id"].astype(str).tolist()
     ids, splits = episode_ids_and_splits(
         keys,
         keys,
         pseudonymize=out.pseudonymize_ids,
-        salt=salt,
+        salt=run_ids.salt,
         fractions=out.split_fractions,
         seed=config.seed,
         raw_prefix="patient_",
@@ -110,14 +111,24 @@ def run_chemo_pipeline(
     """Run the chemotherapy ETL on a registry or OMOP folder and write a complete trajectories folder.
 
     The run is staged and swapped in whole, so a failed rerun leaves the last complete one intact.
+    Every output names patients as the trajectories do (`RunIds`): pseudonyms unless
+    `output.pseudonymize_ids = false`; the salt's fingerprint goes in the manifest.
     """
+    out = config.output
+    ids = RunIds(resolve_salt(out.id_salt, out.id_salt_env) if out.pseudonymize_ids else "")
+    warnings = salt_change_warnings(Path(out_dir), ids)
     with staged_output(out_dir) as work:
-        manifest = _run_into(config, Path(source_dir), work, show_progress)
+        manifest = _run_into(config, Path(source_dir), work, show_progress, ids, warnings)
     return manifest
 
 
 def _run_into(
-    config: ChemoPipelineConfig, source_dir: Path, out_dir: Path, show_progress: bool
+    config: ChemoPipelineConfig,
+    source_dir: Path,
+    out_dir: Path,
+    show_progress: bool,
+    ids: RunIds,
+    warnings: list[str],
 ) -> RunManifest:
     runner = StageRunner(STAGES, show_progress)
     manifest = RunManifest.start("chemo_trajectories", redacted_config(config), seed=config.seed)
@@ -128,7 +139,7 @@ def _run_into(
             rows, quarantine, n_read, notes = read_chemo_source(src, config)
             files = src.files
             extra.update(notes)
-            write_frame_quarantine(quarantine, out_dir / "quarantine" / "sources.parquet")
+            write_frame_quarantine(quarantine, out_dir / "quarantine" / "sources.parquet", ids)
             manifest.inputs = {str(p.relative_to(source_dir)): sha256_file(p) for p in sorted(files)}
             manifest.inputs.update({f"rules/{n}": rule_sha256(n) for n in RULE_FILES})
             grain = (
@@ -145,7 +156,7 @@ def _run_into(
         with runner.stage("cycles") as log:
             result = apply_cycle_rules(rows, config.input.unknown_regimen, config.actions.max_rdi)
             q = result.quarantined()
-            write_frame_quarantine(q, out_dir / "quarantine" / "cycles.parquet")
+            write_frame_quarantine(q, out_dir / "quarantine" / "cycles.parquet", ids)
             extra.update(result.notes)
             log.set(len(rows), len(result.cycles), counts_by_rule(q))
             if result.cycles.empty:
@@ -155,7 +166,7 @@ def _run_into(
                 )
         with runner.stage("units") as log:
             converted, q_units, n_values = convert_units(result.cycles)
-            write_frame_quarantine(q_units, out_dir / "quarantine" / "units.parquet")
+            write_frame_quarantine(q_units, out_dir / "quarantine" / "units.parquet", ids)
             log.set(
                 n_values,
                 n_values - len(q_units),
@@ -169,10 +180,10 @@ def _run_into(
             extra["filled_values"] = filled
             log.set(len(converted), len(cycles), note="missing labs held forward, then the median")
         with runner.stage("trajectories") as log:
-            ids, splits = _episode_ids(patients, config)
+            episode_ids, splits = _episode_ids(patients, config, ids)
             behaviour = src.behaviour if config.input.use_simulator_truth else None
             sd = load_oncology_parameters()["behaviour.dose_noise_sd"]
-            traj = assemble(cycles, patients, config, ids, behaviour, sd)
+            traj = assemble(cycles, patients, config, episode_ids, behaviour, sd)
             has_prob = behaviour is not None
             n = len(config.actions.rdi_edges) + 1
             info = TrajectoryDatasetInfo(
@@ -193,9 +204,8 @@ def _run_into(
             write_table_atomic(
                 splits.sort_values(c.EPISODE_ID).reset_index(drop=True), out_dir / "splits.parquet"
             )
-            write_table_atomic(
-                _cohort(patients, traj, ids, not config.output.pseudonymize_ids), out_dir / "cohort.parquet"
-            )
+            cohort = _cohort(patients, traj, episode_ids, not config.output.pseudonymize_ids)
+            write_table_atomic(cohort, out_dir / "cohort.parquet")
             log.set(len(traj), len(traj), note="written: trajectories, splits, cohort, quarantine")
         manifest.dataset = info
         manifest.extra = {
@@ -207,6 +217,8 @@ def _run_into(
             "behaviour_density": "density of the logged rdi_fraction under the simulated clinicians' policy"
             if has_prob
             else "absent",
+            "id_salt_fingerprint": ids.fingerprint,
+            "warnings": warnings,
         }
     finally:
         runner.close()

@@ -40,7 +40,7 @@ def read_registry(source: Path, mapping: RegistryMapping) -> tuple[pd.DataFrame,
         )
     frame = frame.reset_index(drop=True)
     split = split_valid(
-        frame, RegistrySchema, stage="registry_schema", key_columns=["patient_id", "cycle_number"]
+        frame, RegistrySchema, stage="registry_schema", key_columns=["cycle_number"], id_column="patient_id"
     )
     kept = RegistrySchema.validate(split.kept)  # the kept rows, coerced (split_valid keeps them as read)
     return kept.reset_index(drop=True), split.quarantined, path, len(raw)

@@ -140,7 +140,8 @@ def test_registry_case_is_quarantined_with_its_rule(
     rules, q = _run(_registry(clean, tmp_path, edit), tmp_path)
     hits = q[q["rule"].str.startswith(rule) | (q["stage"] == rule)]
     assert len(hits) >= 1, (name, rules)
-    assert (hits["reason"].str.len() > 5).all() and hits["row_key"].str.contains("patient_id=").all()
+    assert (hits["reason"].str.len() > 5).all()
+    assert hits["row_key"].str.match(r"episode_id=ep_[0-9a-f]{16}(\||$)").all()
 
 
 def test_bsa_from_height_and_weight_is_derived_and_recorded(clean: dict[str, Path], tmp_path: Path) -> None:
@@ -227,3 +228,52 @@ def test_check_sources_recognises_registry_and_omop(clean: dict[str, Path], tmp_
     (src / "episode.csv").unlink()
     result = CliRunner().invoke(app, ["etl", "check-sources", "--source", str(src)])
     assert result.exit_code == 2 and "episode" in result.output
+
+
+def _plant_dirt(clean: dict[str, Path], tmp_path: Path) -> tuple[Path, Path]:
+    """A registry and an OMOP folder with quarantined rows at every stage that names patients."""
+    def edit(f: pd.DataFrame) -> pd.DataFrame:
+        f.loc[_first_row_of(f, 3), "grade_fatigue"] = 7  # sources: schema
+        f.loc[_first_row_of(f, 2), "anc_unit"] = "furlongs"  # units
+        f.loc[_first_row_of(f, 4), DOSE] = -1.0  # cycles (+ follows_ rows)
+        return f
+
+    registry = _registry(clean, tmp_path, edit)
+    omop = tmp_path / "omop"
+    shutil.copytree(clean["omop"], omop)
+    meas = pd.read_csv(omop / "measurement.csv")
+    meas.loc[0, "measurement_date"] = "1901-01-01"
+    meas.loc[1, "unit_source_value"] = "furlongs"
+    pd.concat([meas, meas.iloc[[5]]]).to_csv(omop / "measurement.csv", index=False)
+    person = pd.read_csv(omop / "person.csv")
+    person.loc[2, "year_of_birth"] = -5  # fails the person schema: keyed by the person alone
+    person.to_csv(omop / "person.csv", index=False)
+    return registry, omop
+
+
+def test_chemo_quarantine_names_patients_by_the_trajectories_pseudonyms(
+    clean: dict[str, Path], tmp_path: Path
+) -> None:
+    from dosewise.pipelines.privacy import pseudonymize_ids
+
+    salt = SALT["output"]["id_salt"]
+    for src in _plant_dirt(clean, tmp_path):
+        out = tmp_path / f"out_{src.name}"
+        manifest = run_chemo_pipeline(ChemoPipelineConfig(**SALT), src, out, show_progress=False)
+        q = pd.concat([pd.read_parquet(p) for p in (out / "quarantine").glob("*.parquet")])
+        assert {"sources", "cycles", "units"} & {p.stem for p in (out / "quarantine").glob("*.parquet")}
+        assert len(q) >= 4 and not q["row_key"].str.contains("patient_id=|person_id=").any(), q["row_key"]
+        first = q["row_key"].str.split("|").str[0]
+        assert first.str.fullmatch(r"episode_id=ep_[0-9a-f]{16}").all(), first.tolist()
+        table = "registry.csv" if src.name == "src" else "person.csv"
+        raw_ids = pd.read_csv(src / table)["patient_id" if src.name == "src" else "person_id"].unique()
+        assert set(first.str.removeprefix("episode_id=")) <= set(pseudonymize_ids(raw_ids, salt))
+        # a patient truncated at a bad cycle keeps its earlier cycles under the same episode id
+        cohort = set(pd.read_parquet(out / "cohort.parquet")["episode_id"])
+        assert set(first.str.removeprefix("episode_id=")) & cohort
+        assert manifest.extra["id_salt_fingerprint"] and salt not in (out / "manifest.json").read_text()
+    raw = run_chemo_pipeline(ChemoPipelineConfig(output={"pseudonymize_ids": False}), src, tmp_path / "raw",
+                             show_progress=False)
+    keys = pd.concat([pd.read_parquet(p) for p in (tmp_path / "raw" / "quarantine").glob("*.parquet")])
+    assert keys["row_key"].str.match(r"patient_id=\d+(\||$)").all()
+    assert raw.extra["id_salt_fingerprint"] is None
