@@ -116,6 +116,9 @@ class TrainingData:
     terminals: np.ndarray
     manifest_sha256: str
     stats: dict[str, int] = field(default_factory=dict)
+    #: The trajectories' id-salt fingerprint (`id_salt_fingerprint` in their manifest; None for raw
+    #: ids), or "unrecorded" when the producer did not record one; see `ope.inputs.check_same_salt`.
+    id_salt_fingerprint: str | None = "unrecorded"
 
     @property
     def action_size(self) -> int:
@@ -218,6 +221,7 @@ def load_training_data(
         frame=frame, info=info, feature_names=names, action_space=action_space, scaler=scaler,
         dose_scaler=dose_scaler, observations=scaler.transform(frame), actions=actions,
         episode_ends=ends, terminals=terminals, manifest_sha256=sha, stats=stats,
+        id_salt_fingerprint=manifest.extra.get("id_salt_fingerprint", "unrecorded"),
     )
 
 

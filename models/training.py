@@ -56,6 +56,7 @@ def _meta(config: TrainConfig, data: TrainingData) -> dict[str, Any]:
         "scaler": data.scaler.to_dict(), "action_bin_edges": info.action_bin_edges,
         "action_grid": list(info.action_grid), "representative_doses": doses.tolist(),
         "config": config.model_dump(mode="json"), "data_manifest_sha256": data.manifest_sha256,
+        "data_id_salt_fingerprint": data.id_salt_fingerprint,
         "data_stats": data.stats,
         "bcq_flexibility": getattr(config.algorithm, "action_flexibility", None),
         "continuous": None, "dose_bounds": None,

@@ -126,6 +126,14 @@ class OpeConfig(StrictConfig):
     estimators: list[Estimator] = Field(
         default=["IS", "WIS", "PDIS", "PDWIS", "DR", "WDR", "FQE"], description="Estimators to report."
     )
+    id_salt_mismatch: Literal["error", "warn"] = Field(
+        default="error",
+        description="When the evaluated trajectories were pseudonymised with another id salt than the "
+        "policy's training trajectories (their manifests' fingerprints differ), the episode ids and the "
+        "train/validation/test split differ, so the evaluated split holds episodes the policy was trained "
+        "on: `error` stops (exit 2); `warn` evaluates and records the warning in the report, for a "
+        "population that shares no patient with the training data (external validation).",
+    )
     max_weight: float | None = Field(
         default=None, gt=0, description="Clip each per-step importance ratio at this value (recorded)."
     )

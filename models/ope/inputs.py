@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dosewise.data_schemas import BadInputError, TrajectoryDatasetInfo
+from dosewise.data_schemas import BadInputError, RunManifest, TrajectoryDatasetInfo
 from dosewise.data_schemas import columns as c
 
 from ..behaviour import BehaviourPolicyClassifier
@@ -47,6 +47,50 @@ def check_policy_matches(policy: Any, info: TrajectoryDatasetInfo) -> list[str]:
             "Evaluate on trajectories with the same action binning the policy was trained on.",
         )
     return features
+
+
+UNRECORDED = "unrecorded"
+
+
+def _salt_name(fingerprint: str | None) -> str:
+    return "none (raw ids)" if fingerprint is None else fingerprint
+
+
+def check_same_salt(
+    policy: Any, manifest: RunManifest, manifest_sha256: str, folder: str, on_mismatch: str
+) -> list[str]:
+    """The evaluated trajectories must carry the id-salt fingerprint of the policy's training data.
+
+    A rerun of the ETL with another salt gives other pseudonyms and another train/validation/test
+    split, so the evaluated split would hold episodes the policy was trained on. `on_mismatch`
+    (`OpeConfig.id_salt_mismatch`) makes that an error (exit 2) or a warning returned for the report.
+    Policies without training data (constant:K, the clinicians) and folders that are the training
+    trajectories themselves (same manifest hash) pass.
+    """
+    meta = getattr(policy, "meta", None)
+    if not isinstance(meta, dict) or meta.get("data_manifest_sha256") == manifest_sha256:
+        return []
+    raw_ids = manifest.dataset is not None and not manifest.dataset.ids_pseudonymised
+    trained = meta.get("data_id_salt_fingerprint", UNRECORDED)
+    evaluated = manifest.extra.get("id_salt_fingerprint", None if raw_ids else UNRECORDED)
+    if trained == evaluated:
+        return []
+    if UNRECORDED in (trained, evaluated):
+        which = "the policy's training trajectories do" if trained == UNRECORDED else f"{folder} does"
+        return [f"The id-salt fingerprint of the policy's training trajectories cannot be compared with "
+                f"{folder}'s: {which} not record one. If both came from one source, check they were made "
+                "with the same DOSEWISE_ID_SALT, else the evaluated split may hold training episodes."]
+    text = (f"Policy `{policy.name}` was trained on trajectories pseudonymised with id-salt fingerprint "
+            f"{_salt_name(trained)}, but {folder} has fingerprint {_salt_name(evaluated)}: with another salt "
+            "the episode ids and the train/validation/test split differ, so the evaluated split holds "
+            "episodes the policy was trained on.")
+    if on_mismatch == "error":
+        raise BadInputError(
+            text, "Re-run the ETL with the training run's salt (DOSEWISE_ID_SALT), or retrain on these "
+            "trajectories; for data that shares no patient with the training data (external validation) "
+            "pass --set id_salt_mismatch=warn.")
+    return [f"{text} Evaluated anyway (id_salt_mismatch = warn): trust it only if the two datasets share "
+            "no patient."]
 
 
 def take_split(frame: pd.DataFrame, split: str, folder: str) -> pd.DataFrame:

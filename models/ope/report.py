@@ -35,7 +35,7 @@ from .continuous import resolve_action_space
 from .diagnostics import estimator_ess, support_flags, support_summary, weight_summary
 from .episodes import episode_layout
 from .importance_sampling import ImportanceWeights
-from .inputs import check_policy_matches, take_split
+from .inputs import check_policy_matches, check_same_salt, take_split
 from .prepare import prepare_continuous, prepare_discrete
 from .targets import CLINICIANS, Q_ESTIMATORS, needs_q
 from .terms import RatioTerms
@@ -104,6 +104,8 @@ def evaluate_policy(
     if info is None:  # read_trajectories already refuses such folders
         raise BadInputError(f"{folder} has no dataset contract in its manifest.", "Re-run its producer.")
     features = check_policy_matches(policy, info)
+    salt_warnings = check_same_salt(policy, manifest, sha256_file(folder / MANIFEST_NAME), str(folder),
+                                    config.id_salt_mismatch)
     mode = resolve_action_space(policy, info, config)
     rows = take_split(frame, split, str(folder))
     fit_rows = take_split(frame, config.behaviour.fit_split, str(folder))
@@ -114,7 +116,7 @@ def evaluate_policy(
     prepare = prepare_continuous if mode == "continuous" else prepare_discrete
     prepared = prepare(folder, policy, label, rows, fit_rows, features, info, config, layout, split,
                        show_progress)
-    terms, returns, warnings = prepared.terms, prepared.returns_range, list(prepared.warnings)
+    terms, returns, warnings = prepared.terms, prepared.returns_range, [*salt_warnings, *prepared.warnings]
     all_terms, weights, bound_terms = terms.all_terms, terms.weights, terms.bound_terms
     if not needs_q(config) and set(Q_ESTIMATORS) & set(config.estimators):
         warnings.append("FQE is disabled (fqe.enabled = false): DR, WDR and FQE were not computed.")
