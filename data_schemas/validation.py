@@ -111,13 +111,18 @@ def read_trajectories(
             f"{int(frame[c.SPLIT].isna().sum())} trajectory rows have no split in splits.parquet.",
             "Re-run the producer; every episode must be assigned to a split.",
         )
-    if split is not None:
-        if split not in c.SPLITS:
-            raise BadInputError(f"Unknown split `{split}`.", f"Use one of {', '.join(c.SPLITS)}.")
-        frame = frame[frame[c.SPLIT] == split].reset_index(drop=True)
-        if frame.empty:
-            raise BadInputError(
-                f"Split `{split}` of {folder} has no episodes.",
-                "Choose another split or re-run the producer with a different split ratio.",
-            )
-    return frame, manifest
+    return (frame if split is None else select_split(frame, split, folder)), manifest
+
+
+def select_split(frame: pd.DataFrame, split: str, folder: Path) -> pd.DataFrame:
+    """The rows of one split of a frame read by `read_trajectories` (index reset); an unknown or
+    empty split is an error that names the folder."""
+    if split not in c.SPLITS:
+        raise BadInputError(f"Unknown split `{split}`.", f"Use one of {', '.join(c.SPLITS)}.")
+    part = frame[frame[c.SPLIT] == split].reset_index(drop=True)
+    if part.empty:
+        raise BadInputError(
+            f"Split `{split}` of {folder} has no episodes.",
+            "Choose another split or re-run the producer with a different split ratio.",
+        )
+    return part

@@ -15,8 +15,15 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from dosewise.data_schemas import MANIFEST_NAME, BadInputError, TrajectoryDatasetInfo, read_trajectories
+from dosewise.data_schemas import (
+    MANIFEST_NAME,
+    BadInputError,
+    RunManifest,
+    TrajectoryDatasetInfo,
+    read_trajectories,
+)
 from dosewise.data_schemas import columns as c
+from dosewise.data_schemas.validation import select_split
 
 ActionSpace = Literal["discrete", "continuous"]
 
@@ -173,8 +180,34 @@ def _features(info: TrajectoryDatasetInfo, features: list[str] | None) -> list[s
     return list(features)
 
 
+@dataclass(frozen=True)
+class LoadedTrajectories:
+    """A trajectories folder read and validated once (every split), so that one command can take
+    several splits, or the same split several times, without reading the folder again."""
+
+    folder: Path
+    frame: pd.DataFrame  # every split's rows, validated, with the `split` column
+    manifest: RunManifest
+    info: TrajectoryDatasetInfo
+    manifest_sha256: str  # SHA-256 of the folder's manifest.json (the input hash outputs record)
+
+    @classmethod
+    def read(cls, trajectories_dir: Path) -> LoadedTrajectories:
+        """Read and validate `trajectories_dir` (`read_trajectories`)."""
+        folder = Path(trajectories_dir)
+        frame, manifest = read_trajectories(folder)
+        if manifest.dataset is None:  # read_trajectories already refuses such folders
+            raise BadInputError(f"{folder} has no dataset contract in its manifest.", "Re-run its producer.")
+        sha = hashlib.sha256((folder / MANIFEST_NAME).read_bytes()).hexdigest()
+        return cls(folder, frame, manifest, manifest.dataset, sha)
+
+    def split_rows(self, split: str) -> pd.DataFrame:
+        """One split's rows in file order (index reset), as `read_trajectories(folder, split)`."""
+        return select_split(self.frame, split, self.folder)
+
+
 def load_training_data(
-    trajectories_dir: Path,
+    trajectories_dir: Path | LoadedTrajectories,
     *,
     split: str = "train",
     features: list[str] | None = None,
@@ -182,12 +215,11 @@ def load_training_data(
     scaler: StateScaler | None = None,
     dose_scaler: DoseScaler | None = None,
 ) -> TrainingData:
-    """Read and validate one split; fit the scalers on it unless given (fit on train only)."""
-    folder = Path(trajectories_dir)
-    frame, manifest = read_trajectories(folder, split=split)
-    info = manifest.dataset
-    if info is None:  # read_trajectories already refuses such folders
-        raise BadInputError(f"{folder} has no dataset contract in its manifest.", "Re-run its producer.")
+    """Read and validate one split (or take it from trajectories read already); fit the scalers on
+    it unless given (fit on train only)."""
+    loaded = (trajectories_dir if isinstance(trajectories_dir, LoadedTrajectories)
+              else LoadedTrajectories.read(trajectories_dir))
+    folder, info, frame = loaded.folder, loaded.info, loaded.split_rows(split)
     names = _features(info, features)
     frame = frame.sort_values([c.EPISODE_ID, c.STEP], kind="stable").reset_index(drop=True)
     scaler = scaler or StateScaler.fit(frame, names)
@@ -216,12 +248,11 @@ def load_training_data(
         "n_timeout_episodes": int(timeouts.sum()),
         "n_open_episodes": int((ends & ~terminals & ~timeouts).sum()),
     }
-    sha = hashlib.sha256((folder / MANIFEST_NAME).read_bytes()).hexdigest()
     return TrainingData(
         frame=frame, info=info, feature_names=names, action_space=action_space, scaler=scaler,
         dose_scaler=dose_scaler, observations=scaler.transform(frame), actions=actions,
-        episode_ends=ends, terminals=terminals, manifest_sha256=sha, stats=stats,
-        id_salt_fingerprint=manifest.extra.get("id_salt_fingerprint", "unrecorded"),
+        episode_ends=ends, terminals=terminals, manifest_sha256=loaded.manifest_sha256, stats=stats,
+        id_salt_fingerprint=loaded.manifest.extra.get("id_salt_fingerprint", "unrecorded"),
     )
 
 

@@ -19,7 +19,7 @@ import pandas as pd
 
 from dosewise.data_schemas import columns as c
 
-from ..datasets import DoseScaler, StateScaler, load_training_data
+from ..datasets import DoseScaler, LoadedTrajectories, StateScaler, load_training_data
 from ..device import resolve_device
 from .config import FqeConfig
 from .fqe import fit_with_refits, fqe_step
@@ -100,7 +100,8 @@ def build_continuous_fqe(observation_size: int, action_size: int, config: FqeCon
 
 
 def fit_continuous_fqe(
-    trajectories_dir: Path, target_doses: DoseFunction | None, feature_names: list[str], config: FqeConfig,
+    trajectories_dir: Path | LoadedTrajectories, target_doses: DoseFunction | None, feature_names: list[str],
+    config: FqeConfig,
     *, split: str, gamma: float, seed: int, refits: int = 0, label: str = "FQE", n_threads: int = 1,
     show_progress: bool = False,
 ) -> list[FittedContinuousQ]:

@@ -18,7 +18,7 @@ import pandas as pd
 from dosewise.data_schemas import columns as c
 from dosewise.data_schemas.console import progress
 
-from ..datasets import StateScaler, TransitionArrays, load_training_data
+from ..datasets import LoadedTrajectories, StateScaler, TransitionArrays, load_training_data
 from ..device import resolve_device
 from ..sampling import TransitionSampler, update_step
 from .config import FqeConfig
@@ -156,7 +156,7 @@ def _episode_resample(
 
 
 def fit_fqe(
-    trajectories_dir: Path,
+    trajectories_dir: Path | LoadedTrajectories,
     target_probabilities: PolicyProbabilities,
     feature_names: list[str],
     config: FqeConfig,
@@ -175,7 +175,7 @@ def fit_fqe(
 
 
 def fit_fqe_with_refits(
-    trajectories_dir: Path,
+    trajectories_dir: Path | LoadedTrajectories,
     target_probabilities: PolicyProbabilities,
     feature_names: list[str],
     config: FqeConfig,
@@ -191,7 +191,8 @@ def fit_fqe_with_refits(
     """The fit on the whole `split`, then `refits` fits on episode-level bootstrap resamples of it
     (each episode's transitions repeated as often as it was drawn; network seed `seed + k`).
 
-    The split is read and the target's probabilities computed once for all fits."""
+    The split is read (or taken from `LoadedTrajectories` read already) and the target's
+    probabilities computed once for all fits."""
     data = load_training_data(trajectories_dir, split=split, features=feature_names)
     arrays = data.transitions()
     keep = ~data.episode_ends | data.terminals

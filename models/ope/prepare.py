@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,6 +20,7 @@ from dosewise.data_schemas import TrajectoryDatasetInfo
 from dosewise.data_schemas import columns as c
 from dosewise.data_schemas.ope import DensityCalibration
 
+from ..datasets import LoadedTrajectories
 from .bounds import support_bound_terms, value_range
 from .calibration import CalibrationResult
 from .config import OpeConfig
@@ -49,16 +49,17 @@ class Prepared:
 
 
 def _fitted_qs(
-    folder: Path, probs_fn: Callable[[pd.DataFrame], np.ndarray], rows: pd.DataFrame, features: list[str],
-    config: OpeConfig, split: str, label: str, show: bool,
+    trajectories: LoadedTrajectories, probs_fn: Callable[[pd.DataFrame], np.ndarray], rows: pd.DataFrame,
+    features: list[str], config: OpeConfig, split: str, label: str, show: bool,
 ) -> list[np.ndarray]:
     """FQE for one target -> Q(s, a) on every evaluated row (rows, A): the fit on the whole fit
     split first, then one per bootstrap refit (`fqe.bootstrap_refits`)."""
     from .fqe import fit_fqe_with_refits
 
     fit_split = split if config.fqe.fit_split == "same" else config.fqe.fit_split
-    fits = fit_fqe_with_refits(folder, probs_fn, features, config.fqe, split=fit_split, gamma=config.gamma,
-                               seed=config.seed, n_threads=config.threads, show_progress=show,
+    fits = fit_fqe_with_refits(trajectories, probs_fn, features, config.fqe, split=fit_split,
+                               gamma=config.gamma, seed=config.seed, n_threads=config.threads,
+                               show_progress=show,
                                refits=config.fqe.bootstrap_refits if "FQE" in config.estimators else 0,
                                label=f"FQE {label}")
     return [np.asarray(fitted.q_values(rows[features]), dtype=np.float64) for fitted in fits]
@@ -70,8 +71,9 @@ def _q_terms(q: np.ndarray, probs: np.ndarray, actions: np.ndarray, layout: Epis
 
 
 def prepare_discrete(
-    folder: Path, policy: Any, label: str, rows: pd.DataFrame, fit_rows: pd.DataFrame, features: list[str],
-    info: TrajectoryDatasetInfo, config: OpeConfig, layout: EpisodeLayout, split: str, show: bool,
+    trajectories: LoadedTrajectories, policy: Any, label: str, rows: pd.DataFrame, fit_rows: pd.DataFrame,
+    features: list[str], info: TrajectoryDatasetInfo, config: OpeConfig, layout: EpisodeLayout, split: str,
+    show: bool,
 ) -> Prepared:
     """Action-probability ratios for the (epsilon-softened) policy and the clinicians."""
     with threadpool_limits(limits=config.threads):
@@ -92,7 +94,7 @@ def prepare_discrete(
         weights = importance_weights(layout.pad(logged_target, 1.0), layout.pad(behaviour.logged, 1.0), mask,
                                      config.max_weight)
         qs: list[np.ndarray | None] = (
-            list(_fitted_qs(folder, probs_fn, rows, features, config, split, target, show))
+            list(_fitted_qs(trajectories, probs_fn, rows, features, config, split, target, show))
             if needs_q(config) else [None])
         out.add(target, config, weights, rewards,
                 [None if q is None else _q_terms(q, probs, actions, layout) for q in qs])
@@ -110,16 +112,17 @@ def prepare_discrete(
 
 
 def prepare_continuous(
-    folder: Path, policy: Any, label: str, rows: pd.DataFrame, fit_rows: pd.DataFrame, features: list[str],
-    info: TrajectoryDatasetInfo, config: OpeConfig, layout: EpisodeLayout, split: str, show: bool,
+    trajectories: LoadedTrajectories, policy: Any, label: str, rows: pd.DataFrame, fit_rows: pd.DataFrame,
+    features: list[str], info: TrajectoryDatasetInfo, config: OpeConfig, layout: EpisodeLayout, split: str,
+    show: bool,
 ) -> Prepared:
     """Density ratios for the kernel-smoothed deterministic policy and the clinicians."""
     bandwidth = bandwidths(config, fit_rows, list(info.continuous_action_columns))
     with threadpool_limits(limits=config.threads):
         model = fit_dose_density(fit_rows, features, info, config)
     behaviour = dose_behaviour(model, rows, features, info, config, bandwidth)
-    terms, policy_doses = continuous_target_terms(folder, policy, label, rows, features, info, config, layout,
-                                                  behaviour, bandwidth, split, show)
+    terms, policy_doses = continuous_target_terms(trajectories, policy, label, rows, features, info, config,
+                                                  layout, behaviour, bandwidth, split, show)
     recommended, prob = recommended_support(policy_doses, behaviour, rows, features, info, bandwidth)
     rewards = layout.pad(rows[c.REWARD].to_numpy(np.float64), 0.0)
     return Prepared(model=model, source=behaviour.source, calibration=behaviour.calibration,

@@ -1,5 +1,12 @@
 """`evaluate_policy`: every estimator for the policy and the clinicians, with intervals and
-diagnostics, written as `ope_report.json` plus figures, support flags and the behaviour model."""
+diagnostics, written as `ope_report.json` plus figures, support flags and the behaviour model.
+
+It runs as three declared stages (`EVALUATE_STAGES`): `read_trajectories` reads and validates the
+trajectories folder once (every split: the evaluated one, the behaviour model's and FQE's fit
+splits are taken from it), `estimate_policy_value` computes an `OpeEvaluation` (the report and
+what its figures are drawn from) without writing anything, and `write_report`
+(`writing.write_evaluation`) writes the output folder.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from dosewise.data_schemas import (
-    BadInputError,
-    RunManifest,
-    read_trajectories,
-    sha256_file,
-    write_table_atomic,
-)
 from dosewise.data_schemas import columns as c
-from dosewise.data_schemas.folders import staged_output
-from dosewise.data_schemas.io import MANIFEST_NAME, write_json_atomic
+from dosewise.data_schemas.io import MANIFEST_NAME
 from dosewise.data_schemas.ope import (
     MIN_ESS_SHARE,
     BehaviourModelInfo,
@@ -26,8 +25,7 @@ from dosewise.data_schemas.ope import (
     OpeReport,
 )
 
-from ..behaviour import save_behaviour_model
-from . import plots
+from ..datasets import LoadedTrajectories
 from .bootstrap import bootstrap_intervals, refit_spread, widen_for_refits
 from .bounds import bound_warnings, summarise_bounds
 from .config import OpeConfig
@@ -39,11 +37,13 @@ from .inputs import check_policy_matches, check_same_salt, take_split
 from .prepare import prepare_continuous, prepare_discrete
 from .targets import CLINICIANS, Q_ESTIMATORS, needs_q
 from .terms import RatioTerms
+from .writing import FILES, OpeEvaluation, write_evaluation
 
-FILES = {"report": "ope_report.json", "estimates": "ope_estimates.parquet", "forest": "ope_forest.png",
-         "weights": "ope_weights.png", "heatmap": "action_heatmap.png",
-         "calibration": "behaviour_calibration.png", "support": "support_flags.parquet",
-         "behaviour_model": "behaviour_model.joblib"}
+EVALUATE_STAGES = (
+    ("read_trajectories", "trajectories folder -> LoadedTrajectories (read and validated once)"),
+    ("estimate_policy_value", "LoadedTrajectories + policy + OpeConfig -> OpeEvaluation (nothing written)"),
+    ("write_report", "OpeEvaluation -> out_dir: ope_report.json, figures, support flags, manifest.json"),
+)
 FQE_NOTE = ("Not an honest interval: fqe.bootstrap_refits = 0, so the FQE interval resamples the evaluated "
             "episodes around one fitted Q-function and leaves out the error of fitting it (it covered the "
             "exact ICU-Sepsis value in 0-10 % of replications; bench/ope_coverage.py --fqe-intervals). DR "
@@ -97,24 +97,54 @@ def evaluate_policy(
     show_progress: bool = True,
 ) -> OpeReport:
     """Estimate `policy`'s value (ε-softened) and the clinicians' on one split of a trajectories
-    folder, with episode-bootstrap intervals, ESS and support; write the report into `out_dir`."""
-    folder, out_dir = Path(trajectories_dir), Path(out_dir)
-    frame, manifest = read_trajectories(folder)
-    info = manifest.dataset
-    if info is None:  # read_trajectories already refuses such folders
-        raise BadInputError(f"{folder} has no dataset contract in its manifest.", "Re-run its producer.")
+    folder, with episode-bootstrap intervals, ESS and support; write the report into `out_dir`.
+
+    The stages of `EVALUATE_STAGES` in order; the folder is read once."""
+    trajectories = LoadedTrajectories.read(Path(trajectories_dir))
+    evaluation = estimate_policy_value(trajectories, policy, config, split=split, show_progress=show_progress)
+    write_evaluation(evaluation, Path(out_dir))
+    return evaluation.report
+
+
+def _config_warnings(config: OpeConfig, split: str, n: int, weights: dict[str, ImportanceWeights]) -> tuple[
+        list[str], list[str]]:
+    """(warnings that lead the report, warnings that follow it) raised by the config and the size."""
+    first = [] if n >= config.min_episodes else [
+        f"Only {n} episodes in split `{split}` (fewer than {config.min_episodes}): the bootstrap intervals "
+        "are not meaningful at this size."]
+    last = []
+    if config.behaviour.fit_split == split:
+        last.append(f"The behaviour model was fitted on the evaluated split `{split}`; its calibration "
+                    "is measured in-sample.")
+    if config.max_weight is not None:
+        clipped = sum(w.n_clipped for w in weights.values())
+        last.append(f"Per-step importance ratios were clipped at {config.max_weight:g} ({clipped} "
+                    "ratios); clipped estimators are biased towards the clinicians' value.")
+    return first, last
+
+
+def estimate_policy_value(
+    trajectories: LoadedTrajectories,
+    policy: Any,
+    config: OpeConfig,
+    *,
+    split: str = "test",
+    show_progress: bool = True,
+) -> OpeEvaluation:
+    """The `estimate_policy_value` stage: every estimator, interval and diagnostic for `policy` and
+    the clinicians on `split` of trajectories read already; returns the report unwritten."""
+    folder, info, frame = trajectories.folder, trajectories.info, trajectories.frame
     features = check_policy_matches(policy, info)
-    salt_warnings = check_same_salt(policy, manifest, sha256_file(folder / MANIFEST_NAME), str(folder),
+    salt_warnings = check_same_salt(policy, trajectories.manifest, trajectories.manifest_sha256, str(folder),
                                     config.id_salt_mismatch)
     mode = resolve_action_space(policy, info, config)
     rows = take_split(frame, split, str(folder))
     fit_rows = take_split(frame, config.behaviour.fit_split, str(folder))
-    n_fit = len(fit_rows)
     layout = episode_layout(rows)
     mask, actions = layout.mask, rows[c.ACTION].to_numpy(np.int64)
     label = policy.name if policy.name != CLINICIANS else f"{policy.name} (policy)"
     prepare = prepare_continuous if mode == "continuous" else prepare_discrete
-    prepared = prepare(folder, policy, label, rows, fit_rows, features, info, config, layout, split,
+    prepared = prepare(trajectories, policy, label, rows, fit_rows, features, info, config, layout, split,
                        show_progress)
     terms, returns, warnings = prepared.terms, prepared.returns_range, [*salt_warnings, *prepared.warnings]
     all_terms, weights, bound_terms = terms.all_terms, terms.weights, terms.bound_terms
@@ -132,56 +162,35 @@ def evaluate_policy(
                if key in refit_sd else res for key, res in results.items()}
     n = layout.n_episodes
     estimates, estimate_warnings = _estimates(results, all_terms, weights, mask, n, refit_sd)
-    warnings += estimate_warnings + bound_warnings(bounds, estimates)
-    if n < config.min_episodes:
-        warnings.insert(0, f"Only {n} episodes in split `{split}` (fewer than {config.min_episodes}): the "
-                           "bootstrap intervals are not meaningful at this size.")
-    if config.behaviour.fit_split == split:
-        warnings.append(f"The behaviour model was fitted on the evaluated split `{split}`; its calibration "
-                        "is measured in-sample.")
-    if config.max_weight is not None:
-        clipped = sum(w.n_clipped for w in weights.values())
-        warnings.append(f"Per-step importance ratios were clipped at {config.max_weight:g} ({clipped} "
-                        "ratios); clipped estimators are biased towards the clinicians' value.")
-
-    with staged_output(out_dir) as work:
-        recommended, model, calibration = prepared.recommended, prepared.model, prepared.calibration
-        flags = support_flags(rows, recommended, prepared.prob_recommended, config.support_threshold)
-        write_table_atomic(flags, work / FILES["support"])
-        save_behaviour_model(model, work / FILES["behaviour_model"])
-        report = OpeReport(
-            policy_name=policy.name, trajectories=str(folder), split=split, n_episodes=n, n_steps=len(rows),
-            gamma=config.gamma, epsilon=config.epsilon if mode == "discrete" else 0.0,
-            max_weight=config.max_weight, action_space=mode, estimates=estimates,
-            weights=[weight_summary(t, w) for t, w in weights.items()],
-            behaviour=BehaviourModelInfo(
-                source=prepared.source,
-                estimator=model.describe(), fitted_on=config.behaviour.fit_split,
-                n_fit_rows=int(min(config.behaviour.max_fit_rows, n_fit)),
-                heldout_split=split, heldout_log_loss=calibration.log_loss,
-                heldout_ece=calibration.ece, heldout_accuracy=calibration.accuracy,
-                min_behaviour_prob=config.behaviour.min_prob, n_floored=prepared.n_floored,
-                model_file=FILES["behaviour_model"], density_calibration=prepared.density_calibration,
-            ),
-            support=support_summary(flags, config.support_threshold), support_bounds=bounds,
-            bootstrap=BootstrapInfo(n_resamples=config.n_bootstrap, seed=config.seed,
-                                    confidence=config.confidence,
-                                    fqe_refits=config.fqe.bootstrap_refits if refit_sd else 0,
-                                    fqe_note=_fqe_note(config) if needs_q(config) else ""),
-            warnings=warnings, files=dict(FILES), config=config.model_dump(mode="json"),
-        )
-        write_table_atomic(report.estimates_frame(), work / FILES["estimates"])
-        plots.forest_plot(estimates, work / FILES["forest"], bounds=bounds)
-        plots.weight_histogram({t: w.trajectory for t, w in weights.items()}, work / FILES["weights"])
-        plots.action_heatmap(actions, recommended, list(info.action_grid), work / FILES["heatmap"])
-        if prepared.density_calibration is not None:
-            plots.pit_histogram(prepared.density_calibration, work / FILES["calibration"])
-        else:
-            plots.reliability_plot(calibration.reliability, work / FILES["calibration"], calibration.ece)
-        write_json_atomic(work / FILES["report"], report.model_dump(mode="json"))
-        run = RunManifest.start("ope_report", report.config, seed=config.seed,
-                                inputs={"trajectories/manifest.json": sha256_file(folder / MANIFEST_NAME)})
-        run.extra["policy_name"] = policy.name
-        run.record_outputs(work)
-        run.write(work)
-    return report
+    first, last = _config_warnings(config, split, n, weights)
+    warnings = first + warnings + estimate_warnings + bound_warnings(bounds, estimates) + last
+    model, calibration = prepared.model, prepared.calibration
+    flags = support_flags(rows, prepared.recommended, prepared.prob_recommended, config.support_threshold)
+    report = OpeReport(
+        policy_name=policy.name, trajectories=str(folder), split=split, n_episodes=n, n_steps=len(rows),
+        gamma=config.gamma, epsilon=config.epsilon if mode == "discrete" else 0.0,
+        max_weight=config.max_weight, action_space=mode, estimates=estimates,
+        weights=[weight_summary(t, w) for t, w in weights.items()],
+        behaviour=BehaviourModelInfo(
+            source=prepared.source,
+            estimator=model.describe(), fitted_on=config.behaviour.fit_split,
+            n_fit_rows=int(min(config.behaviour.max_fit_rows, len(fit_rows))),
+            heldout_split=split, heldout_log_loss=calibration.log_loss,
+            heldout_ece=calibration.ece, heldout_accuracy=calibration.accuracy,
+            min_behaviour_prob=config.behaviour.min_prob, n_floored=prepared.n_floored,
+            model_file=FILES["behaviour_model"], density_calibration=prepared.density_calibration,
+        ),
+        support=support_summary(flags, config.support_threshold), support_bounds=bounds,
+        bootstrap=BootstrapInfo(n_resamples=config.n_bootstrap, seed=config.seed,
+                                confidence=config.confidence,
+                                fqe_refits=config.fqe.bootstrap_refits if refit_sd else 0,
+                                fqe_note=_fqe_note(config) if needs_q(config) else ""),
+        warnings=warnings, files=dict(FILES), config=config.model_dump(mode="json"),
+    )
+    return OpeEvaluation(
+        report=report, support_flags=flags, behaviour_model=model,
+        trajectory_weights={t: w.trajectory for t, w in weights.items()}, logged_actions=actions,
+        recommended=prepared.recommended, action_grid=list(info.action_grid), calibration=calibration,
+        density_calibration=prepared.density_calibration,
+        inputs={f"trajectories/{MANIFEST_NAME}": trajectories.manifest_sha256},
+    )

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,6 +17,7 @@ import pandas as pd
 
 from dosewise.data_schemas import TrajectoryDatasetInfo
 
+from ..datasets import LoadedTrajectories
 from .bounds import SupportBoundTerms
 from .config import OpeConfig
 from .continuous import DoseBehaviour, kernel_density
@@ -81,7 +81,7 @@ def needs_q(config: OpeConfig) -> bool:
 
 
 def continuous_target_terms(
-    folder: Path, policy: Any, label: str, rows: pd.DataFrame, features: list[str],
+    trajectories: LoadedTrajectories, policy: Any, label: str, rows: pd.DataFrame, features: list[str],
     info: TrajectoryDatasetInfo, config: OpeConfig, layout: EpisodeLayout, behaviour: DoseBehaviour,
     bandwidth: np.ndarray, split: str, show: bool,
 ) -> tuple[TargetTerms, np.ndarray]:
@@ -109,7 +109,7 @@ def continuous_target_terms(
                                      config.max_weight)
         pairs: list[QPair | None] = [None]
         if needs_q(config):
-            fits = fit_continuous_fqe(folder, dose_fn, features, config.fqe, split=fit_split,
+            fits = fit_continuous_fqe(trajectories, dose_fn, features, config.fqe, split=fit_split,
                                       gamma=config.gamma, seed=config.seed, refits=refits,
                                       label=f"FQE {name}", n_threads=config.threads, show_progress=show)
             at = logged if dose_fn is None else policy_doses  # clinicians: V(s) = Q(s, logged dose)
