@@ -33,13 +33,16 @@ from ..sources.check import require_care_system_inputs
 from ..sources.duckdb_catalog import MimicCatalog, rules_sha256
 from ..sources.mimic_layout import detect_layout, detect_version, require_tables
 from ..sources.unique_keys import check_unique_keys
+from .binning import bin_measurements, sofa_bins
 from .cohort import select_sepsis3_cohort
 from .config import SepsisPipelineConfig
-from .doses import bin_doses, quarantine_doses
-from .events import bin_measurements, link_events_to_stays, quarantine_measurements
+from .doses import bin_doses, fluid_in_windows, quarantine_doses
+from .measurements import quarantine_measurements
 from .outputs import cohort_table, write_concepts
+from .stages import STAGE_NAMES
 from .states import add_derived, impute_states, imputed_fraction, make_grid, pivot_measurements, state_columns
-from .summaries import SOFA_BINS, care_systems, fluid_in_windows, weight_fallback
+from .stay_linkage import link_events_to_stays
+from .summaries import care_systems, weight_fallback
 from .trajectories import (
     add_actions,
     add_rewards_and_ends,
@@ -49,18 +52,7 @@ from .trajectories import (
     reward_description,
 )
 
-STAGES = (
-    "sources",
-    "concepts",
-    "cohort",
-    "stay_linkage",
-    "measurements",
-    "doses",
-    "binning",
-    "states",
-    "trajectories",
-    "outputs",
-)
+STAGES = STAGE_NAMES  # the declared stages, in order: stages.SEPSIS_STAGES
 PIPELINE_CONCEPTS = (
     "icustay_detail",
     "weight",
@@ -210,10 +202,9 @@ def _run_into(
             hold = cat.rules["hold_hours"]
             variables = [*hold["variable"], "urine_output_ml"]
             binned = bin_measurements(cat, variables)
-            sofa_bins = cat.df(SOFA_BINS.format(bs=h * 3600), what="SOFA per bin")
             grid = pivot_measurements(make_grid(cohort, h), binned, variables)
             grid = grid.merge(dose_bins, on=["stay_id", "bin"], how="left").merge(
-                sofa_bins, on=["stay_id", "bin"], how="left"
+                sofa_bins(cat, h), on=["stay_id", "bin"], how="left"
             )
             dose_cols = ["fluid_ml", "fluid_raw_ml", c.NOREPI_EQ_MCG_KG_MIN]
             grid[dose_cols] = grid[dose_cols].fillna(0.0)

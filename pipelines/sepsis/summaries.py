@@ -1,4 +1,4 @@
-"""Summaries for the sepsis manifest: SOFA per bin, fluid conservation, care systems, weight fallback."""
+"""Summaries for the sepsis manifest: care systems and the missing-weight fallback."""
 
 from __future__ import annotations
 
@@ -7,26 +7,6 @@ from typing import Any
 import pandas as pd
 
 from ..sources.duckdb_catalog import MimicCatalog
-
-#: Worst rolling-24 h SOFA among the ICU hours that start inside each bin.
-SOFA_BINS = """
-SELECT s.stay_id, CAST(floor(date_diff('second', w.window_start, s.starttime) / {bs}) AS BIGINT) AS bin,
-       CAST(max(s.sofa_24h) AS DOUBLE) AS sofa_24h
-FROM sofa s JOIN cohort_windows w USING (stay_id)
-WHERE s.starttime >= w.window_start AND s.starttime < w.window_end
-GROUP BY ALL
-"""
-
-
-def fluid_in_windows(cat: MimicCatalog) -> float:
-    """Kept fluid volume inside the windows, computed without bins (checks conservation)."""
-    rows = cat.con.execute("""
-        SELECT coalesce(sum(CASE WHEN d.endtime = d.starttime THEN d.quantity ELSE d.quantity *
-            greatest(0, date_diff('millisecond', greatest(d.starttime, w.window_start), least(d.endtime,
-                w.window_end)))
-            / date_diff('millisecond', d.starttime, d.endtime) END), 0)
-        FROM kept_doses d JOIN cohort_windows w USING (stay_id) WHERE d.kind = 'fluid'""").fetchall()
-    return round(float(rows[0][0]), 3)
 
 
 def care_systems(stays: pd.DataFrame, cohort: pd.DataFrame) -> dict[str, dict[str, int]]:

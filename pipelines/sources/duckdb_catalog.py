@@ -300,10 +300,14 @@ class MimicCatalog:
         self.built.append(name)
         self.stand_ins.append(name)
 
-    def execute(self, sql: str, *, what: str) -> None:
-        """Run SQL, turning DuckDB's read and conversion errors into a `BadInputError`."""
+    def execute(self, sql: str, *, what: str, params: Mapping[str, Any] | None = None) -> None:
+        """Run SQL (with named `$parameters` from `params`), turning DuckDB's read and conversion
+        errors into a `BadInputError`."""
         try:
-            self.con.execute(sql)
+            if params:
+                self.con.execute(sql, dict(params))
+            else:
+                self.con.execute(sql)
         except (duckdb.ConversionException, duckdb.InvalidInputException, duckdb.IOException) as exc:
             raise raw_read_error(exc, what) from exc
 

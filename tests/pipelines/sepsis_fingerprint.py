@@ -30,8 +30,8 @@ N_STAYS, SOURCE_SEED = 80, 7
 #: stage SQL reads from etl_params (clipping, raw fluid volumes, 2 h bins, pseudonyms)
 CASES: dict[str, tuple[str, list[str]]] = {
     "defaults": ("sepsis_mimic4", ["output.pseudonymize_ids=false"]),
-    "switched": ("sepsis_mimic4", ["outliers.clip=true", "doses.tonicity_adjusted=false", "binning.bin_hours=2",
-                                   "output.id_salt='fingerprint-salt-0123456789'"]),
+    "switched": ("sepsis_mimic4", ["outliers.clip=true", "doses.tonicity_adjusted=false",
+                                   "binning.bin_hours=2", "output.id_salt='fingerprint-salt-0123456789'"]),
 }
 
 
@@ -47,8 +47,8 @@ def fingerprint(out: Path) -> dict[str, Any]:
     manifest = RunManifest.read(out)
     return {
         "tables": {str(p.relative_to(out)): _table_hash(p) for p in sorted(out.rglob("*.parquet"))},
-        "stages": [[s.name, s.rows_in, s.rows_out, s.rows_quarantined, dict(sorted(s.quarantined_by_rule.items()))]
-                   for s in manifest.stages],
+        "stages": [[s.name, s.rows_in, s.rows_out, s.rows_quarantined,
+                    dict(sorted(s.quarantined_by_rule.items()))] for s in manifest.stages],
         "funnel": [step.model_dump(mode="json") for step in manifest.funnel],
     }
 

@@ -113,14 +113,13 @@ def test_binning_conserves_fluid_volume(rows: list[tuple[float, float, float]], 
         }
     )
     con = duckdb.connect()
-    con.register("d", doses)
-    con.register("w", windows)
+    con.register("cohort_windows", windows)
     inside = doses[
         (doses["starttime"] < windows["window_end"][0])
         & ((doses["endtime"] > T0) | ((doses["endtime"] == doses["starttime"]) & (doses["starttime"] >= T0)))
     ]
-    con.register("d_in", inside)
-    binned = bin_doses(con, bin_hours, doses="d_in", windows="w", raw="quantity")
+    con.register("kept_doses", inside.assign(quantity_raw=inside["quantity"]))
+    binned = bin_doses(con, bin_hours)
     start = (inside["starttime"] - T0).dt.total_seconds()
     end = (inside["endtime"] - T0).dt.total_seconds()
     span = (end - start).to_numpy()
@@ -145,9 +144,9 @@ def test_vasopressor_rate_is_time_weighted_per_bin() -> None:
         {"stay_id": [1], "window_start": [T0], "window_end": [T0 + pd.Timedelta(hours=8)], "n_bins": [2]}
     )
     con = duckdb.connect()
-    con.register("d", doses)
-    con.register("w", windows)
-    binned = bin_doses(con, 4, doses="d", windows="w", raw="quantity")
+    con.register("kept_doses", doses.assign(quantity_raw=doses["quantity"]))
+    con.register("cohort_windows", windows)
+    binned = bin_doses(con, 4)
     assert binned["norepi_eq_mcg_kg_min"].tolist() == pytest.approx([0.1, 0.1])  # half of each 4 h bin
 
 
