@@ -57,7 +57,7 @@ def test_same_config_and_seed_give_identical_trajectories(
 def test_crash_mid_write_keeps_the_earlier_run(
     demo_out: Path, mimic3_demo_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import dosewise.pipelines.sepsis.pipeline as pipeline
+    import dosewise.pipelines.sepsis.stage_runs as pipeline
 
     out = tmp_path / "out"
     run_sepsis_pipeline(_config(), mimic3_demo_dir, out, show_progress=False)
