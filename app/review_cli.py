@@ -154,6 +154,27 @@ def _open_review_store(url: str) -> str:
         store.dispose()
 
 
+def _no_ip_lookups() -> None:
+    """Stop Streamlit's own look-ups of this machine's addresses, which reach outside hosts.
+
+    Streamlit (1.67, `web/server/server_util.is_url_from_allowed_origins`) checks the Origin of a
+    cross-origin WebSocket against localhost, `browser.serverAddress`, then this machine's internal
+    IP (`net_util.get_internal_ip`: a UDP connect towards 8.8.8.8) and external IP
+    (`net_util.get_external_ip`: HTTP to checkip.amazonaws.com), then `server.corsAllowedOrigins`.
+    No option skips the two look-ups short of `server.enableCORS=false`, which would admit every
+    origin. A page from a foreign origin could thus make the app call out on each connection. The
+    look-ups answer "unknown" instead: a foreign origin is then refused unless it is localhost, the
+    server address or listed in `server.corsAllowedOrigins`, and nothing leaves the machine.
+    """
+    from streamlit import net_util
+
+    def unknown() -> str | None:
+        return None
+
+    net_util.get_internal_ip = unknown
+    net_util.get_external_ip = unknown
+
+
 def _serve(settings: AppSettings, env: dict[str, str], where: tuple[str, str, int], private: Path,
            guarantee: str, *, quiet: bool) -> None:
     """Write the login secrets (if any), export the settings, and run Streamlit until stopped."""
@@ -172,6 +193,7 @@ def _serve(settings: AppSettings, env: dict[str, str], where: tuple[str, str, in
     ], quiet=quiet)
     from streamlit.web import cli as streamlit_cli
 
+    _no_ip_lookups()
     # browser.serverAddress set by hand stops Streamlit's start-up lookup of the external IP
     # (an HTTP call to checkip.amazonaws.com); gatherUsageStats=false stops its usage statistics.
     flags = [

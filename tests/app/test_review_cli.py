@@ -176,8 +176,20 @@ main()
 """
 
 
+def _foreign_origin_handshake(port: int) -> str:
+    """A WebSocket upgrade from a page of another origin: Streamlit checks that origin against this
+    machine's internal and external IPs, which it looks up (UDP towards 8.8.8.8, checkip.amazonaws.com)."""
+    request = (f"GET /_stcore/stream HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+               "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+               "Sec-WebSocket-Version: 13\r\nOrigin: http://foreign.example\r\n\r\n")
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(request.encode())
+        return conn.recv(200).decode(errors="replace").split("\r\n")[0]
+
+
 def test_startup_makes_no_outbound_call(tmp_path: Path) -> None:
-    """Bound to every interface (login configured), Streamlit would look up its external IP."""
+    """Bound to every interface (login configured), Streamlit would look up its external IP at start-up,
+    and both of its IPs whenever a page of a foreign origin connects."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -197,6 +209,9 @@ def test_startup_makes_no_outbound_call(tmp_path: Path) -> None:
                 time.sleep(0.5)
         assert proc.poll() is None, out.read_text()
         time.sleep(3)  # the start-up banner (and any lookup it makes) follows the health route
+        status = _foreign_origin_handshake(port)
+        assert " 101 " not in status, status  # the foreign origin is refused ...
+        time.sleep(1)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
