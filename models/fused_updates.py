@@ -36,12 +36,13 @@ def _fused_cql_loss(self: Any, batch: Any, q_tpn: Any) -> Any:
 
 
 def _can_fuse_cql(impl: Any) -> bool:
-    """Exactly d3rlpy's DiscreteCQL with one mean Q-function (no ensemble, no distributional Q)."""
+    """d3rlpy's DiscreteCQL (or its masked-target subclass, whose loss is d3rlpy's) with one mean
+    Q-function (no ensemble, no distributional Q)."""
     from d3rlpy.algos.qlearning.torch.cql_impl import DiscreteCQLImpl
     from d3rlpy.models.torch.q_functions.mean_q_function import DiscreteMeanQFunction
 
     q_funcs = getattr(impl._modules, "q_funcs", [])
-    return (type(impl) is DiscreteCQLImpl and len(q_funcs) == 1
+    return (isinstance(impl, DiscreteCQLImpl) and len(q_funcs) == 1
             and isinstance(q_funcs[0], DiscreteMeanQFunction))
 
 

@@ -2,10 +2,11 @@
 
 d3rlpy has no action masking (takuseno/d3rlpy#356), so Dosewise adds it in two places:
 * when recommending, `PolicyNetwork` sets the Q-values of disallowed actions to -inf before argmax;
-* in the bootstrap target of the discrete algorithms, `install_target_mask` replaces the
-  implementation's target-action choice (DQN: max over the target network; Double DQN, discrete
-  CQL and BCQ: argmax of the online network) by the same argmax restricted to the next state's
-  allowed actions, so the learned values never bootstrap from actions the policy may not take.
+* in the bootstrap target of the discrete algorithms, `masked_algos` subclasses d3rlpy's
+  algorithms (the reason is written there): their target-action choice (DQN: max over the target
+  network; Double DQN, discrete CQL and BCQ: argmax of the online network) is the same argmax
+  restricted to the next state's allowed actions, so the learned values never bootstrap from
+  actions the policy may not take.
 A mask is a lookup: state -> nearest cluster centre (in scaled feature space) -> allowed row.
 """
 
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from types import MethodType
 from typing import IO, Any
 
 import numpy as np
@@ -112,52 +112,3 @@ def mask_module(mask: AdmissibleActions, device: str) -> Any:
             return self.allowed[torch.argmin(d2, dim=1)]
 
     return AdmissibleMask().to(device)
-
-
-def install_target_mask(algo: Any, module: Any) -> None:
-    """Restrict the bootstrap target's action choice of a discrete d3rlpy algorithm to the
-    next state's allowed actions (instance-level override of the implementation's methods)."""
-    import torch
-    from d3rlpy.algos.qlearning.torch.bcq_impl import DiscreteBCQImpl
-    from d3rlpy.algos.qlearning.torch.dqn_impl import DoubleDQNImpl, DQNImpl
-
-    impl = algo.impl
-    neg_inf = float("-inf")
-
-    if isinstance(impl, DiscreteBCQImpl):
-        def bcq_best(self: Any, x: torch.Tensor) -> torch.Tensor:
-            dist = self._modules.imitator(x)
-            log_probs = torch.log_softmax(dist.logits, dim=1)
-            ratio = log_probs - log_probs.max(dim=1, keepdim=True).values
-            allowed = module(x)
-            keep = (ratio > float(np.log(self._action_flexibility))) & allowed
-            keep = keep | (allowed & ~keep.any(dim=1, keepdim=True))
-            q = self._q_func_forwarder.compute_expected_q(x)
-            return torch.where(keep, q, neg_inf).argmax(dim=1)
-
-        impl.inner_predict_best_action = MethodType(bcq_best, impl)
-    elif isinstance(impl, DoubleDQNImpl):
-
-        def double_best(self: Any, x: torch.Tensor) -> torch.Tensor:
-            q = self._q_func_forwarder.compute_expected_q(x)
-            return torch.where(module(x), q, neg_inf).argmax(dim=1)
-
-        impl.inner_predict_best_action = MethodType(double_best, impl)
-    elif isinstance(impl, DQNImpl):
-
-        def dqn_target(self: Any, batch: Any) -> torch.Tensor:
-            with torch.no_grad():
-                nxt = batch.next_observations
-                q = self._targ_q_func_forwarder.compute_expected_q(nxt)
-                action = torch.where(module(nxt), q, neg_inf).argmax(dim=1)
-                forwarder = self._targ_q_func_forwarder
-                target: torch.Tensor = forwarder.compute_target(nxt, action, reduction="min")
-                return target
-
-        impl.compute_target = MethodType(dqn_target, impl)
-    else:
-        raise ConfigError(
-            f"Admissible-action masks in the target are defined for discrete algorithms, not "
-            f"{type(algo).__name__}.",
-            "Set mask.in_target = false (the mask still applies when recommending).",
-        )

@@ -165,11 +165,14 @@ def save_policy(folder: Path, policy: TrainedPolicy) -> None:
 
 
 def build_algo(
-    config: TrainConfig, n_features: int, action_size: int, device: str, *, enable_ddp: bool = False
+    config: TrainConfig, n_features: int, action_size: int, device: str, *, enable_ddp: bool = False,
+    admissible: Any = None,
 ) -> Any:
     """A d3rlpy algorithm with its networks created (weights from the torch seed).
 
     `enable_ddp` (inside a torchrun process group) has d3rlpy wrap the networks in DDP.
+    `admissible` (a `masks.mask_module`) makes the bootstrap target pick only allowed actions: the
+    algorithm is then the masked subclass from `masked_algos` (same networks and checkpoint format).
 
     With `config.compile` on CUDA, d3rlpy's own `compile_graph` (CUDA graphs + torch.compile) is on.
     """
@@ -185,7 +188,12 @@ def build_algo(
         d3_config = with_fused_adam(d3_config)
     if config.compile and device.startswith("cuda"):
         d3_config = dataclasses.replace(d3_config, compile_graph=True)
-    algo = d3_config.create(device=device, enable_ddp=enable_ddp)
+    if admissible is not None:
+        from .masked_algos import masked_algorithm
+
+        algo = masked_algorithm(d3_config, device, enable_ddp, admissible)
+    else:
+        algo = d3_config.create(device=device, enable_ddp=enable_ddp)
     algo.create_impl((n_features,), action_size)
     return algo
 

@@ -28,7 +28,7 @@ from .datasets import TrainingData, load_training_data
 from .device import resolve_device, seed_everything
 from .distributed import DistributedContext, check_batch_split, gather_digests, shard_transitions
 from .fused_updates import fuse_updates
-from .masks import build_admissible_actions, install_target_mask, mask_module
+from .masks import build_admissible_actions, mask_module
 from .policy import TrainedPolicy, build_algo, save_policy
 from .sampling import TransitionSampler, compile_gradient_steps, update_step
 
@@ -164,9 +164,9 @@ def train_policy(
         return _train_planned(data, config, Path(out_dir), logger_factory, device, began)
     mask = build_admissible_actions(data.observations, data.frame["action"].to_numpy(), data.info.n_actions,
                                     config.mask, config.seed)
-    algo = build_algo(config, len(data.feature_names), data.action_size, device, enable_ddp=ddp is not None)
-    if mask is not None and config.mask.in_target and config.action_space == "discrete":
-        install_target_mask(algo, mask_module(mask, device))
+    in_target = mask is not None and config.mask.in_target and config.action_space == "discrete"
+    algo = build_algo(config, len(data.feature_names), data.action_size, device, enable_ddp=ddp is not None,
+                      admissible=mask_module(mask, device) if in_target and mask is not None else None)
     if config.fuse_updates and config.sampler == "vectorised":
         fuse_updates(algo)
     if config.compile and device.startswith("cpu") and config.sampler == "vectorised":

@@ -48,25 +48,36 @@ def test_observed_support_mask_allows_only_clinicians_actions(traj_dir: Path, tm
     assert (policy.admissible(train).sum(axis=1) == 1).all()
 
 
-def test_mask_applies_in_the_bootstrap_target(traj_dir: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("algo", ["dqn", "double_dqn", "discrete_cql", "discrete_bcq"])
+def test_mask_applies_in_the_bootstrap_target(algo: str, traj_dir: Path) -> None:
+    import io
+
+    from dosewise.models.datasets import load_training_data
+    from dosewise.models.masks import AdmissibleActions, mask_module
+    from dosewise.models.policy import build_algo
     from dosewise.models.sampling import TransitionSampler
 
-    config = tiny_config("double_dqn", mask={"forbidden_actions": list(range(1, 25))})
-    result = train_policy(traj_dir, config, out_dir=tmp_path / "p", show_progress=False)
-    policy = load_policy(result.policy_dir)
-    from dosewise.models.datasets import load_training_data
-    from dosewise.models.masks import install_target_mask, mask_module
-
-    install_target_mask(policy.algo, mask_module(policy.mask, "cpu:0"))
-    batch = TransitionSampler(load_training_data(traj_dir).transitions(), 64, "cpu:0", 0).sample()
-    impl = policy.algo.impl
-    target = impl.compute_target(batch)
-    # only action 0 is allowed, so the target must be Q_target(s', 0) whatever the network prefers
+    data = load_training_data(traj_dir)
+    n_features, n_actions = len(data.feature_names), data.action_size
+    only_zero = AdmissibleActions(np.zeros((1, n_features), np.float32), np.eye(1, n_actions, dtype=bool))
+    config = tiny_config(algo)
+    masked = build_algo(config, n_features, n_actions, "cpu:0", admissible=mask_module(only_zero, "cpu:0"))
+    batch = TransitionSampler(data.transitions(), 64, "cpu:0", 0).sample()
+    impl = masked.impl
+    # only action 0 is allowed, so the target must be Q_target(s', 0) whatever the networks prefer
     expected = impl._targ_q_func_forwarder.compute_target(
         batch.next_observations, torch.zeros(64, dtype=torch.int64), reduction="min")
-    torch.testing.assert_close(target, expected)
+    torch.testing.assert_close(impl.compute_target(batch), expected)
     unmasked = impl._targ_q_func_forwarder.compute_expected_q(batch.next_observations).max(dim=1).values
-    assert (unmasked[:, None] > target + 1e-6).any()
+    assert (unmasked[:, None] > expected + 1e-6).any()
+    # a subclass of d3rlpy's algorithm with d3rlpy's checkpoint: the plain algorithm loads its weights
+    plain = build_algo(config, n_features, n_actions, "cpu:0")
+    assert isinstance(masked, type(plain)) and type(masked) is not type(plain)
+    saved = io.BytesIO()
+    impl.save_model(saved)
+    plain.impl.load_model(io.BytesIO(saved.getvalue()))
+    states = batch.observations.numpy()
+    np.testing.assert_array_equal(plain.predict(states), masked.predict(states))
 
 
 def test_mask_that_forbids_everything_is_a_config_error(traj_dir: Path, tmp_path: Path) -> None:
