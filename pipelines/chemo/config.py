@@ -108,6 +108,13 @@ class ChemoInputConfig(StrictConfig):
     unknown_regimen: Literal["error", "quarantine"] = Field(
         default="error", description="An unknown regimen or drug concept: stop with an error, or quarantine."
     )
+    duckdb_memory_limit: str = Field(
+        default="1GB",
+        pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
+        description="OMOP input is read and joined in DuckDB under this memory limit (it spills to a "
+        "temporary folder beyond it), e.g. `512MB`, `2GB`.",
+    )
+    duckdb_threads: int = Field(default=2, ge=1, le=64, description="DuckDB threads for OMOP input.")
     use_simulator_truth: bool = Field(
         default=True,
         description="When --source has truth/behaviour.parquet (written by `dosewise synth oncology`), "

@@ -1,69 +1,162 @@
-"""OMOP CDM v5.4 + oncology extension -> registry-shaped cycle rows (then the shared cycle rules).
+"""OMOP CDM v5.4 + oncology extension files -> validated DuckDB tables (the boundary of the OMOP path).
 
-Cycles are Treatment Cycle episodes whose parent is a Treatment Regimen episode (its
-`episode_source_value` names the regimen, rules/chemo_regimens.csv gives the planned dose per
-m2 and interval); episode_event rows with field drug_exposure.drug_exposure_id link each cycle to
-its drug exposures (delivered mg = quantity). Measurements are found by the cited concept map
-(rules/omop_concepts.csv: concept id where checked, else the LOINC or local source value) and
-placed on cycles: counts and chemistry within 3 days before a cycle's scheduled start, the nadir
-draw after the dose and before the next scheduled start; units by rules/chemo_units.csv.
+DuckDB reads each table straight from its file (parquet, or csv / csv.gz as text), so no whole
+table is held in pandas and memory stays under `input.duckdb_memory_limit` (DuckDB spills to a
+temporary database beside it). Every row is checked against the table's pandera schema in
+`data_schemas.raw_omop`, translated to SQL by `data_schemas.sql_checks` (same rule names as
+`split_valid`); rows that break a rule go to quarantine with it, the rest form the typed table
+`<name>` with `_row`, the row's position in its file. `omop_sql.py` assembles the cycles from them.
 """
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 
 from dosewise.data_schemas import BadInputError, MissingSourceTable, make_quarantine
 from dosewise.data_schemas.raw_omop import OMOP_SCHEMAS, OPTIONAL_TABLES, REQUIRED_TABLES, TABLE_PURPOSE
-from dosewise.data_schemas.raw_registry import DELIVERED_PREFIX, PLANNED_PREFIX
-from dosewise.data_schemas.validation import split_valid
+from dosewise.data_schemas.sql_checks import quote, schema_sql
 
-from ..simulators.oncology_omop import concept_map
-from .cycles import regimen_table
-from .mapping import read_table, unit_table
-
-VARIABLE_UNITS = {
-    "anc": "anc_1e9_per_l",
-    "platelets": "platelets_1e9_per_l",
-    "haemoglobin_g_per_l": "haemoglobin_g_per_l",
-    "creatinine_umol_per_l": "creatinine_umol_per_l",
-    "bilirubin_umol_per_l": "bilirubin_umol_per_l",
-    "weight_kg": "weight_kg",
-    "height_cm": "height_cm",
-    "bsa_m2": "bsa_m2",
-    "tumour_size_mm": "tumour_size_mm",
-}
-AT_START = (
-    "anc",
-    "platelets",
-    "haemoglobin_g_per_l",
-    "creatinine_umol_per_l",
-    "bilirubin_umol_per_l",
-    "weight_kg",
-    "bsa_m2",
-    "tumour_size_mm",
-)
-WINDOW_DAYS = 3
+#: The strings pyarrow's csv reader (and so pandas) reads as missing.
+NULL_STRINGS = ("", "NA", "N/A", "n/a", "NULL", "null", "NaN", "nan", "-NaN", "-nan", "#N/A", "#NA")
 
 
-def _find(source: Path, name: str) -> Path | None:
+def count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    """The single integer `sql` selects (fetched whole, so the connection is free after)."""
+    return int(con.execute(sql).fetchall()[0][0])
+
+
+def register_table(con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame) -> None:
+    """Copy a small pandas frame (a rule table) into the database as table `name`."""
+    con.register("_frame", frame)
+    try:
+        con.execute(f"CREATE OR REPLACE TABLE {quote(name)} AS SELECT * FROM _frame")
+    finally:
+        con.unregister("_frame")
+
+
+@contextmanager
+def omop_connection(memory_limit: str, threads: int) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A DuckDB database in a temporary folder (so tables can spill to disk), closed and removed after."""
+    with tempfile.TemporaryDirectory(prefix="dosewise-omop-") as tmp:
+        con = duckdb.connect(":memory:")  # tables beyond the memory limit spill to `tmp`
+        try:
+            con.execute(f"SET memory_limit = '{memory_limit}'")
+            con.execute(f"SET threads = {int(threads)}")
+            con.execute(f"SET temp_directory = '{tmp}'")
+            con.execute("SET preserve_insertion_order = true")
+            yield con
+        finally:
+            con.close()
+
+
+def find_omop_file(source: Path, name: str) -> Path | None:
+    """`name`.parquet, .csv.gz or .csv under `source` (first found), else None."""
     for ext in (".parquet", ".csv.gz", ".csv"):
         if (source / f"{name}{ext}").is_file():
             return source / f"{name}{ext}"
     return None
 
 
-def read_tables(source: Path) -> tuple[dict[str, pd.DataFrame], list[pd.DataFrame], list[Path], int]:
-    """Every needed table, validated at the boundary (rows that fail go to quarantine)."""
-    tables: dict[str, pd.DataFrame] = {}
+def _scan(path: Path) -> str:
+    text = "'" + str(path).replace("'", "''") + "'"
+    if path.suffix == ".parquet":
+        return f"read_parquet({text})"
+    nulls = ", ".join("'" + s + "'" for s in NULL_STRINGS)
+    return (
+        f"read_csv({text}, all_varchar = true, header = true, delim = ',', quote = '\"', nullstr = [{nulls}])"
+    )
+
+
+def _columns(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> list[str]:
+    try:
+        return [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {_scan(path)}").fetchall()]
+    except duckdb.Error as exc:
+        reason = str(exc).splitlines()[0][:200]
+        raise BadInputError(
+            f"{path} could not be read as OMOP table `{name}`: {reason}.",
+            "Check it is a valid csv, csv.gz or parquet file with a header row.",
+        ) from None
+
+
+def load_table(con: duckdb.DuckDBPyConnection, path: Path, name: str, quarantine: list[pd.DataFrame]) -> int:
+    """Check every row of `path` against OMOP_SCHEMAS[name]; create the typed table; rows read."""
+    schema = OMOP_SCHEMAS[name]
+    present = _columns(con, path, name)
+    missing = [c for c, spec in schema.columns.items() if spec.required and c not in present]
+    if missing:
+        raise MissingSourceTable(
+            f"{path} lacks column(s) {', '.join(missing)} of OMOP table `{name}`.",
+            f"Use the CDM v5.4 column names; the file has: {', '.join(present[:20])}.",
+        )
+    typed, rules = schema_sql(schema, present)
+    if len(rules) > 62:  # one bit each in a BIGINT
+        raise TypeError(f"must have at most 62 row rules to check {schema.name} in SQL. Got {len(rules)}")
+    raw = ", ".join(f"{quote(c)} AS {quote('r_' + c)}" for c in typed)
+    cast = ", ".join(f"{expr} AS {quote('t_' + c)}" for c, expr in typed.items())
+    flags = " + ".join(f"CASE WHEN {r.failing} THEN {1 << i} ELSE 0 END" for i, r in enumerate(rules)) or "0"
+    raw_list = ", ".join(f"CAST({quote('r_' + c)} AS VARCHAR)" for c in typed)
+    names = list(typed)
+    try:  # one bit per broken rule; the raw values are kept for the quarantined rows only
+        con.execute(
+            f"CREATE OR REPLACE TABLE _s_{name} AS SELECT {', '.join(quote('t_' + c) for c in names)}, _row, "
+            f"_flags, CASE WHEN _flags <> 0 THEN [{raw_list}] END AS _raw "
+            f"FROM (SELECT *, {flags} AS _flags FROM (SELECT *, {cast} FROM "
+            f"(SELECT {raw}, row_number() OVER () AS _row FROM {_scan(path)})))"
+        )
+    except duckdb.Error as exc:
+        raise BadInputError(
+            f"{path} could not be read as OMOP table `{name}`: {str(exc).splitlines()[0][:200]}.",
+            "Check the file is complete and every row has the header's number of fields.",
+        ) from None
+    bad = con.execute(f"SELECT _flags, _raw FROM _s_{name} WHERE _flags <> 0 ORDER BY _row").df()
+    key = next(iter(schema.columns))
+    person = "person_id" if "person_id" in names else None  # kept out of row_key, pseudonymised later
+    for i, r in enumerate(rules):  # one record per broken rule of a row
+        hit = bad[(bad["_flags"].to_numpy() & (1 << i)) != 0]
+        if len(hit):
+            raw = pd.DataFrame(hit["_raw"].tolist(), columns=names)
+            rows = raw[list(dict.fromkeys([key, *([person] if person else []), r.column]))]
+            quarantine.append(
+                make_quarantine(
+                    rows,
+                    stage=f"omop_{name}",
+                    rule=r.rule,
+                    column=r.column,
+                    reason=f"`{r.column}` fails {r.check}",
+                    key_columns=[] if key == person else [key],
+                    id_column=person,
+                )
+            )
+    cols = ", ".join(f"{quote('t_' + c)} AS {quote(c)}" for c in typed)
+    con.execute(
+        f"CREATE OR REPLACE VIEW {quote(name)} AS SELECT {cols}, _row FROM _s_{name} WHERE _flags = 0"
+    )
+    return count(con, f"SELECT count(*) FROM _s_{name}")
+
+
+def _empty_table(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    typed, _ = schema_sql(OMOP_SCHEMAS[name], list(OMOP_SCHEMAS[name].columns))
+    cols = ", ".join(f"{expr} AS {quote(c)}" for c, expr in typed.items())
+    raw = ", ".join(f"NULL::VARCHAR AS {quote('r_' + c)}" for c in typed)
+    con.execute(
+        f"CREATE OR REPLACE TABLE {quote(name)} AS SELECT {cols}, 0::BIGINT AS _row "
+        f"FROM (SELECT {raw}) WHERE false"
+    )
+
+
+def load_tables(con: duckdb.DuckDBPyConnection, source: Path) -> tuple[list[pd.DataFrame], list[Path], int]:
+    """Every needed OMOP table as a checked DuckDB table: quarantine records, files read, rows read."""
     quarantine: list[pd.DataFrame] = []
     files: list[Path] = []
     n_in = 0
     for name in (*REQUIRED_TABLES, *OPTIONAL_TABLES):
-        path = _find(source, name)
-        schema = OMOP_SCHEMAS[name]
+        path = find_omop_file(source, name)
         if path is None:
             if name in REQUIRED_TABLES:
                 raise MissingSourceTable(
@@ -71,167 +164,8 @@ def read_tables(source: Path) -> tuple[dict[str, pd.DataFrame], list[pd.DataFram
                     f"{TABLE_PURPOSE[name]}.",
                     "Export it with OMOP's lower-case file name beside person.",
                 )
-            tables[name] = pd.DataFrame({col: pd.Series(dtype=object) for col in schema.columns})
+            _empty_table(con, name)
             continue
-        raw = read_table(path)
-        missing = [col for col, spec in schema.columns.items() if spec.required and col not in raw.columns]
-        if missing:
-            raise MissingSourceTable(
-                f"{path} lacks column(s) {', '.join(missing)} of OMOP table `{name}`.",
-                f"Use the CDM v5.4 column names; the file has: {', '.join(raw.columns[:20])}.",
-            )
-        key = str(next(iter(schema.columns)))
-        person = "person_id" if "person_id" in schema.columns else None  # kept out of row_key
-        split = split_valid(
-            raw[[c for c in schema.columns if c in raw.columns]],
-            schema,
-            stage=f"omop_{name}",
-            key_columns=[] if key == person else [key],
-            id_column=person,
-        )
-        tables[name], files = schema.validate(split.kept), [*files, path]  # kept rows, coerced
-        quarantine.append(split.quarantined)
-        n_in += len(raw)
-    return tables, quarantine, files, n_in
-
-
-def cycle_episodes(
-    t: dict[str, pd.DataFrame], on_unknown: str, quarantine: list[pd.DataFrame]
-) -> pd.DataFrame:
-    """One row per Treatment Cycle episode: regimen, cycle number, start date, delivered and planned doses."""
-    cmap = concept_map()
-    ep = t["episode"]
-    regimen = ep[ep["episode_concept_id"] == cmap.loc["treatment_regimen", "concept_id"]]
-    cycles = ep[ep["episode_concept_id"] == cmap.loc["treatment_cycle", "concept_id"]].merge(
-        regimen[["episode_id", "episode_source_value"]].rename(
-            columns={"episode_id": "episode_parent_id", "episode_source_value": "regimen"}
-        ),
-        on="episode_parent_id",
-        how="left",
-    )
-    ev = t["episode_event"]
-    ev = ev[ev["episode_event_field_concept_id"] == cmap.loc["drug_exposure_event_field", "concept_id"]]
-    drugs = ev.merge(t["drug_exposure"], left_on="event_id", right_on="drug_exposure_id", how="inner")
-    known = cmap[cmap["omop_table"] == "drug_exposure"]
-    name_of = dict(zip(known["concept_id"], known.index, strict=True))
-    drugs["drug"] = drugs["drug_concept_id"].map(name_of)
-    unknown = drugs[drugs["drug"].isna()]
-    if len(unknown):
-        counts = unknown["drug_concept_id"].value_counts().to_dict()
-        if on_unknown == "error":
-            raise BadInputError(
-                f"Drug concept(s) missing from rules/omop_concepts.csv (exposures per concept): {counts}.",
-                f"Known drug concepts: {name_of}; add the drug with its cited concept id, or "
-                "--set input.unknown_regimen=quarantine.",
-            )
-        quarantine.append(
-            make_quarantine(
-                unknown,
-                stage="omop_drug_exposure",
-                rule="unknown_drug_concept",
-                column="drug_concept_id",
-                reason="drug concept not in the concept map",
-                key_columns=["drug_exposure_id"],
-                id_column="person_id",
-            )
-        )
-        drugs = drugs[drugs["drug"].notna()]
-    per = drugs.groupby(["episode_id", "drug"]).agg(
-        mg=("quantity", "sum"), start=("drug_exposure_start_date", "min")
-    )
-    wide = per["mg"].unstack("drug")
-    wide.columns = [DELIVERED_PREFIX + str(d) for d in wide.columns]
-    start = per["start"].groupby(level=0).min()
-    cycles = cycles.merge(wide, left_on="episode_id", right_index=True, how="left")
-    cycles["cycle_start_date"] = start.reindex(cycles["episode_id"]).to_numpy()
-    cycles["cycle_start_date"] = cycles["cycle_start_date"].fillna(cycles["episode_start_date"])
-    plans = regimen_table()
-    for drug in [c.removeprefix(DELIVERED_PREFIX) for c in wide.columns]:
-        plan = plans[plans["drug"] == drug].set_index("regimen")["planned_dose_mg_per_m2"]
-        cycles[PLANNED_PREFIX + drug] = cycles["regimen"].map(plan).astype(float)
-    interval = plans.drop_duplicates("regimen").set_index("regimen")["cycle_days"]
-    cycles["planned_interval_days"] = cycles["regimen"].map(interval).fillna(21).astype(float)
-    cycles = cycles.rename(columns={"person_id": "patient_id", "episode_number": "cycle_number"})
-    cycles["regimen"] = cycles["regimen"].fillna("unknown")
-    return cycles.sort_values(["patient_id", "cycle_number", "cycle_start_date"], kind="stable").reset_index(
-        drop=True
-    )
-
-
-def mapped_measurements(
-    t: dict[str, pd.DataFrame], quarantine: list[pd.DataFrame], extra: dict[str, int]
-) -> pd.DataFrame:
-    """Measurements found by the concept map, inside life, units converted (the rest quarantined)."""
-    cmap = concept_map()
-    meas = cmap[(cmap["omop_table"] == "measurement") & (cmap.index != "anc_nadir")]  # nadir: same code
-    by_id = {int(k): v for k, v in zip(meas["concept_id"], meas.index, strict=True) if k}
-    by_source = dict(zip(meas["source_value"], meas.index, strict=False))
-    m = t["measurement"].copy()
-    var = m["measurement_concept_id"].map(by_id)
-    m["variable"] = var.fillna(m["measurement_source_value"].map(by_source))
-    extra["measurement_rows_not_in_concept_map"] = int(m["variable"].isna().sum())
-    m = m[m["variable"].notna()]
-    dup = m.duplicated(["person_id", "measurement_date", "variable", "value_as_number", "unit_source_value"])
-    quarantine.append(
-        make_quarantine(
-            m[dup],
-            stage="omop_measurement",
-            rule="duplicate_measurement",
-            column=None,
-            reason="same person, date, concept, value and unit as an earlier row (kept once)",
-            key_columns=["measurement_id"],
-            id_column="person_id",
-        )
-    )
-    m = m[~dup]
-    people = t["person"].set_index("person_id")
-    birth = pd.to_datetime(
-        dict(
-            year=people["year_of_birth"],
-            month=people["month_of_birth"].fillna(1),
-            day=people["day_of_birth"].fillna(1),
-        )
-    )
-    death = t["death"].groupby("person_id")["death_date"].min()
-    b = birth.reindex(m["person_id"]).to_numpy()
-    d = pd.to_datetime(death.reindex(m["person_id"]).to_numpy())
-    outside = (m["measurement_date"].to_numpy() < b) | (pd.notna(d) & (m["measurement_date"].to_numpy() > d))
-    quarantine.append(
-        make_quarantine(
-            m[outside],
-            stage="omop_measurement",
-            rule="measurement_outside_life",
-            column="measurement_date",
-            reason="measured before birth or after death",
-            key_columns=["measurement_id"],
-            id_column="person_id",
-        )
-    )
-    m = m[~outside]
-    units = unit_table()
-    lookup = pd.DataFrame(
-        {
-            "canon": m["variable"].map(VARIABLE_UNITS).to_numpy(),
-            "unit": m["unit_source_value"].fillna("").to_numpy(),
-        }
-    )
-    table = units.rename(columns={"variable": "canon"})[["canon", "unit", "multiply"]]
-    merged = lookup.merge(table.drop_duplicates(["canon", "unit"]), on=["canon", "unit"], how="left")
-    f = pd.Series(merged["multiply"].astype(float).to_numpy(), index=m.index)
-    f[m["variable"] == "ecog"] = 1.0
-    bad = f.isna()
-    quarantine.append(
-        make_quarantine(
-            m[bad],
-            stage="omop_measurement",
-            rule="unknown_unit",
-            column="unit_source_value",
-            reason="unit not in rules/chemo_units.csv",
-            key_columns=["measurement_id"],
-            id_column="person_id",
-        )
-    )
-    m = m[~bad].assign(value=m["value_as_number"] * f[~bad])
-    return m[["person_id", "measurement_date", "variable", "value"]].sort_values(
-        "measurement_date", kind="stable"
-    )
+        n_in += load_table(con, path, name, quarantine)
+        files.append(path)
+    return quarantine, files, n_in

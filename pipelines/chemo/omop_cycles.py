@@ -1,155 +1,178 @@
-"""Place OMOP measurements and observations on cycles, and assemble the registry-shaped rows.
+"""Place OMOP measurements and observations on cycles (DuckDB ASOF joins) and fetch registry-shaped rows.
 
 Counts and chemistry: the latest value within `WINDOW_DAYS` before (or on) the cycle's scheduled
 start (previous start + planned interval; the first cycle's own date). Nadir: the lowest ANC after
 the cycle's dose and at least `WINDOW_DAYS` before the next scheduled start. Height: the latest
 before the cycle. ECOG: the first recorded. Grades: the highest CTCAE grade recorded from the
-cycle's start to the next cycle (no observation = grade 0).
+cycle's start to the next cycle (no observation = grade 0). On a tie in date the later row of the
+file wins (as `merge_asof` on a stably sorted table picks it); between two cycles of one patient
+on the same day, the later cycle.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
+import duckdb
 import pandas as pd
 
 from dosewise.data_schemas import empty_quarantine
-from dosewise.data_schemas.raw_registry import RegistrySchema
+from dosewise.data_schemas.raw_registry import DATE_COLUMNS, RegistrySchema
+from dosewise.data_schemas.sql_checks import literal, quote
 from dosewise.data_schemas.validation import split_valid
 
 from ..simulators.oncology_omop import concept_map
 from .config import TOXICITY_CATEGORIES, ChemoPipelineConfig
-from .omop import AT_START, WINDOW_DAYS, cycle_episodes, mapped_measurements, read_tables
+from .omop import load_tables, omop_connection, register_table
+from .omop_sql import BIRTH_SQL, cycle_episodes, mapped_measurements
+
+AT_START = (
+    "anc",
+    "platelets",
+    "haemoglobin_g_per_l",
+    "creatinine_umol_per_l",
+    "bilirubin_umol_per_l",
+    "weight_kg",
+    "bsa_m2",
+    "tumour_size_mm",
+)
+WINDOW_DAYS = 3
+#: As-of keys: a date and a tie-break (file row or cycle key, < 10**10) in one ordered BIGINT, so
+#: `arg_max` over it picks the latest date and, on a tie, the later row.
+SPAN = 10**10
 
 
-def _asof(left: pd.DataFrame, right: pd.DataFrame, left_on: str, right_on: str, **kw: object) -> pd.DataFrame:
-    return pd.merge_asof(
-        left.sort_values(left_on, kind="stable"),
-        right.sort_values(right_on, kind="stable"),
-        left_on=left_on,
-        right_on=right_on,
-        by="patient_id",
-        **kw,
+def day_key(date: str, tie: str) -> str:
+    """SQL: `date` (days since 1970) and `tie` as one BIGINT ordered by (date, tie)."""
+    return f"(CAST(date_diff('day', DATE '1970-01-01', {date}) AS BIGINT) * {SPAN} + {tie})"
+
+
+#: Each cycle's start and scheduled start (previous start + planned interval; the first: its own date).
+BASE_SQL = f"""CREATE OR REPLACE TABLE _base AS
+    SELECT *, {day_key("cycle_start_date", "_key")} AS start_key FROM (
+    SELECT _key, patient_id, cycle_start_date, planned_interval_days,
+    coalesce(lag(cycle_start_date) OVER w + CAST(planned_interval_days AS INTEGER), cycle_start_date)
+        AS scheduled
+    FROM cyc WINDOW w AS (PARTITION BY patient_id ORDER BY _key))"""
+
+
+def place_measurements(con: duckdb.DuckDBPyConnection) -> None:
+    """Table `_placed`: per cycle `_key`, the at-start values, height, the nadir and ECOG (module doc).
+
+    Each as-of match is a join within the patient and a window of dates, keeping the latest row
+    (`arg_max` over the (date, row) key); the windows are a few days, so the joins stay small.
+    """
+    vars_ = [*AT_START, "height_cm"]
+    names = ", ".join(literal(v) for v in vars_)
+    pivot = ", ".join(f"max(hit.v) FILTER (WHERE variable = {literal(v)}) AS {quote(v)}" for v in vars_)
+    con.execute(
+        f"""CREATE OR REPLACE TABLE _placed AS
+        WITH m AS (SELECT patient_id, variable, measurement_date, value,
+                {day_key("measurement_date", "_row")} AS k FROM meas WHERE variable IN ({names})),
+        days AS (SELECT b._key, b.patient_id, b.scheduled - CAST(d AS INTEGER) AS day FROM _base b
+            CROSS JOIN range({WINDOW_DAYS + 1}) r(d)),
+        hits AS (
+            SELECT d._key, m.variable, m.value, m.k FROM days d
+            JOIN m ON d.patient_id = m.patient_id AND d.day = m.measurement_date AND m.variable <> 'height_cm'
+            UNION ALL
+            SELECT b._key, m.variable, m.value, m.k FROM _base b
+            JOIN m ON b.patient_id = m.patient_id AND m.measurement_date <= b.scheduled
+                AND m.variable = 'height_cm'),
+        latest AS (
+            SELECT _key, variable, arg_max({{'v': value}}, k) AS hit FROM hits GROUP BY _key, variable),
+        wide AS (SELECT _key, {pivot} FROM latest GROUP BY _key),
+        anc AS (SELECT patient_id, measurement_date, value, _row FROM meas WHERE variable = 'anc'),
+        after_dose AS (
+            SELECT a._row, any_value(a.value) AS value, any_value(a.measurement_date) AS measurement_date,
+                arg_max(s._key, s.start_key) AS _key,
+                arg_max(s.cycle_start_date + CAST(s.planned_interval_days - {WINDOW_DAYS} AS INTEGER),
+                    s.start_key) AS last_day
+            FROM anc a JOIN _base s ON a.patient_id = s.patient_id AND s.cycle_start_date < a.measurement_date
+            GROUP BY a._row),
+        nadir AS (SELECT _key, min(value) AS anc_nadir FROM after_dose WHERE measurement_date <= last_day
+            GROUP BY _key),
+        ecog AS (
+            SELECT patient_id, value AS ecog FROM meas WHERE variable = 'ecog' AND value IS NOT NULL
+            QUALIFY row_number() OVER (PARTITION BY patient_id ORDER BY measurement_date, _row) = 1)
+        SELECT b._key, wide.* EXCLUDE (_key), nadir.anc_nadir, ecog.ecog
+        FROM _base b LEFT JOIN wide USING (_key) LEFT JOIN nadir USING (_key)
+        LEFT JOIN ecog USING (patient_id)"""
     )
 
 
-def place_measurements(cycles: pd.DataFrame, meas: pd.DataFrame) -> pd.DataFrame:
-    """Add the at-start values, the nadir, height and ECOG to each cycle (see module doc)."""
-    out = cycles.copy()
-    prev = out.groupby("patient_id", sort=False)["cycle_start_date"].shift(1)
-    interval = pd.to_timedelta(out["planned_interval_days"], unit="D")
-    out["scheduled"] = (prev + interval).where(prev.notna(), out["cycle_start_date"])
-    out["key"] = np.arange(len(out))
-    meas = meas.rename(columns={"person_id": "patient_id"})
-    base = out[["key", "patient_id", "scheduled", "cycle_start_date", "planned_interval_days"]]
-    tol = pd.Timedelta(days=WINDOW_DAYS)
-    for var in (*AT_START, "height_cm"):
-        mv = meas.loc[meas["variable"] == var, ["patient_id", "measurement_date", "value"]]
-        kw = {"tolerance": tol} if var != "height_cm" else {}
-        got = _asof(
-            base[["key", "patient_id", "scheduled"]],
-            mv,
-            "scheduled",
-            "measurement_date",
-            direction="backward",
-            **kw,
-        )
-        out[var] = got.set_index("key")["value"].reindex(out["key"]).to_numpy()
-    anc = meas.loc[meas["variable"] == "anc", ["patient_id", "measurement_date", "value"]]
-    got = _asof(
-        anc, base, "measurement_date", "cycle_start_date", direction="backward", allow_exact_matches=False
-    )
-    limit = got["cycle_start_date"] + pd.to_timedelta(got["planned_interval_days"] - WINDOW_DAYS, unit="D")
-    got = got[got["key"].notna() & (got["measurement_date"] <= limit)]
-    out["anc_nadir"] = got.groupby("key")["value"].min().reindex(out["key"]).to_numpy()
-    ecog = (
-        meas[meas["variable"] == "ecog"]
-        .sort_values("measurement_date")
-        .groupby("patient_id")["value"]
-        .first()
-    )
-    out["ecog"] = ecog.reindex(out["patient_id"]).to_numpy()
-    return out.drop(columns=["scheduled", "key"])
-
-
-def place_observations(cycles: pd.DataFrame, obs: pd.DataFrame) -> pd.DataFrame:
-    """CTCAE grades per cycle, and the progression and last follow-up dates per patient."""
+def place_observations(con: duckdb.DuckDBPyConnection) -> None:
+    """Table `_graded`: CTCAE grades per cycle `_key`; `_dates`: progression, last follow-up per patient."""
     cmap = concept_map()
-    out = cycles.copy()
-    out["key"] = np.arange(len(out))
-    obs = obs.rename(columns={"person_id": "patient_id"})
-    source = obs["observation_source_value"].astype(str)
-    for cat in TOXICITY_CATEGORIES:
-        rows = obs.loc[
-            source == cmap.loc[f"grade_{cat}", "source_value"],
-            ["patient_id", "observation_date", "value_as_number"],
-        ]
-        got = _asof(
-            rows,
-            out[["key", "patient_id", "cycle_start_date"]],
-            "observation_date",
-            "cycle_start_date",
-            direction="backward",
-        )
-        best = got[got["key"].notna()].groupby("key")["value_as_number"].max()
-        out[f"grade_{cat}"] = best.reindex(out["key"]).fillna(0.0).to_numpy()
-    for key, col, how in (
-        ("progression", "progression_date", "min"),
-        ("last_followup", "last_followup_date", "max"),
-    ):
-        dates = (
-            obs.loc[source == cmap.loc[key, "source_value"]]
-            .groupby("patient_id")["observation_date"]
-            .agg(how)
-        )
-        out[col] = dates.reindex(out["patient_id"]).to_numpy()
-    return out.drop(columns=["key"])
+    grades = pd.DataFrame(
+        {
+            "source": [cmap.loc[f"grade_{cat}", "source_value"] for cat in TOXICITY_CATEGORIES],
+            "col": [f"grade_{cat}" for cat in TOXICITY_CATEGORIES],
+        }
+    )
+    register_table(con, "_grade_map", grades)
+    pivot = ", ".join(
+        f"coalesce(max(g.value_as_number) FILTER (WHERE g.col = {literal(c)}), 0.0) AS {quote(c)}"
+        for c in grades["col"]
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TABLE _graded AS
+        WITH og AS (SELECT o.person_id AS patient_id, o.observation_date, o.value_as_number, m.col, o._row
+            FROM observation o JOIN _grade_map m ON o.observation_source_value = m.source),
+        hit AS (SELECT any_value(og.col) AS col, any_value(og.value_as_number) AS value_as_number,
+                arg_max(s._key, s.start_key) AS _key
+            FROM og JOIN _base s ON og.patient_id = s.patient_id AND s.cycle_start_date <= og.observation_date
+            GROUP BY og._row)
+        SELECT b._key, {pivot} FROM _base b LEFT JOIN hit g USING (_key) GROUP BY b._key"""
+    )
+    prog, last = (literal(cmap.loc[k, "source_value"]) for k in ("progression", "last_followup"))
+    con.execute(
+        f"""CREATE OR REPLACE TABLE _dates AS SELECT person_id AS patient_id,
+            min(observation_date) FILTER (WHERE observation_source_value = {prog}) AS progression_date,
+            max(observation_date) FILTER (WHERE observation_source_value = {last}) AS last_followup_date
+        FROM observation GROUP BY 1"""
+    )
+
+
+def _cycle_rows(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Cycles with every placed value and the patient's birth, sex and death, in `_key` order."""
+    cmap = concept_map()
+    male, female = (int(cmap.loc[k, "concept_id"]) for k in ("male", "female"))
+    has_source = "gender_source_value" in [r[0] for r in con.execute("DESCRIBE person").fetchall()]
+    sex = f"CASE p.gender_concept_id WHEN {male} THEN 'M' WHEN {female} THEN 'F' END"
+    if has_source:
+        sex = f"coalesce({sex}, p.gender_source_value)"
+    frame = con.execute(
+        f"""WITH pp AS (
+            SELECT person_id AS patient_id, {BIRTH_SQL} AS birth_date, {sex} AS sex FROM person p),
+        dd AS (SELECT person_id AS patient_id, min(death_date) AS death_date FROM death GROUP BY 1)
+        SELECT c.* EXCLUDE (_key, planned_interval_days), pl.* EXCLUDE (_key), g.* EXCLUDE (_key),
+            d.progression_date, d.last_followup_date, pp.birth_date, pp.sex, dd.death_date
+        FROM cyc c LEFT JOIN _placed pl USING (_key) LEFT JOIN _graded g USING (_key)
+        LEFT JOIN _dates d USING (patient_id) LEFT JOIN pp USING (patient_id) LEFT JOIN dd USING (patient_id)
+        ORDER BY c._key"""
+    ).df()
+    for col in DATE_COLUMNS:
+        frame[col] = pd.to_datetime(frame[col]).astype("datetime64[ns]")
+    frame["anc_unit"] = "10^9/L"
+    frame["platelets_unit"] = "10^9/L"
+    frame["patient_id"] = frame["patient_id"].astype(str)
+    frame["cycle_number"] = frame["cycle_number"].astype("Int64")
+    return frame
 
 
 def read_omop(
     source: Path, config: ChemoPipelineConfig
 ) -> tuple[pd.DataFrame, pd.DataFrame, list[Path], int, dict[str, int]]:
     """Registry-shaped rows from an OMOP folder, the boundary quarantine, files, rows read, notes."""
-    tables, quarantine, files, n_in = read_tables(source)
     extra: dict[str, int] = {}
-    cycles = cycle_episodes(tables, config.input.unknown_regimen, quarantine)
-    cycles = place_measurements(cycles, mapped_measurements(tables, quarantine, extra))
-    cycles = place_observations(cycles, tables["observation"])
-    person = tables["person"].set_index("person_id")
-    birth = pd.to_datetime(
-        dict(
-            year=person["year_of_birth"],
-            month=person["month_of_birth"].fillna(1),
-            day=person["day_of_birth"].fillna(1),
-        )
-    )
-    sex = person["gender_concept_id"].map(
-        {
-            int(concept_map().loc["male", "concept_id"]): "M",
-            int(concept_map().loc["female", "concept_id"]): "F",
-        }
-    )
-    if "gender_source_value" in person:
-        sex = sex.fillna(person["gender_source_value"])
-    cycles["birth_date"] = birth.reindex(cycles["patient_id"]).to_numpy()
-    cycles["sex"] = sex.reindex(cycles["patient_id"]).to_numpy()
-    cycles["death_date"] = (
-        tables["death"].groupby("person_id")["death_date"].min().reindex(cycles["patient_id"]).to_numpy()
-    )
-    cycles["anc_unit"] = "10^9/L"
-    cycles["platelets_unit"] = "10^9/L"
-    cycles["patient_id"] = cycles["patient_id"].astype(str)
-    cycles["cycle_number"] = cycles["cycle_number"].astype("Int64")
-    drop = [
-        "episode_id",
-        "episode_concept_id",
-        "episode_start_date",
-        "episode_parent_id",
-        "episode_source_value",
-        "planned_interval_days",
-    ]
-    rows = cycles.drop(columns=[c for c in drop if c in cycles]).reset_index(drop=True)
+    with omop_connection(config.input.duckdb_memory_limit, config.input.duckdb_threads) as con:
+        quarantine, files, n_in = load_tables(con, source)
+        cycle_episodes(con, config.input.unknown_regimen, quarantine)
+        mapped_measurements(con, quarantine, extra)
+        con.execute(BASE_SQL)
+        place_measurements(con)
+        place_observations(con)
+        rows = _cycle_rows(con)
     split = split_valid(
         rows, RegistrySchema, stage="omop_cycles", key_columns=["cycle_number"], id_column="patient_id"
     )

@@ -90,9 +90,15 @@ def read_chemo_source(
 
         rows, quarantine, src.files, n_read, notes = read_omop(src.folder, config)
     if src.behaviour is not None:
-        keys = set(zip(src.behaviour["patient_id"], src.behaviour["cycle_number"], strict=True))
-        logged = set(zip(rows["patient_id"].astype(str), rows["cycle_number"].astype(int), strict=True))
-        if not logged <= keys:
+        logged = pd.DataFrame(
+            {
+                "patient_id": rows["patient_id"].astype(str),
+                "cycle_number": rows["cycle_number"].astype("int64"),
+            }
+        )
+        keys = src.behaviour[["patient_id", "cycle_number"]].astype({"cycle_number": "int64"})
+        covered = logged.merge(keys.drop_duplicates(), how="left", indicator=True)["_merge"] == "both"
+        if not covered.all():
             src.behaviour = None  # truth does not cover these records: do not attach partial propensities
         else:
             src.files.append(src.folder / "truth" / "behaviour.parquet")

@@ -277,3 +277,22 @@ def test_chemo_quarantine_names_patients_by_the_trajectories_pseudonyms(
     keys = pd.concat([pd.read_parquet(p) for p in (tmp_path / "raw" / "quarantine").glob("*.parquet")])
     assert keys["row_key"].str.match(r"patient_id=\d+(\||$)").all()
     assert raw.extra["id_salt_fingerprint"] is None
+
+
+def test_omop_rows_are_checked_against_the_schemas_in_duckdb(clean: dict[str, Path], tmp_path: Path) -> None:
+    src = tmp_path / "omop"
+    shutil.copytree(clean["omop"], src)
+    person = pd.read_csv(src / "person.csv", dtype=str, keep_default_na=False)
+    person = pd.concat([person, person.iloc[[0]]], ignore_index=True)  # person 1 twice
+    person.loc[1, "year_of_birth"] = "1700"
+    person.to_csv(src / "person.csv", index=False)
+    meas = pd.read_csv(src / "measurement.csv", dtype=str, keep_default_na=False)
+    meas.loc[3, "person_id"] = "2.5"  # not an id: quarantined, not truncated to 2
+    meas.loc[4, "measurement_date"] = "2020-02-30"
+    meas.to_csv(src / "measurement.csv", index=False)
+    rules, q = _run(src, tmp_path)
+    assert rules["person_id:field_uniqueness"] == 2 and rules["year_of_birth:in_range(1880, 2100)"] == 1
+    assert rules["person_id:coerce_dtype('int64')"] == 1
+    assert rules["measurement_date:coerce_dtype('datetime64[ns]')"] == 1
+    bad_date = q[q["rule"] == "measurement_date:coerce_dtype('datetime64[ns]')"]
+    assert bad_date["failure_case"].tolist() == ["2020-02-30"]
