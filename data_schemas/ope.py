@@ -107,6 +107,24 @@ class DensityCalibration(BaseModel):
                                         "column, in its units.")
 
 
+class ActionPropensity(BaseModel):
+    """One action's behaviour probability: known (when logged) beside the fitted model's."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: int = Field(ge=0)
+    label: str | None = Field(default=None, description="The action's name (a trial arm) when it has one.")
+    n_logged: int = Field(ge=0, description="Evaluated steps that logged this action.")
+    known: float | None = Field(
+        default=None, description="Mean known `behaviour_prob` of the steps that logged it (a trial's "
+        "randomisation probability); None without known probabilities.")
+    fitted: float = Field(description="The fitted model's P(action | state), mean over the evaluated steps.")
+    ci_low: float | None = Field(
+        default=None, description="Percentile interval of `fitted` over refits of the model on episode "
+        "resamples of its fit split (behaviour.propensity_refits).")
+    ci_high: float | None = None
+
+
 class BehaviourModelInfo(BaseModel):
     """Which behaviour probabilities the weights used, and how good the fitted model is."""
 
@@ -132,6 +150,10 @@ class BehaviourModelInfo(BaseModel):
     density_calibration: DensityCalibration | None = Field(
         default=None, description="Continuous-action OPE: PIT and predictive-interval coverage of the "
         "dose density (the log-loss, ECE and accuracy above are of its integral over the dose bins).")
+    by_action: list[ActionPropensity] = Field(
+        default_factory=list, description="Discrete OPE: per action, the known and the fitted probability "
+        "(for a randomised trial both should be the randomisation probability).")
+    propensity_refits: int = Field(default=0, ge=0, description="Refits behind the `by_action` intervals.")
 
 
 class SupportSummary(BaseModel):

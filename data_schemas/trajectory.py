@@ -37,6 +37,11 @@ class TrajectoryDatasetInfo(BaseModel):
         description="Bins per dose column; action = fluid_bin * grid[1] + vaso_bin for 5x5.",
     )
     bin_hours: float | None = Field(default=None, description="Length of one step in hours.")
+    action_labels: list[str] = Field(
+        default_factory=list,
+        description="Names of the discrete actions when they have them (trial arms, in action order), "
+        "so `constant:LABEL` can name one; empty when actions are bins.",
+    )
     has_behaviour_prob: bool = Field(
         default=False, description="True when `behaviour_prob` holds known logging probabilities."
     )

@@ -6,6 +6,8 @@ action count and dose columns), because "always full dose" means nothing without
 
 Spec forms (the text after `constant:`):
 - `K` (an integer): always the discrete action (bin, arm) K.
+- `LABEL`: always the action of that name, when the dataset names its actions (trial arms:
+  `constant:Lev+5FU`; `action_labels` in the manifest).
 - `X` (a number with a decimal point, e.g. `1.0`): always dose X of the dataset's only dose column.
 - `COLUMN=X[,COLUMN=X]`: always these doses, one per dose column (all columns must be given).
 """
@@ -112,6 +114,15 @@ def constant_policy(spec: str, info: TrajectoryDatasetInfo) -> ConstantPolicy:
     if not body:
         raise BadInputError("`constant:` needs an action or a dose. Got nothing after the colon.",
                             "Write constant:K (action K) or constant:1.0 (a dose).")
+    if body in info.action_labels:
+        policy = ConstantPolicy(info, action=info.action_labels.index(body))
+        policy.name = f"always {body}"
+        return policy
     if "=" not in body and "." not in body and body.lstrip("-").isdigit():
         return ConstantPolicy(info, action=int(body))
+    if info.action_labels and not info.continuous_action_columns:
+        raise BadInputError(
+            f"`{spec}`: `{body}` is not an action of these trajectories. Known actions: "
+            + ", ".join(f"{k} ({label})" for k, label in enumerate(info.action_labels)) + ".",
+            f"Write constant:LABEL or constant:K, e.g. constant:{info.action_labels[0]} or constant:0.")
     return ConstantPolicy(info, doses=_doses(body, spec, info))

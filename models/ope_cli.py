@@ -46,6 +46,20 @@ def print_bounds(report: Any) -> None:
                 ["target", "bounds", f"{level} % CI", "episodes leaving support", "returns possible"], rows)
 
 
+def print_propensities(report: Any) -> None:
+    """Per action: the known behaviour probability (a trial's randomisation) beside the fitted model's."""
+    info = report.behaviour
+    if not info.by_action or (info.propensity_refits == 0 and all(a.known is None for a in info.by_action)):
+        return
+    level = round(100 * report.bootstrap.confidence)
+    rows = [(str(a.action) if a.label is None else f"{a.action} ({a.label})", a.n_logged,
+             "-" if a.known is None else f"{a.known:.4f}", f"{a.fitted:.4f}",
+             "-" if a.ci_low is None else f"[{a.ci_low:.4f}, {a.ci_high:.4f}]")
+            for a in info.by_action]
+    print_table(f"Behaviour probability by action ({report.split} split; interval: {info.propensity_refits} "
+                "refits)", ["action", "steps logged", "known", "fitted (mean)", f"{level} % CI"], rows)
+
+
 def register(app: typer.Typer) -> None:
     """Add `evaluate` to the root app."""
 
@@ -91,6 +105,7 @@ def register(app: typer.Typer) -> None:
             return
         print_estimates(report)
         print_bounds(report)
+        print_propensities(report)
         for warning in report.warnings:
             typer.secho(f"Warning: {warning}", fg="yellow", err=True)
         print_summary("dosewise evaluate", [

@@ -95,17 +95,26 @@ def etl_chemo(
         return
     info = manifest.dataset
     stages = {s.name: s for s in manifest.stages}
+    trial = manifest.extra.get("design") == "trial"
     print_summary("Chemotherapy ETL", [
         ("source", f"{source} ({manifest.extra['source_format']})"),
         ("patients (episodes)", manifest.extra["n_episodes"]),
-        ("cycles (steps)", stages["trajectories"].rows_out),
+        ("decision steps" if trial else "cycles (steps)", stages["trajectories"].rows_out),
         ("state variables", len(info.state_columns) if info else 0),
-        ("actions", f"rdi_fraction (continuous) and {info.n_actions if info else 0} RDI bins"),
+        ("actions", " then ".join("/".join(x) for x in manifest.extra["stage_action_labels"]) if trial
+         else f"rdi_fraction (continuous) and {info.n_actions if info else 0} RDI bins"),
         ("behaviour probabilities", manifest.extra["behaviour_prob"]),
         ("quarantined rows", sum(s.rows_quarantined for s in manifest.stages)),
         ("seconds", f"{time.perf_counter() - start:.1f}"),
         ("output", out),
     ])
+    if trial:
+        observed = manifest.extra["observed_by_arm"]["all"]
+        print_table(f"Observed outcome by arm ({manifest.extra['endpoint']} at day "
+                    f"{manifest.extra['horizon_days']}, Kaplan-Meier, all patients)",
+                    ["arm", "patients", "events", "censored before", "KM", "95 % CI"],
+                    [(arm, o["n"], o["events"], o["censored_before"], f"{o['km']:.3f}",
+                      f"[{o['ci_low']:.3f}, {o['ci_high']:.3f}]") for arm, o in observed.items()])
     q_rows = [(s.name, rule, n) for s in manifest.stages for rule, n in s.quarantined_by_rule.items()]
     if q_rows:
         print_table("Quarantined rows by rule", ["stage", "rule", "rows"], q_rows)

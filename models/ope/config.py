@@ -44,6 +44,12 @@ class BehaviourConfig(StrictConfig):
         description="Floor for behaviour probabilities of logged actions; 0 makes a zero an error. "
         "Floored rows are counted in the report.",
     )
+    propensity_refits: int = Field(
+        default=0, ge=0, le=1000,
+        description="Discrete OPE: refit the behaviour classifier on this many episode-bootstrap resamples "
+        "of its fit split for a percentile interval of each action's mean fitted probability (the report's "
+        "`behaviour.by_action`, beside the known probability). 0: the means without an interval.",
+    )
 
 
 class FqeConfig(StrictConfig):

@@ -35,6 +35,7 @@ from .episodes import episode_layout
 from .importance_sampling import ImportanceWeights
 from .inputs import check_policy_matches, check_same_salt, take_split
 from .prepare import prepare_continuous, prepare_discrete
+from .propensity import action_propensities
 from .targets import CLINICIANS, Q_ESTIMATORS, needs_q
 from .terms import RatioTerms
 from .writing import FILES, OpeEvaluation, write_evaluation
@@ -165,6 +166,8 @@ def estimate_policy_value(
     first, last = _config_warnings(config, split, n, weights)
     warnings = first + warnings + estimate_warnings + bound_warnings(bounds, estimates) + last
     model, calibration = prepared.model, prepared.calibration
+    by_action = (action_propensities(model, fit_rows, rows, features, info, config)
+                 if mode == "discrete" else [])
     flags = support_flags(rows, prepared.recommended, prepared.prob_recommended, config.support_threshold)
     report = OpeReport(
         policy_name=policy.name, trajectories=str(folder), split=split, n_episodes=n, n_steps=len(rows),
@@ -179,6 +182,7 @@ def estimate_policy_value(
             heldout_ece=calibration.ece, heldout_accuracy=calibration.accuracy,
             min_behaviour_prob=config.behaviour.min_prob, n_floored=prepared.n_floored,
             model_file=FILES["behaviour_model"], density_calibration=prepared.density_calibration,
+            by_action=by_action, propensity_refits=config.behaviour.propensity_refits if by_action else 0,
         ),
         support=support_summary(flags, config.support_threshold), support_bounds=bounds,
         bootstrap=BootstrapInfo(n_resamples=config.n_bootstrap, seed=config.seed,

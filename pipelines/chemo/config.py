@@ -9,6 +9,8 @@ from pydantic import Field, field_validator
 
 from dosewise.data_schemas import StrictConfig
 
+from .mapping import RegistryMapping
+
 TOXICITY_CATEGORIES = (
     "neutropenia",
     "febrile_neutropenia",
@@ -63,6 +65,18 @@ class ChemoRewardConfig(StrictConfig):
         description="CTCAE categories whose grade >= 3 costs `penalty_grade3` (neutropenia itself is "
         "asymptomatic; its harm enters through febrile neutropenia).",
     )
+    censoring: Literal["timeout", "ipcw_km"] = Field(
+        default="timeout",
+        description="An outcome censored before the horizon. `timeout`: no outcome reward, the episode "
+        "ends as a timeout (cycle registries). `ipcw_km` (trial registries): a patient whose outcome is "
+        "observed gets outcome_reward / G(horizon-), a censored one 0, G the Kaplan-Meier estimate of "
+        "the censoring distribution (see pipelines/chemo/censoring.py); every episode ends terminal.",
+    )
+    censoring_strata: Literal["none", "first_action"] = Field(
+        default="first_action",
+        description="`ipcw_km`: estimate G within each randomised arm (`first_action`; the arm means "
+        "then equal the arms' Kaplan-Meier estimates) or pooled (`none`).",
+    )
 
     @field_validator("penalised_categories")
     @classmethod
@@ -101,9 +115,10 @@ class ChemoInputConfig(StrictConfig):
     format: Literal["auto", "registry", "omop"] = Field(
         default="auto", description="Input format of --source; `auto` detects it from the files."
     )
-    mapping: str = Field(
+    mapping: str | RegistryMapping = Field(
         default="registry_default",
-        description="Registry column-mapping config (shipped name or TOML path); registry input only.",
+        description="Registry column-mapping config: a shipped name, a TOML path, or an inline "
+        "[input.mapping] table (as in registry_colon); registry input only.",
     )
     unknown_regimen: Literal["error", "quarantine"] = Field(
         default="error", description="An unknown regimen or drug concept: stop with an error, or quarantine."

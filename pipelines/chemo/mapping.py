@@ -6,6 +6,9 @@ export uses; converted by `rules/chemo_units.csv`), `[value_maps]` (registry col
 value -> registry value}), `[constants]` (registry column -> a value for every row, for exports
 that lack it) and `[offset_days]` (registry date column -> a source column of days after the
 patient's first cycle start). Shipped example: `registry_default` (the simulator's own export).
+Trial records (`design = "trial"`, one row per patient, see `trial_mapping.py`) add `[trial]`,
+and long exports add `[pivot]` and `[row_filter]`, applied before the renames (shipped:
+`registry_colon`, `registry_myeloid`, inline in those pipeline configs).
 """
 
 from __future__ import annotations
@@ -15,11 +18,12 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from dosewise.data_schemas import BadInputError, StrictConfig
 
 from ..rule_tables import read_rule_csv
+from .trial_mapping import PivotSpec, TrialSpec
 
 UNIT_COLUMN_VARIABLE = {"anc_unit": "anc_1e9_per_l", "platelets_unit": "platelets_1e9_per_l"}
 FIXED_UNIT_VARIABLE = {
@@ -56,6 +60,23 @@ class RegistryMapping(StrictConfig):
         default_factory=dict,
         description="Registry date column -> source column of days after the patient's first cycle start.",
     )
+    design: Literal["cycles", "trial"] = Field(
+        default="cycles",
+        description="`cycles`: one row per patient per cycle (dose decisions); `trial`: one row per "
+        "patient with a randomised arm and outcome days (needs [trial]).",
+    )
+    row_filter: dict[str, list[str | int | float]] = Field(
+        default_factory=dict,
+        description="Source column -> values to keep (before [pivot]); other rows are quarantined.",
+    )
+    pivot: PivotSpec | None = Field(default=None, description="Long -> wide before the renames.")
+    trial: TrialSpec | None = Field(default=None, description="Arms, propensity, state, later stages.")
+
+    @model_validator(mode="after")
+    def _trial_needs_spec(self) -> RegistryMapping:
+        if (self.design == "trial") != (self.trial is not None):
+            raise ValueError("`design = \"trial\"` needs a [trial] table, and [trial] needs that design")
+        return self
 
 
 def unit_table() -> pd.DataFrame:

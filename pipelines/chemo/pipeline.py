@@ -14,6 +14,7 @@ import pandas as pd
 
 from dosewise.data_schemas import (
     BadInputError,
+    ConfigError,
     RunManifest,
     TrajectoryDatasetInfo,
     counts_by_rule,
@@ -34,6 +35,7 @@ from ..simulators.oncology_params import load_oncology_parameters
 from .canonical import canonical_cycles, canonical_patients, impute_labs
 from .config import ChemoPipelineConfig
 from .cycles import apply_cycle_rules, convert_units
+from .mapping import RegistryMapping
 from .rewards import reward_description
 from .sources import ChemoSource, detect_chemo_source, read_chemo_source
 from .states import STATE_COLUMNS
@@ -117,9 +119,33 @@ def run_chemo_pipeline(
     out = config.output
     ids = RunIds(resolve_salt(out.id_salt, out.id_salt_env) if out.pseudonymize_ids else "")
     warnings = salt_change_warnings(Path(out_dir), ids)
+    trial = _trial_mapping(config)
     with staged_output(out_dir) as work:
-        manifest = _run_into(config, Path(source_dir), work, show_progress, ids, warnings)
+        if trial is not None:
+            from .trial_pipeline import run_trial_into
+
+            manifest = run_trial_into(config, trial, Path(source_dir), work, show_progress, ids, warnings)
+        else:
+            manifest = _run_into(config, Path(source_dir), work, show_progress, ids, warnings)
     return manifest
+
+
+def _trial_mapping(config: ChemoPipelineConfig) -> RegistryMapping | None:
+    """The registry mapping when it declares a trial design (one row per patient), else None."""
+    if config.input.format == "omop":
+        return None
+    from .registry import load_mapping
+
+    mapping = load_mapping(config.input.mapping)
+    if mapping.design == "trial":
+        return mapping
+    if config.reward.censoring == "ipcw_km":
+        raise ConfigError(
+            "reward.censoring = ipcw_km is for trial registries (one row per patient); this mapping has "
+            f"design `{mapping.design}`.",
+            "Use reward.censoring = timeout for cycle registries, or a mapping with design = \"trial\".",
+        )
+    return None
 
 
 def _run_into(

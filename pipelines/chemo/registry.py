@@ -16,12 +16,15 @@ from dosewise.data_schemas.raw_registry import REQUIRED_COLUMNS, RegistrySchema
 from dosewise.data_schemas.validation import split_valid
 
 from .mapping import RegistryMapping, apply_mapping, find_table, read_table
+from .reshape import reshape_export
 
 
-def load_mapping(name: str) -> RegistryMapping:
-    """A shipped mapping config by name (e.g. `registry_default`) or a TOML path."""
+def load_mapping(name: str | RegistryMapping) -> RegistryMapping:
+    """A shipped mapping config by name (e.g. `registry_default`), a TOML path, or an inline one."""
     from .. import config_folder
 
+    if isinstance(name, RegistryMapping):
+        return name
     return load_config(name, RegistryMapping, [], search=[config_folder()])
 
 
@@ -29,7 +32,8 @@ def read_registry(source: Path, mapping: RegistryMapping) -> tuple[pd.DataFrame,
     """(valid rows, quarantine of invalid rows, the file read, rows read) of a registry export."""
     path = find_table(source, mapping.file)
     raw = read_table(path)
-    frame = apply_mapping(raw, mapping)
+    reshaped, q_reshape = reshape_export(raw, mapping)
+    frame = apply_mapping(reshaped, mapping)
     missing = [col for col in REQUIRED_COLUMNS if col not in frame.columns]
     if missing:
         raise BadInputError(
@@ -43,4 +47,6 @@ def read_registry(source: Path, mapping: RegistryMapping) -> tuple[pd.DataFrame,
         frame, RegistrySchema, stage="registry_schema", key_columns=["cycle_number"], id_column="patient_id"
     )
     kept = RegistrySchema.validate(split.kept)  # the kept rows, coerced (split_valid keeps them as read)
-    return kept.reset_index(drop=True), split.quarantined, path, len(raw)
+    parts = [q for q in (q_reshape, split.quarantined) if len(q)]
+    quarantined = pd.concat(parts, ignore_index=True) if parts else split.quarantined
+    return kept.reset_index(drop=True), quarantined, path, len(raw)
