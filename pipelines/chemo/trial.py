@@ -59,7 +59,7 @@ def check_arms(frame: pd.DataFrame, mapping: RegistryMapping, path: Path) -> Non
     known = ", ".join(spec.arms)
     if "arm" not in frame.columns:
         raise BadInputError(
-            f"{path} has no arm column: the mapping expects {_source_of(mapping, 'arm')} "
+            f"{path.name} has no arm column: the mapping expects {_source_of(mapping, 'arm')} "
             f"(known arms: {known}).",
             "Map the export's treatment column onto `arm` in [input.mapping.renames]; the file has: "
             f"{', '.join(map(str, frame.columns[:25]))}.",
@@ -67,9 +67,9 @@ def check_arms(frame: pd.DataFrame, mapping: RegistryMapping, path: Path) -> Non
     arms = frame["arm"].astype(str).where(frame["arm"].notna(), "<missing>")
     unknown = arms[~arms.isin(spec.arms)].value_counts()
     if len(unknown):
-        listed = ", ".join(f"{v!r} ({n} rows)" for v, n in unknown.items())
+        listed = ", ".join(f"{v!r} ({n} records)" for v, n in unknown.items())
         raise BadInputError(
-            f"{path}: unknown arm value(s) in {_source_of(mapping, 'arm')}: {listed}. Known arms: {known}.",
+            f"{path.name}: unknown arm value(s) in {_source_of(mapping, 'arm')}: {listed}. Known arms: {known}.",
             "Map them onto a known arm with [input.mapping.value_maps.arm], or add them to trial.arms.",
         )
 
@@ -80,6 +80,9 @@ def read_trial_registry(source: Path, mapping: RegistryMapping) -> TrialRecords:
     path = find_table(source, mapping.file)
     raw = read_table(path)
     reshaped, q_reshape = reshape_export(raw, mapping)
+    arm_sources = [src for src, dst in mapping.renames.items() if dst == "arm"]
+    if arm_sources and arm_sources[0] not in reshaped.columns:
+        check_arms(reshaped.drop(columns="arm", errors="ignore"), mapping, path)  # names the missing column
     frame = apply_mapping(reshaped, mapping)
     check_arms(frame, mapping, path)
     needed = [
@@ -144,4 +147,4 @@ def endpoint(patients: pd.DataFrame, reward: ChemoRewardConfig) -> tuple[np.ndar
 def arm_index(patients: pd.DataFrame, spec: TrialSpec) -> np.ndarray:
     """The stage-1 action: position of each patient's arm in `trial.arms`."""
     lookup = {arm: k for k, arm in enumerate(spec.arms)}
-    return patients["arm"].astype(str).map(lookup).to_numpy(np.int64)
+    return np.asarray(patients["arm"].astype(str).map(lookup).to_numpy(np.int64))
