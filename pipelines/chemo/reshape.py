@@ -68,23 +68,26 @@ def pivot_wide(raw: pd.DataFrame, spec: PivotSpec) -> tuple[pd.DataFrame, pd.Dat
     other = [col for col in fixed if col != spec.index]
     differs = raw.groupby(spec.index, sort=False)[other].transform("nunique", dropna=False).gt(1)
     conflicting = patient.isin(patient[differs.any(axis=1)]) & ~repeated
+    named = raw.rename(columns={spec.index: "patient_id"})  # the pseudonym replaces it when written
     quarantined = pd.concat(
         [
             make_quarantine(
-                raw[repeated],
+                named[repeated],
                 stage=STAGE,
                 rule="pivot_repeated_key",
                 column=spec.key,
                 reason=f"two rows share this {spec.index} and {spec.key}",
-                key_columns=keys,
+                key_columns=[spec.key],
+                id_column="patient_id",
             ),
             make_quarantine(
-                raw[conflicting],
+                named[conflicting],
                 stage=STAGE,
                 rule="pivot_conflicting_rows",
                 column=spec.key,
                 reason=f"rows of this {spec.index} disagree on a patient-level column",
-                key_columns=keys,
+                key_columns=[spec.key],
+                id_column="patient_id",
             ),
         ],
         ignore_index=True,

@@ -23,8 +23,6 @@ from .mapping import RegistryMapping, apply_mapping, find_table, read_table
 from .reshape import reshape_export
 from .trial_mapping import TrialSpec
 
-KEYS = ["patient_id"]
-
 
 @dataclass
 class TrialRecords:
@@ -69,7 +67,8 @@ def check_arms(frame: pd.DataFrame, mapping: RegistryMapping, path: Path) -> Non
     if len(unknown):
         listed = ", ".join(f"{v!r} ({n} records)" for v, n in unknown.items())
         raise BadInputError(
-            f"{path.name}: unknown arm value(s) in {_source_of(mapping, 'arm')}: {listed}. Known arms: {known}.",
+            f"{path.name}: unknown arm value(s) in {_source_of(mapping, 'arm')}: {listed}. "
+            f"Known arms: {known}.",
             "Map them onto a known arm with [input.mapping.value_maps.arm], or add them to trial.arms.",
         )
 
@@ -99,16 +98,18 @@ def read_trial_registry(source: Path, mapping: RegistryMapping) -> TrialRecords:
             f"{', '.join(map(str, raw.columns[:25]))}.",
         )
     frame = frame.reset_index(drop=True)
-    split = split_valid(frame, trial_schema(list(spec.state_columns)), stage="trial_schema", key_columns=KEYS)
-    kept = trial_schema(list(spec.state_columns)).validate(split.kept).reset_index(drop=True)
+    schema = trial_schema(list(spec.state_columns))
+    split = split_valid(frame, schema, stage="trial_schema", key_columns=[], id_column="patient_id")
+    kept = schema.validate(split.kept).reset_index(drop=True)
     twice = kept["patient_id"].duplicated(keep=False)
     q_twice = make_quarantine(
         kept[twice],
         stage="records",
         rule="duplicate_patient",
-        column="patient_id",
+        column=None,
         reason="a trial registry holds one row per patient",
-        key_columns=KEYS,
+        key_columns=[],
+        id_column="patient_id",
     )
     parts = [q for q in (split.quarantined, q_twice) if len(q)]
     return TrialRecords(

@@ -27,6 +27,7 @@ from dosewise.data_schemas import (
 from dosewise.data_schemas import columns as c
 
 from ..outputs import write_frame_quarantine
+from ..privacy import RunIds
 from ..runner import StageRunner
 from .censoring import ipcw_outcome, kaplan_meier_at
 from .config import ChemoPipelineConfig
@@ -237,6 +238,8 @@ def run_trial_into(
     source_dir: Path,
     out_dir: Path,
     show_progress: bool,
+    ids: RunIds,
+    warnings: list[str],
 ) -> RunManifest:
     """Run the trial stages into the staging folder `out_dir` (see module doc)."""
     from .pipeline import _episode_ids, redacted_config  # shared with the cycle pipeline
@@ -248,7 +251,7 @@ def run_trial_into(
         with runner.stage("sources") as log:
             records = read_trial_registry(source_dir, mapping)
             q = records.reshape_quarantine
-            write_frame_quarantine(q, out_dir / "quarantine" / "sources.parquet")
+            write_frame_quarantine(q, out_dir / "quarantine" / "sources.parquet", ids)
             manifest.inputs = {str(records.path.relative_to(source_dir)): sha256_file(records.path)}
             log.set(
                 records.n_source_rows,
@@ -259,7 +262,7 @@ def run_trial_into(
             )
         with runner.stage("records") as log:
             q = records.record_quarantine
-            write_frame_quarantine(q, out_dir / "quarantine" / "records.parquet")
+            write_frame_quarantine(q, out_dir / "quarantine" / "records.parquet", ids)
             patients = records.patients
             log.set(records.n_records, len(patients), counts_by_rule(q), note="grain: one record per patient")
         with runner.stage("outcomes") as log:
@@ -271,25 +274,29 @@ def run_trial_into(
                 f"G(horizon-) {', '.join(f'{k} {v:.3f}' for k, v in g.items())}",
             )
         with runner.stage("trajectories") as log:
-            ids, splits = _episode_ids(patients, config)
+            episode_ids, splits = _episode_ids(patients, config, ids)
             steps = decision_steps(
                 patients, spec, outcome["endpoint_days"].to_numpy(), float(config.reward.horizon_days)
             )
-            traj, info = _trajectories(steps, outcome, ids, config, mapping)
+            traj, info = _trajectories(steps, outcome, episode_ids, config, mapping)
             log.set(len(patients), len(traj), note="grain: patients in, decision steps out")
         with runner.stage("outputs") as log:
             write_table_atomic(traj, out_dir / "trajectories.parquet")
             write_table_atomic(
                 splits.sort_values(c.EPISODE_ID).reset_index(drop=True), out_dir / "splits.parquet"
             )
-            cohort = _cohort(outcome, traj, ids, steps, mapping, not config.output.pseudonymize_ids)
+            cohort = _cohort(outcome, traj, episode_ids, steps, mapping, not config.output.pseudonymize_ids)
             write_table_atomic(cohort, out_dir / "cohort.parquet")
             log.set(len(traj), len(traj), note="written: trajectories, splits, cohort, quarantine")
-        split_of = pd.Series(outcome["patient_id"].astype(str).map(ids)).map(
+        split_of = pd.Series(outcome["patient_id"].astype(str).map(episode_ids)).map(
             splits.set_index(c.EPISODE_ID)[c.SPLIT]
         )
         manifest.dataset = info
-        manifest.extra = _extra(config, mapping, outcome, steps, g, split_of, info)
+        manifest.extra = {
+            **_extra(config, mapping, outcome, steps, g, split_of, info),
+            "id_salt_fingerprint": ids.fingerprint,
+            "warnings": warnings,
+        }
     finally:
         runner.close()
     manifest.stages = runner.records

@@ -169,6 +169,8 @@ def test_repeated_pivot_key_is_quarantined(trials_dir: Path, tmp_path: Path) -> 
     assert sources.quarantined_by_rule == {"pivot_repeated_key": 3}  # both rows of the patient + the copy
     assert sources.rows_in == sources.rows_out + sources.rows_quarantined == 61
     assert manifest.extra["n_episodes"] == 29
+    q = pd.read_parquet(tmp_path / "out" / "quarantine" / "sources.parquet")
+    assert q["row_key"].str.startswith("episode_id=ep_").all()  # the patient by pseudonym, not raw id
 
 
 def test_myeloid_two_stages_and_a_learned_second_stage(trials_dir: Path, tmp_path: Path) -> None:
