@@ -12,6 +12,7 @@ overhead per trial = (Ray wall - sum / 2) x 2 / trials (Ray start shown apart).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -81,7 +82,8 @@ def main() -> None:
             ("Ray Tune, 2 workers", n_ray, f"{ray_wall:.1f}", f"{ray_sum:.1f}", f"{ray_start:.1f}",
              f"{seq_wall / ray_wall:.2f}x", f"{overhead:.2f}")]
     print_table(f"Sweep of {n} trials ({args.episodes} ICU-Sepsis episodes, {args.steps} steps each, WIS on "
-                "validation), 2 CPU cores", ["mode", "trials", "wall s", "sum of trial s", "Ray start s",
+                f"validation), 2 CPU cores, load average {os.getloadavg()[0]:.0f}",
+                ["mode", "trials", "wall s", "sum of trial s", "Ray start s",
                                              "speed-up", "overhead s/trial"], rows)
 
 

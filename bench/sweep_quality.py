@@ -7,12 +7,16 @@ train split (plus validation and test episodes). The sweep: pessimistic model-ba
 bound on validation with an ESS floor. `--set` changes any sweep key (e.g. a discrete CQL space).
 Goals (issue 17): the selected policy >= 0.83, regret <= 0.005; clinicians 0.782, optimum 0.875.
 
-    .venv/bin/python bench/sweep_quality.py [--train-episodes 20000] [--set key=value ...]
+    .venv/bin/python bench/sweep_quality.py [--train-episodes 20000] [--out DIR] [--set key=value ...]
+
+With `--out DIR` the sweep folder is kept, and rerunning the same command resumes an interrupted
+sweep (Tune's restore: finished trials are not retrained).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -31,11 +35,13 @@ def main() -> None:
     parser.add_argument("--train-episodes", type=int, default=20000)
     parser.add_argument("--max-concurrent", type=int, default=2)
     parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument("--out", type=Path, default=None, help="keep the sweep here (a rerun resumes it)")
     args = parser.parse_args()
     total = int(args.train_episodes * 1.5)  # 2/3 train, 1/6 validation, 1/6 test
     with tempfile.TemporaryDirectory() as tmp:
+        out = args.out.resolve() if args.out else Path(tmp) / "sweep"
         config = load_sweep_config("sweep_demo", [
-            f"out={str(Path(tmp) / 'sweep')!r}", f"data.episodes={total}", "data.seed=7",
+            f"out={str(out)!r}", f"data.episodes={total}", "data.seed=7",
             "data.split_fractions=[0.6667, 0.1667, 0.1666]", "train.config=pessimistic_mbp",
             "train.settings={}", f"search.space={SPACE}", "search.seeds=[0]",
             "evaluate.settings={estimators = ['WIS'], n_bootstrap = 1000}", "selection.min_ess=100",
@@ -53,13 +59,15 @@ def main() -> None:
                                                    "ESS", "exact", ""], rows)
     best = max((r.exact for r in outcome.rows if r.exact is not None), default=None)
     loss = regret(outcome.rows, winner)
-    summary = [("selected exact", f"{winner.exact:.4f}" if winner and winner.exact else "-", ">= 0.83"),
+    chosen = f"{winner.exact:.4f}" if winner is not None and winner.exact is not None else "-"
+    summary = [("selected exact", chosen, ">= 0.83"),
                ("best trial exact", f"{best:.4f}" if best is not None else "-", "-"),
                ("selection regret", f"{loss:.4f}" if loss is not None else "-", "<= 0.005"),
                ("Spearman(estimate, exact)", f"{outcome.rank_correlation:.2f}"
                 if outcome.rank_correlation is not None else "-", "reported"),
                ("winner on test", outcome.test_summary or "-", "-")]
-    print_table("Selection", ["what", "value", "goal"], summary)
+    print_table(f"Selection (load average {os.getloadavg()[0]:.0f} on 2 cores)", ["what", "value", "goal"],
+                summary)
 
 
 if __name__ == "__main__":
