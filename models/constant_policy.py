@@ -74,6 +74,14 @@ class ConstantPolicy:
         return probs
 
 
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _number(text: str, spec: str) -> float:
     try:
         value = float(text)
@@ -120,9 +128,11 @@ def constant_policy(spec: str, info: TrajectoryDatasetInfo) -> ConstantPolicy:
         return policy
     if "=" not in body and "." not in body and body.lstrip("-").isdigit():
         return ConstantPolicy(info, action=int(body))
-    if info.action_labels and not info.continuous_action_columns:
+    if "=" not in body and not _is_number(body) and not info.continuous_action_columns:
+        named = (" or a label: " + ", ".join(info.action_labels)) if info.action_labels else ""
         raise BadInputError(
-            f"`{spec}`: `{body}` is not an action of these trajectories. Known actions: "
-            + ", ".join(f"{k} ({label})" for k, label in enumerate(info.action_labels)) + ".",
-            f"Write constant:LABEL or constant:K, e.g. constant:{info.action_labels[0]} or constant:0.")
+            f"`{spec}`: must be an action index 0..{info.n_actions - 1}{named}. Got {body!r}.",
+            "These trajectories do not name their actions: write constant:K (a multi-stage trial's action "
+            "names differ per stage: see stage_action_labels in its manifest)." if not named
+            else f"Write e.g. constant:{info.action_labels[0]} or constant:0.")
     return ConstantPolicy(info, doses=_doses(body, spec, info))

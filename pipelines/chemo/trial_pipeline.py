@@ -264,7 +264,9 @@ def run_trial_into(
             q = records.record_quarantine
             write_frame_quarantine(q, out_dir / "quarantine" / "records.parquet", ids)
             patients = records.patients
-            log.set(records.n_records, len(patients), counts_by_rule(q), note="grain: one record per patient")
+            log.set(records.n_records, len(patients), counts_by_rule(q), note="grain: one record per patient "
+                    "(a record failing several checks is counted once per check by rule)",
+                    rows_quarantined=records.n_records - len(patients))
         with runner.stage("outcomes") as log:
             outcome, g = _outcomes(patients, config, mapping)
             log.set(

@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from dosewise.app.cli import app
-from dosewise.data_schemas import RunManifest, load_config, read_trajectories
+from dosewise.data_schemas import BadInputError, RunManifest, load_config, read_trajectories
 from dosewise.data_schemas import columns as c
 from dosewise.models import config_folder as model_configs
 from dosewise.models.constant_policy import constant_policy
@@ -66,6 +66,9 @@ def test_colon_is_one_randomised_decision(colon: tuple[Path, RunManifest]) -> No
     assert info is not None and info.action_labels == ["Obs", "Lev", "Lev+5FU"] and info.has_behaviour_prob
     assert len(frame) == frame[c.EPISODE_ID].nunique() == 929 and frame[c.TERMINAL].all()
     assert np.allclose(frame[c.BEHAVIOUR_PROB], 1 / 3)
+    assert constant_policy("constant:Lev+5FU", info).recommend(frame.head(2)).tolist() == [2, 2]
+    with pytest.raises(BadInputError, match=r"or a label: Obs, Lev, Lev\+5FU\. Got 'Placebo'"):
+        constant_policy("constant:Placebo", info)
     assert frame[c.ACTION].value_counts().sort_index().tolist() == [315, 310, 304]
     for stage in manifest.stages:
         assert stage.rows_in == stage.rows_out + stage.rows_quarantined, stage.name
@@ -218,3 +221,11 @@ def test_myeloid_two_stages_and_a_learned_second_stage(trials_dir: Path, tmp_pat
     recommended = np.asarray(learned.recommend(second[learned.feature_names]))
     assert recommended.shape == (len(second),) and set(recommended) <= {0, 1}
     shutil.rmtree(policy)
+
+
+def test_bad_records_are_quarantined_once_each(trials_dir: Path, tmp_path: Path) -> None:
+    src = _colon_subset(trials_dir, tmp_path, {"age": -4, "sex": 7})  # one patient, two broken checks
+    manifest = _etl(src, "registry_colon", tmp_path / "out")
+    records = next(s for s in manifest.stages if s.name == "records")
+    assert records.rows_in == records.rows_out + records.rows_quarantined and records.rows_quarantined == 1
+    assert set(records.quarantined_by_rule) == {"age_years:in_range(0, 120)", "sex:isin(['M', 'F'])"}
