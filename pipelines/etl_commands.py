@@ -139,7 +139,10 @@ def etl_check_sources(
 
     fmt, rows, missing = oncology_source_report(source)
     if fmt is not None:
-        label = "OMOP CDM v5.4 (oncology extension)" if fmt == "omop" else "Flat cycle-level registry"
+        label = {"omop": "OMOP CDM v5.4 (oncology extension)", "registry": "Flat cycle-level registry",
+                 "trial": "Trial records (flat registry, design = trial)"}[fmt]
+        command = (" or ".join(f"--config {t}" for t, _, _ in rows) if fmt == "trial"
+                   else f"--config chemo_{fmt}")
         if as_json:
             typer.echo(json.dumps({
                 "version": fmt, "label": label,
@@ -150,7 +153,7 @@ def etl_check_sources(
         else:
             print_table(f"{label} tables in {source}", ["table", "file", "needed for"], rows)
             print_summary("Sources", [("format", label), ("missing tables", ", ".join(missing) or "none"),
-                                      ("ETL", f"dosewise etl chemo --config chemo_{fmt}")])
+                                      ("ETL", f"dosewise etl chemo {command}")])
         if missing:
             raise MissingSourceTable(f"{source} lacks the OMOP table(s) {', '.join(missing)}.",
                                      "Export them with OMOP's lower-case file names.")

@@ -105,6 +105,27 @@ def read_chemo_source(
     return rows, quarantine, n_read, notes
 
 
+def trial_records_in(source: Path) -> list[tuple[str, str, str]]:
+    """(shipped config, file, what) for each shipped trial-registry config whose file is in `source`."""
+    import tomllib
+
+    from .. import config_folder
+
+    found = []
+    for entry in sorted(config_folder().iterdir(), key=lambda e: e.name):
+        if not entry.name.endswith(".toml"):
+            continue
+        mapping = tomllib.loads(entry.read_text(encoding="utf-8")).get("input", {}).get("mapping")
+        if isinstance(mapping, dict) and mapping.get("design") == "trial":
+            stem = str(mapping.get("file", "registry"))
+            path = next((source / f"{stem}{e}" for e in (".parquet", ".csv.gz", ".csv")
+                         if (source / f"{stem}{e}").is_file()), None)
+            if path is not None:
+                name = entry.name.removesuffix(".toml")
+                found.append((name, path.name, f"trial records, one row per patient (--config {name})"))
+    return found
+
+
 def oncology_source_report(source: Path) -> tuple[str | None, list[tuple[str, str, str]], list[str]]:
     """(format or None, rows of table / file / needed for, missing required tables) for check-sources."""
     from dosewise.data_schemas.raw_omop import OPTIONAL_TABLES, REQUIRED_TABLES, TABLE_PURPOSE
@@ -113,6 +134,9 @@ def oncology_source_report(source: Path) -> tuple[str | None, list[tuple[str, st
     if fmt == "registry":
         path = find_table(source, "registry")
         return fmt, [("registry", path.name, "one row per patient per cycle (mapping: registry_default)")], []
+    if fmt is None and source.is_dir():
+        trials = trial_records_in(source)
+        return ("trial", trials, []) if trials else (None, [], [])
     if fmt != "omop":
         return None, [], []
     rows, missing = [], []
@@ -139,4 +163,5 @@ __all__ = [
     "find_table",
     "oncology_source_report",
     "read_chemo_source",
+    "trial_records_in",
 ]

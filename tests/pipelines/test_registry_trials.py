@@ -8,6 +8,7 @@ recover 1/3 for every arm, each within its interval.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -229,3 +230,11 @@ def test_bad_records_are_quarantined_once_each(trials_dir: Path, tmp_path: Path)
     records = next(s for s in manifest.stages if s.name == "records")
     assert records.rows_in == records.rows_out + records.rows_quarantined and records.rows_quarantined == 1
     assert set(records.quarantined_by_rule) == {"age_years:in_range(0, 120)", "sex:isin(['M', 'F'])"}
+
+
+def test_check_sources_names_the_trial_configs(trials_dir: Path) -> None:
+    result = CliRunner().invoke(app, ["etl", "check-sources", "--source", str(trials_dir), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["version"] == "trial"
+    assert [t["table"] for t in report["tables"]] == ["registry_colon", "registry_myeloid"]
