@@ -10,7 +10,7 @@ SELECT and INSERT.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -147,18 +147,26 @@ class PresentObjects:
 
     tables: set[str]
     triggers: set[str]
+    columns: set[str] = field(default_factory=set)  # of the reviews table
+    not_null: set[str] = field(default_factory=set)
 
 
 def present_objects(conn: Connection) -> PresentObjects:
     """The review tables and append-only triggers that exist already."""
     tables = {name for name in (TABLE, CHAIN_TABLE) if sa.inspect(conn).has_table(name)}
+    columns, not_null = set(), set()
+    if TABLE in tables:
+        described = sa.inspect(conn).get_columns(TABLE)
+        columns = {str(col["name"]) for col in described}
+        not_null = {str(col["name"]) for col in described if not col["nullable"]}
     if conn.dialect.name == "sqlite":
         query = "SELECT name FROM sqlite_master WHERE type = 'trigger'"
     elif conn.dialect.name == "postgresql":
         query = "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"
     else:
-        return PresentObjects(tables, set())
-    return PresentObjects(tables, {str(name) for name in conn.exec_driver_sql(query).scalars()})
+        return PresentObjects(tables, set(), columns, not_null)
+    triggers = {str(name) for name in conn.exec_driver_sql(query).scalars()}
+    return PresentObjects(tables, triggers, columns, not_null)
 
 
 def is_new_review(conn: Connection, row: dict[str, Any]) -> bool:

@@ -59,6 +59,7 @@ from .review_tables import (
     ReviewConflictError,
     ReviewIntegrityError,
     ReviewStoreError,
+    added_column_statements,
     canonical_review,
     chain_digest,
     chain_table,
@@ -123,6 +124,7 @@ class ReviewStore:
         if self.is_sqlite:
             sa.event.listen(self.engine, "connect", _sqlite_pragmas(sqlite_journal_mode))
         self._ready = False
+        self._sepsis_only = False  # an earlier version's SQLite table: reviewer fluid NOT NULL
         self.restored_triggers: set[str] = set()
         self.chain_started_over = 0
 
@@ -156,7 +158,13 @@ class ReviewStore:
         with self.engine.connect() as conn:
             present = present_objects(conn)
         wanted = TRIGGER_NAMES.get(dialect, set())
-        if present.tables >= {TABLE, CHAIN_TABLE} and present.triggers >= wanted:
+        old_table = TABLE in present.tables
+        added = added_column_statements(present.columns, self.engine.dialect) if old_table else []
+        legacy = {"reviewer_fluid_ml_4h", "reviewer_norepi_eq_mcg_kg_min"} & present.not_null
+        if legacy and dialect == "postgresql":
+            added += [f"ALTER TABLE {TABLE} ALTER COLUMN {name} DROP NOT NULL" for name in sorted(legacy)]
+        self._sepsis_only = bool(legacy) and dialect != "postgresql"
+        if present.tables >= {TABLE, CHAIN_TABLE} and present.triggers >= wanted and not added:
             return
         if TABLE in present.tables:
             self.restored_triggers = wanted - present.triggers
@@ -170,6 +178,8 @@ class ReviewStore:
                 conn.execute(CreateTable(table, if_not_exists=True))
                 for index in table.indexes:
                     conn.execute(CreateIndex(index, if_not_exists=True))
+            for statement in added:  # a table from an earlier version: the chemotherapy columns
+                conn.exec_driver_sql(statement)
             for statement in APPEND_ONLY.get(dialect, []):
                 conn.exec_driver_sql(statement)
         if TABLE in present.tables and CHAIN_TABLE not in present.tables:
@@ -209,6 +219,13 @@ class ReviewStore:
         if not isinstance(review, ClinicianReviewSchema):
             raise BadInputError("Only a ClinicianReviewSchema can be stored.", "Validate the form first.")
         self._ensure_schema()
+        if review.is_chemo and self._sepsis_only:
+            raise ReviewStoreError(
+                f"The review database {self.display_url} was created by an earlier Dosewise whose table "
+                "requires a fluid and a vasopressor dose, so it cannot hold chemotherapy reviews.",
+                "Keep that file for its sepsis reviews (the Review page exports them) and point "
+                "DOSEWISE_REVIEW_DB_URL at a new database file for chemotherapy reviews.",
+            )
         row = review.model_dump()
         for attempt in range(retries + 1):
             try:
@@ -292,6 +309,8 @@ class ReviewStore:
         for column in reviews_table.columns:
             if isinstance(column.type, sa.Float) and column.name in frame:
                 frame[column.name] = frame[column.name].astype("float64")
+            elif isinstance(column.type, sa.Integer) and column.nullable and column.name in frame:
+                frame[column.name] = frame[column.name].astype("Int64")  # days stay whole beside NULLs
         return frame
 
     def export(self, path: Path) -> Path:

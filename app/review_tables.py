@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from dosewise.data_schemas import REVIEW_COLUMNS, DosewiseError
+from dosewise.data_schemas.review import CHEMO_COLUMNS
 
 TABLE = "clinician_reviews"
 CHAIN_TABLE = "clinician_reviews_chain"
@@ -54,14 +55,20 @@ reviews_table = sa.Table(
     sa.Column("recommended_fluid_ml_4h", sa.Float),
     sa.Column("recommended_norepi_eq_mcg_kg_min", sa.Float),
     sa.Column("verdict", sa.String(16), nullable=False),
-    sa.Column("reviewer_fluid_ml_4h", sa.Float, nullable=False),
-    sa.Column("reviewer_norepi_eq_mcg_kg_min", sa.Float, nullable=False),
+    sa.Column("reviewer_fluid_ml_4h", sa.Float),  # NULL in chemotherapy reviews
+    sa.Column("reviewer_norepi_eq_mcg_kg_min", sa.Float),
     sa.Column("comment", sa.Text, nullable=False),
     sa.Column("reviewed_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("policy_name", sa.String(200), nullable=False),
     sa.Column("policy_version", sa.String(100), nullable=False),
     sa.Column("dataset_name", sa.String(500), nullable=False),
     sa.Column("dataset_sha256", sa.String(64), nullable=False),
+    # Chemotherapy reviews (added after the sepsis columns; older databases get them by ADD COLUMN).
+    sa.Column("given_dose_pct_of_planned", sa.Float),
+    sa.Column("given_delay_days", sa.Float),
+    sa.Column("recommended_rdi_fraction", sa.Float),
+    sa.Column("reviewer_dose_pct_of_planned", sa.Float),
+    sa.Column("reviewer_delay_days", sa.Integer),
 )
 chain_table = sa.Table(
     CHAIN_TABLE,
@@ -117,10 +124,19 @@ def _canonical_value(value: Any) -> Any:
 
 def canonical_review(values: Mapping[Any, Any], *, only: str | None = None) -> str:
     """The review's stored fields (or field `only`) as canonical JSON with sorted keys, spelled the
-    same whether they come from a validated form or from a database row."""
+    same whether they come from a validated form or from a database row. The chemotherapy columns
+    enter only where they hold a value, so a sepsis review's digest is the one it had before they
+    existed (chains written by earlier versions still verify)."""
     names = REVIEW_COLUMNS if only is None else (only,)
-    content = {name: _canonical_value(values[name]) for name in names}
+    content = {name: _canonical_value(values[name]) for name in names
+               if not (name in CHEMO_COLUMNS and values[name] is None and only is None)}
     return json.dumps(content, sort_keys=True, ensure_ascii=True, separators=(",", ":"))
+
+
+def added_column_statements(present: set[str], dialect: Any) -> list[str]:
+    """ALTER TABLE statements for review columns a database made by an earlier version lacks."""
+    return [f"ALTER TABLE {TABLE} ADD COLUMN {col.name} {col.type.compile(dialect=dialect)}"
+            for col in reviews_table.columns if col.name not in present]
 
 
 def chain_digest(previous: str, row_id: int, canonical: str) -> str:

@@ -14,6 +14,7 @@ from dosewise.data_schemas import load_config
 from dosewise.models import TrainConfig, config_folder, load_policy, train_policy
 from dosewise.pipelines import (
     ChemoPipelineConfig,
+    DeliveredAsClinicians,
     policy_from_function,
     run_chemo_pipeline,
     write_synthetic_oncology,
@@ -41,8 +42,11 @@ def train_chemo(trajectories: Path, config_name: str, out: Path, n_steps: int | 
     return load_policy(result.policy_dir)
 
 
-def simulator_policy(policy: Any) -> Any:
-    """A Dosewise policy as a simulator `CyclePolicy`: its recommended RDI, given on schedule."""
+def simulator_policy(policy: Any, delivery: str = "on_schedule") -> Any:
+    """A Dosewise policy as a simulator `CyclePolicy`: its recommended RDI, either given on
+    schedule (`on_schedule`: that dose fraction, no delay) or delivered the way the clinicians
+    deliver that RDI (`as_clinicians`: dose level and delay drawn as in their records, the
+    estimand of off-policy estimates on the RDI action; see `DeliveredAsClinicians`)."""
 
     def doses(states: pd.DataFrame) -> np.ndarray:
         if not len(states):
@@ -50,4 +54,8 @@ def simulator_policy(policy: Any) -> Any:
         frame = states[list(policy.feature_names)].astype(np.float64)
         return np.clip(policy.recommend_doses(frame)[RDI].to_numpy(np.float64), 0.0, None)
 
+    if delivery == "as_clinicians":
+        return DeliveredAsClinicians(doses)
+    if delivery != "on_schedule":
+        raise ValueError(f"delivery must be on_schedule or as_clinicians. Got {delivery!r}.")
     return policy_from_function(doses)

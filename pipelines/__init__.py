@@ -31,6 +31,7 @@ from .simulators.oncology_policy import (
     ConstantPolicy,
     CycleDecision,
     CyclePolicy,
+    DeliveredAsClinicians,
     policy_from_function,
 )
 from .simulators.oncology_sim import RegimenSettings, SimulatedCohort, simulate_cohort
@@ -46,6 +47,7 @@ __all__ = [
     "ConstantPolicy",
     "CycleDecision",
     "CyclePolicy",
+    "DeliveredAsClinicians",
     "IcuSepsisMdp",
     "PolicyValue",
     "RegimenSettings",

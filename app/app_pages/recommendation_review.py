@@ -1,5 +1,8 @@
 """Review: agree / partly / disagree with one bin's recommendation, the dose you would give, and why.
 
+The dose you would give fits the dataset: IV fluid and vasopressor for a sepsis bin; for a
+chemotherapy cycle, the dose as a percentage of the planned dose per m2 and the delay in days.
+
 Reviews are stored append-only with the reviewer's identity, the time, the policy's name and
 version and the dataset's hash; past reviews are listed and exportable. Each form carries one
 review id until it is stored, so a retried submission is stored once, and a retry with changed
@@ -17,10 +20,12 @@ from pydantic import ValidationError
 
 from dosewise.app import charts, page_context
 from dosewise.app import data_access as da
+from dosewise.app.data_access import chemo
 from dosewise.app.review_export import reviews_csv
 from dosewise.app.review_store import ReviewConflictError, ReviewStoreError
 from dosewise.data_schemas import VERDICTS, ClinicianReviewSchema
 from dosewise.data_schemas import columns as c
+from dosewise.data_schemas.review import MAX_REVIEW_DELAY_DAYS, MAX_REVIEW_DOSE_PCT
 
 selection = page_context.current()
 st.title("Review a recommendation")
@@ -59,9 +64,22 @@ def _dose(values: pd.Series, key: str) -> float | None:
     return None if value is None or pd.isna(value) else float(value)
 
 
+def _shown(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0f}"
+
+
+is_chemo = chemo.is_chemo(dataset)
 given_fluid, given_vaso = _dose(row, c.FLUID_ML_4H), _dose(row, c.NOREPI_EQ_MCG_KG_MIN)
 rec_fluid = _dose(rec, f"recommended_{c.FLUID_ML_4H}")
 rec_vaso = _dose(rec, f"recommended_{c.NOREPI_EQ_MCG_KG_MIN}")
+given_fraction, given_delay = _dose(row, c.DOSE_FRACTION), _dose(row, c.DELAY_DAYS)
+given_pct = None if given_fraction is None else 100.0 * given_fraction
+rec_rdi = _dose(rec, f"recommended_{c.RDI_FRACTION}")
+if is_chemo:
+    st.caption(
+        f"Given: {_shown(given_pct)} % of the planned dose, {_shown(given_delay)} day(s) late · "
+        f"recommended RDI {_shown(None if rec_rdi is None else 100 * rec_rdi)} % "
+        "(dose x planned / actual interval; on schedule, RDI = dose %)")
 form_key = f"{dataset.ref.name}|{episode_id}|{step}"
 id_key = f"review_id|{form_key}"
 if id_key not in st.session_state:
@@ -70,13 +88,24 @@ with st.form("review_form", clear_on_submit=False):
     verdict = st.radio("Your verdict on the recommendation", VERDICTS, index=None, horizontal=True,
                        key=f"verdict|{form_key}")
     left, right = st.columns(2)
-    fluid = left.number_input("IV fluid you would give (mL/4h)", min_value=0.0, max_value=20000.0, step=50.0,
-                              value=rec_fluid if rec_fluid is not None else given_fluid or 0.0,
-                              key=f"fluid|{form_key}")
-    vaso = right.number_input("Vasopressor you would give (norepinephrine-eq mcg/kg/min)", min_value=0.0,
-                              max_value=10.0, step=0.01, format="%.3f",
-                              value=rec_vaso if rec_vaso is not None else given_vaso or 0.0,
-                              key=f"vaso|{form_key}")
+    fluid = vaso = dose_pct = delay = None
+    if is_chemo:
+        start = rec_rdi if rec_rdi is not None else given_fraction or 0.0
+        dose_pct = left.number_input(
+            "Dose you would give (% of planned)", min_value=0.0, max_value=MAX_REVIEW_DOSE_PCT, step=5.0,
+            value=float(min(max(100.0 * start, 0.0), MAX_REVIEW_DOSE_PCT)), format="%.0f",
+            help="Of the planned dose per m2; 0 holds the cycle.", key=f"dose_pct|{form_key}")
+        delay = right.number_input(
+            "Delay you would give (days)", min_value=0, max_value=MAX_REVIEW_DELAY_DAYS, step=1, value=0,
+            help="Days after the scheduled start of the cycle.", key=f"delay|{form_key}")
+    else:
+        fluid = left.number_input("IV fluid you would give (mL/4h)", min_value=0.0, max_value=20000.0,
+                                  step=50.0, value=rec_fluid if rec_fluid is not None else given_fluid or 0.0,
+                                  key=f"fluid|{form_key}")
+        vaso = right.number_input("Vasopressor you would give (norepinephrine-eq mcg/kg/min)", min_value=0.0,
+                                  max_value=10.0, step=0.01, format="%.3f",
+                                  value=rec_vaso if rec_vaso is not None else given_vaso or 0.0,
+                                  key=f"vaso|{form_key}")
     comment = st.text_area("Your reasoning (free text)", max_chars=5000, key=f"comment|{form_key}")
     submitted = st.form_submit_button("Submit review", type="primary")
 
@@ -96,7 +125,11 @@ if submitted:
                 recommended_norepi_eq_mcg_kg_min=rec_vaso, verdict=verdict, reviewer_fluid_ml_4h=fluid,
                 reviewer_norepi_eq_mcg_kg_min=vaso, comment=comment, policy_name=selection.policy.name,
                 policy_version=selection.policy.version, dataset_name=dataset.ref.name,
-                dataset_sha256=dataset.sha256,
+                dataset_sha256=dataset.sha256, given_dose_pct_of_planned=given_pct if is_chemo else None,
+                given_delay_days=given_delay if is_chemo else None,
+                recommended_rdi_fraction=rec_rdi if is_chemo else None,
+                reviewer_dose_pct_of_planned=dose_pct,
+                reviewer_delay_days=None if delay is None else int(delay),
             )
             store.append(review)
             st.session_state[id_key] = uuid.uuid4().hex  # the next submission is a new review
@@ -117,8 +150,10 @@ except ReviewStoreError as exc:
     st.error(f"{exc.message} {exc.hint}")
     st.stop()
 st.caption(f"{len(past):,} review(s) in `{store.display_url}`")
+doses_shown = (["reviewer_dose_pct_of_planned", "reviewer_delay_days"] if is_chemo
+               else ["reviewer_fluid_ml_4h", "reviewer_norepi_eq_mcg_kg_min"])
 shown = ["reviewed_at", "reviewer", "episode_id", "step", "verdict", "action_given", "action_recommended",
-         "reviewer_fluid_ml_4h", "reviewer_norepi_eq_mcg_kg_min", "comment", "policy_name", "policy_version"]
+         *doses_shown, "comment", "policy_name", "policy_version"]
 st.dataframe(past[shown].iloc[::-1], hide_index=True, key="past_reviews")
 st.caption("Exports hold every stored field, including the dataset hash and the given/recommended doses.")
 csv_col, parquet_col = st.columns(2)

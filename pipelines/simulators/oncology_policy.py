@@ -123,11 +123,22 @@ class ClinicianPolicy:
         return np.asarray(level * len(DELAYS_DAYS) + delay)
 
     def option_probabilities(self, states: pd.DataFrame) -> np.ndarray:
-        """(n, len(OPTIONS)) probability of each option: 1 - deviation on the table's choice."""
+        """(n, len(OPTIONS)) probability of each option: 1 - deviation on the table's choice.
+
+        Cycle 1 is always given on its date (a delay of cycle 1 is invisible in records), so there
+        each delayed option's mass folds into the same dose level on time: the logged probabilities
+        and densities then describe the doses actually given.
+        """
         intended = self.intended_option(states)
         k = len(OPTIONS)
         probs = np.full((len(states), k), self.deviation / (k - 1))
         probs[np.arange(len(states)), intended] = 1.0 - self.deviation
+        first = states["cycle_number"].to_numpy() <= 1
+        if first.any():
+            per_level = probs[first].reshape(-1, len(DOSE_LEVELS), len(DELAYS_DAYS)).sum(axis=2)
+            folded = np.zeros((int(first.sum()), len(DOSE_LEVELS), len(DELAYS_DAYS)))
+            folded[:, :, 0] = per_level
+            probs[first] = folded.reshape(-1, k)
         return probs
 
     def __call__(self, states: pd.DataFrame, rng: np.random.Generator) -> CycleDecision:
@@ -139,6 +150,40 @@ class ClinicianPolicy:
         delays = np.array([DELAYS_DAYS[OPTIONS[o][1]] for o in chosen], dtype=np.float64)
         dose = levels * np.exp(self.dose_noise_sd * rng.standard_normal(len(states)))
         return CycleDecision(dose, delays, probs, chosen)
+
+
+@dataclass(frozen=True)
+class DeliveredAsClinicians:
+    """A target RDI per state, delivered the way the clinicians deliver that RDI.
+
+    RDI merges two decisions (dose and delay): 0.75 is full dose a week late, or 75 % on time,
+    and the simulator treats them differently. Off-policy estimates on the RDI action value a
+    recommended RDI as the clinicians' records give it, so the truth for comparing with them
+    does the same: in state s, target RDI r is given through option o with probability
+    proportional to p_o(s) x f_o(r) (the clinicians' option probability times its RDI density),
+    the dose scaled so that the RDI is exactly r. RDI 0 holds the dose.
+    """
+
+    rdi: Callable[[pd.DataFrame], np.ndarray]
+    clinicians: ClinicianPolicy = ClinicianPolicy()
+    planned_interval_days: float = 21.0
+
+    def __call__(self, states: pd.DataFrame, rng: np.random.Generator) -> CycleDecision:
+        """Each patient's option drawn given the target RDI; dose = r x actual / planned interval."""
+        target = np.clip(np.asarray(self.rdi(states), dtype=np.float64).reshape(-1), 0.0, None)
+        centres = option_rdi(self.planned_interval_days)
+        sd = self.clinicians.dose_noise_sd
+        with np.errstate(divide="ignore"):
+            log_w = np.log(self.clinicians.option_probabilities(states)) + norm.logpdf(
+                (np.log(np.maximum(target, 1e-12))[:, None] - np.log(centres)[None, :]) / sd)
+        w = np.exp(log_w - log_w.max(axis=1, keepdims=True))
+        w /= w.sum(axis=1, keepdims=True)
+        u = rng.random(len(target))
+        chosen = np.minimum((np.cumsum(w, axis=1) < u[:, None]).sum(axis=1), len(OPTIONS) - 1)
+        delays = np.array([DELAYS_DAYS[OPTIONS[o][1]] for o in chosen], dtype=np.float64)
+        delays = np.where(target > 0, delays, 0.0)
+        dose = target * (self.planned_interval_days + delays) / self.planned_interval_days
+        return CycleDecision(dose, delays)
 
 
 def option_rdi(planned_interval_days: float) -> np.ndarray:

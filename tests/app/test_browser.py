@@ -15,6 +15,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from playwright.sync_api import expect
 
@@ -176,9 +177,11 @@ def test_oidc_login_guards_pages_and_names_the_reviewer(
 
 
 def test_chemo_pages_render_in_the_browser(browser: object, chemo_root: Path, tmp_path: Path) -> None:
-    """Chemotherapy beside sepsis in one data root: the cohort and cycle-timeline charts render."""
+    """Chemotherapy beside sepsis in one data root: the cohort and cycle-timeline charts render, and
+    the review form takes a dose in % of planned plus a delay in days (no fluid or vasopressor)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    proc, url = _start_review(chemo_root, f"sqlite:///{tmp_path / 'reviews.db'}", tmp_path / "review.log")
+    db_url = f"sqlite:///{tmp_path / 'reviews.db'}"
+    proc, url = _start_review(chemo_root, db_url, tmp_path / "review.log")
     try:
         page = browser.new_page(viewport={"width": 1400, "height": 2200})  # type: ignore[attr-defined]
         for name, path, title in (("chemo_cohort", "", "RDI distribution"),
@@ -189,6 +192,19 @@ def test_chemo_pages_render_in_the_browser(browser: object, chemo_root: Path, tm
             assert page.locator('[data-testid="stException"]').count() == 0, name
             expect(page.locator(CHART).filter(has_text=title).first).to_be_visible(timeout=60_000)
             page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+        page.goto(f"{url}/recommendation_review")
+        page.wait_for_selector(CHART, timeout=120_000)
+        _settle(page)
+        assert page.get_by_label("IV fluid you would give (mL/4h)").count() == 0
+        page.get_by_label("Dose you would give (% of planned)").fill("80")
+        page.get_by_label("Delay you would give (days)").fill("7")
+        _submit_review(page, "Delay a week for ANC 1.2, then 80 %")
+        page.screenshot(path=str(ARTIFACTS / "chemo_review_submitted.png"))
+        store = ReviewStore(db_url)
+        stored = store.read().iloc[0]
+        assert (stored["reviewer_dose_pct_of_planned"], stored["reviewer_delay_days"]) == (80.0, 7)
+        assert stored["dataset_name"] == "chemo" and stored["recommended_rdi_fraction"] > 0
+        assert pd.isna(stored["reviewer_fluid_ml_4h"]) and store.check_integrity().rows == 1
     finally:
         _stop(proc)
 
