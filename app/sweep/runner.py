@@ -7,7 +7,9 @@
 3. Tune runs the trials (`trial.run_trial`), each a child MLflow run of the sweep's parent run;
    Tune's state lives in `<out>/tune`, so an interrupted sweep resumes with `Tuner.restore`.
 4. Selection: the highest `selection.bound` of `selection.estimator` among finished trials with
-   ESS >= `selection.min_ess`. Only the winner is evaluated on test, once, and registered.
+   ESS >= `selection.min_ess`. Only the winner is evaluated on test, once, and registered. A rerun
+   of a finished sweep finds the winner's test report and its registry version (by run id) and
+   registers nothing new.
 """
 
 from __future__ import annotations
@@ -214,6 +216,7 @@ def run_sweep(
         "sweep_end",
         winner=winner and winner.index,
         registered=outcome.registered,
+        already_complete=bool(outcome.extra.get("already_complete")),
         failed=sum(r.status == "failed" for r in rows),
     )
     return outcome
@@ -260,30 +263,49 @@ def _first_line(error: Any) -> str | None:
     return lines[-1][:300] if lines else type(error).__name__
 
 
+def _registered_winner(config: SweepConfig, run_id: str, uri: str) -> Any:
+    """The registry version of `config.registry.name` made from the winner's run, if any (a finished
+    sweep that is rerun finds it and registers nothing new)."""
+    found = [
+        v for v in models.list_registered_policies(tracking_uri=uri)
+        if v.name == config.registry.name and v.run_id == run_id
+    ]
+    return max(found, key=lambda v: int(v.version)) if found else None
+
+
 def _finish_winner(
     config: SweepConfig, outcome: SweepOutcome, trajectories: Path, ope: Any, uri: str
 ) -> None:
+    """Evaluate the winner once on test and register it; a rerun of a finished sweep reuses both."""
     winner = outcome.winner
     if winner is None or not winner.policy_dir or not winner.run_id:  # the caller checks this first
         raise RuntimeError("The sweep has no finished winning trial with a saved policy to test.")
-    test_dir = trial_dir(outcome.out, winner.index) / "ope_test"
-    tested = models.evaluate_tracked(
-        trajectories,
-        Path(winner.policy_dir),
-        ope,
-        split="test",
-        out_dir=test_dir,
-        tracking_uri=uri,
-        show_progress=False,
-    )
+    from dosewise.data_schemas import OpeReport
+
     from ..pipeline.stages import headline
 
-    outcome.test_summary = (
-        f"test WIS/WDR: {headline(tested.report, 'WIS')} / {headline(tested.report, 'WDR')}"
-    )
-    registered = models.register_policy(
-        winner.run_id, config.registry.name, alias=config.registry.alias, tracking_uri=uri
-    )
+    test_dir = trial_dir(outcome.out, winner.index) / "ope_test"
+    report_path = test_dir / "ope_report.json"
+    if report_path.is_file() and (test_dir / "manifest.json").is_file():  # tested by an earlier run
+        report = OpeReport.model_validate_json(report_path.read_text(encoding="utf-8"))
+    else:
+        report = models.evaluate_tracked(
+            trajectories, Path(winner.policy_dir), ope, split="test", out_dir=test_dir,
+            tracking_uri=uri, show_progress=False,
+        ).report
+    existing = _registered_winner(config, winner.run_id, uri)
+    outcome.extra["already_complete"] = existing is not None
+    if existing is not None:  # registered by an earlier run; alias it only if that run stopped before
+        registered = existing
+        if config.registry.alias not in existing.aliases:
+            registered = models.alias_policy(
+                existing.name, existing.version, config.registry.alias, tracking_uri=uri
+            )
+    else:
+        registered = models.register_policy(
+            winner.run_id, config.registry.name, alias=config.registry.alias, tracking_uri=uri
+        )
+    outcome.test_summary = f"test WIS/WDR: {headline(report, 'WIS')} / {headline(report, 'WDR')}"
     outcome.registered = (
         f"models:/{config.registry.name}@{config.registry.alias} = version {registered.version}"
     )

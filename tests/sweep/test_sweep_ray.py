@@ -1,5 +1,6 @@
 """A real sweep on a local Ray (2 CPUs): trials as child MLflow runs, a crashed trial recorded as
-failed without stopping the sweep, the winner tested and registered, and a rerun resumed by Tune."""
+failed without stopping the sweep, the winner tested and registered, and a rerun resumed by Tune
+that finds the sweep complete and registers nothing new."""
 
 from __future__ import annotations
 
@@ -42,3 +43,7 @@ def test_sweep_runs_selects_registers_and_resumes(tmp_path: Path, local_ray: Non
     assert RunManifest.read(out / "trials" / "trial_000" / "policy").created_at == trained
     assert [r.score for r in again.rows] == [r.score for r in outcome.rows]
     assert json.loads((out / RESULTS_NAME).read_text())["winner"] == again.winner.index
+    # the rerun found the sweep complete: the winner keeps its one registry version and test report
+    assert again.extra["already_complete"] and again.registered == outcome.registered
+    versions = client.search_model_versions("name='sepsis-dosing'")
+    assert [str(v.version) for v in versions] == ["1"] and versions[0].run_id == outcome.winner.run_id
