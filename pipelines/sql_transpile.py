@@ -13,7 +13,8 @@ way mimic-code's own transpiler adds rules on top of sqlglot's):
   temporary view), so a concept file keeps one statement that runs on both engines.
 
 Anything else DuckDB-only fails with the file and the construct named (`SqlTranspileError`): an
-unknown function, a user-defined type, or SQL that sqlglot cannot write for Spark or read back.
+unknown function, a user-defined type, `row_number()` over a window without ORDER BY (Spark refuses
+it), or SQL that sqlglot cannot write for Spark or read back.
 """
 
 from __future__ import annotations
@@ -77,6 +78,11 @@ def _rewrite(node: Any, where: str) -> Any:
 
 
 def _check(tree: Any, where: str) -> None:
+    for window in tree.find_all(exp.Window):
+        if isinstance(window.this, exp.RowNumber) and not window.args.get("order"):
+            raise SqlTranspileError(
+                f"{where}: `{window.sql('duckdb')[:80]}` has no ORDER BY; Spark refuses it and DuckDB "
+                "numbers the rows in any order.", "Order the window by the columns that pick the row.")
     for func in tree.find_all(exp.Anonymous):
         if func.name.lower() not in SPARK_FUNCTIONS:
             raise SqlTranspileError(

@@ -49,6 +49,7 @@ def test_create_or_replace_table_becomes_a_named_query() -> None:
     ("SELECT first(x ORDER BY a DESC) FROM t", "must order ascending with NULLS LAST"),
     ("CREATE TYPE mood AS ENUM ('a', 'b')", "only `CREATE [OR REPLACE] TABLE name AS query`"),
     ("SELECT FROM WHERE (", "does not parse"),
+    ("SELECT row_number() OVER (PARTITION BY k) AS n FROM t", "has no ORDER BY"),
 ])
 def test_a_construct_that_does_not_transpile_names_file_and_construct(sql: str, construct: str) -> None:
     with pytest.raises(SqlTranspileError) as info:
