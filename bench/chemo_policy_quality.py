@@ -68,7 +68,10 @@ def main() -> None:
         rows.append((r.policy + (" (best fixed)" if r.policy == best_fixed else ""), kind,
                      f"{r.value:.4f} ± {r.se:.4f}", f"{r.difference:+.4f} ± {r.difference_se:.4f}", verdict))
     minutes = (time.perf_counter() - started) / 60
-    print_table(f"Chemo policy quality: trained on {args.patients} simulated patients, true values from "
+    parts = [f"trained on {args.patients} simulated patients"] if args.algos else []
+    parts += [f"{len(args.trained)} policy folder(s) trained before"] if args.trained else []
+    source = " and ".join(parts)
+    print_table(f"Chemo policy quality: {source}, true values from "
                 f"{args.truth_patients} patients (common random numbers); {minutes:.1f} min",
                 ["policy", "kind", "true value ± MC SE", "vs clinicians (paired) ± SE", "goal"], rows)
 
