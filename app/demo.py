@@ -22,7 +22,8 @@ MODEL_NAME = "sepsis-dosing"
 SMOKE: tuple[str, ...] = (
     "source.stays=300", "train.settings.n_steps=200", "ground_truth.episodes=600",
     "evaluate.settings.n_bootstrap=200", "evaluate.settings.fqe.n_steps=200",
-    "evaluate.settings.fqe.bootstrap_refits=2", "chemo_leg.patients=200", "chemo_leg.truth_patients=300",
+    "evaluate.settings.fqe.bootstrap_refits=2", "evaluate.settings.fqe.tabular_refits=20",
+    "chemo_leg.patients=200", "chemo_leg.truth_patients=300",
     "chemo_leg.train_steps=200", "chemo_leg.n_bootstrap=200", "chemo_leg.fqe_steps=200",
 )
 

@@ -41,6 +41,7 @@ from scipy.stats import norm
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository root, for tests/
 
 from ope_coverage import estimator_terms, learned_table, outside_support  # bench/ is the script's own folder
+from ope_tabular_coverage import run_tabular
 
 from dosewise.data_schemas.console import print_table
 from dosewise.models.ope.bootstrap import BootstrapResult, bootstrap_intervals, refit_spread, widen_for_refits
@@ -95,8 +96,10 @@ def cached_learned_table(mdp, cache: Path | None) -> np.ndarray:
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--method", choices=["tabular", "neural"], default="tabular",
+                        help="tabular: the shipped `auto` on ICU-Sepsis (bench/ope_tabular_coverage.py).")
     parser.add_argument("--replications", type=int, default=30)
-    parser.add_argument("--refits", type=int, default=5)
+    parser.add_argument("--refits", type=int, default=None, help="default: 200 tabular, 5 neural")
     parser.add_argument("--fit-episodes", type=int, default=1400, help="FQE fit (train) episodes.")
     parser.add_argument("--episodes", type=int, default=300, help="Evaluated (test) episodes.")
     parser.add_argument("--resamples", type=int, default=1000)
@@ -125,6 +128,10 @@ def run(argv: list[str] | None = None) -> None:
     tables = {name: table for name, table in tables.items() if name.split()[0] in args.targets}
     truth = {name: exact_policy_value(t, mdp) for name, t in tables.items()}
     outside = {name: outside_support(t, mdp.clinician_policy, mdp) for name, t in tables.items()}
+    if args.method == "tabular":
+        args.refits = FqeConfig().tabular_refits if args.refits is None else args.refits
+        return run_tabular(args, tables, truth, outside, mdp)
+    args.refits = FqeConfig().bootstrap_refits if args.refits is None else args.refits
     fqe = FqeConfig(n_steps=args.fqe_steps, learning_rate=args.fqe_lr, batch_size=args.fqe_batch,
                     target_update_interval=args.fqe_interval)
     hits: dict[tuple[str, str, str], list[bool]] = {}

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 ESTIMATORS = ("IS", "WIS", "PDIS", "PDWIS", "DR", "WDR", "FQE")
 MIN_ESS_SHARE = 0.05  # below this share of the episodes the report warns that an estimate rests on few
+TABULAR_FQE_SHOWN_SHARE = 0.20  # never-logged steps share of the bench target with >= 90 % coverage (18 %)
 DEFAULT_MIN_EPISODES = 100  # OpeConfig.min_episodes, for reports that do not record it
 BEHAVIOUR_SOURCES = (
     "logged_behaviour_prob", "fitted_classifier", "logged_behaviour_density", "fitted_density",
@@ -190,6 +191,25 @@ class SupportBounds(BaseModel):
                              "is out of support.")
 
 
+class FqeSupport(BaseModel):
+    """How much of one target's FQE value the fit data show (tabular FQE; see models/ope/fqe_tabular.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    target: str
+    method: Literal["tabular", "neural"]
+    n_states: int = Field(ge=0, description="Distinct states tabular FQE solved over.")
+    never_logged_steps: float = Field(
+        ge=0, description="Expected steps per episode of the target on (state, action) pairs the fit data "
+        "never log; they take the state's pooled logged transitions (an assumption).")
+    never_logged_share: float = Field(
+        ge=0, le=1 + 1e-9, description="never_logged_steps as a share of the target's expected steps.")
+    unknown_share: float = Field(
+        ge=0, le=1 + 1e-9, description="Estimated share of the target's episodes that reach a state the fit "
+        "data cannot value (never seen, or a loop never left); the interval spans the whole return range "
+        "for them.")
+
+
 class BootstrapInfo(BaseModel):
     """How the intervals were computed."""
 
@@ -201,6 +221,8 @@ class BootstrapInfo(BaseModel):
     unit: Literal["episode"] = "episode"
     fqe_refits: int = Field(default=0, ge=0, description="FQE refits behind the FQE/DR/WDR intervals.")
     fqe_note: str = ""
+    fqe_method: Literal["tabular", "neural", ""] = Field(
+        default="", description="The FQE that ran (`fqe.method` resolved); empty when FQE was not fitted.")
 
 
 class OpeReport(BaseModel):
@@ -227,6 +249,7 @@ class OpeReport(BaseModel):
     support_bounds: list[SupportBounds] = Field(
         default_factory=list, description="Per target: the range of values the data allow.")
     bootstrap: BootstrapInfo
+    fqe_support: list[FqeSupport] = Field(default_factory=list, description="Per target, tabular FQE only.")
     warnings: list[str] = Field(default_factory=list)
     files: dict[str, str] = Field(default_factory=dict, description="Output name -> file name.")
     config: dict[str, Any] = Field(default_factory=dict)
@@ -243,8 +266,7 @@ class OpeReport(BaseModel):
 
     def reliability(self, item: OpeEstimate) -> str | None:
         """None when `item` passes every check the report warns about; else "not reliable: ..." with
-        each failed check and its number (ESS share, episode count, support, FQE: always, since its
-        interval measured well under 95 % coverage with or without refits).
+        each failed check and its number (ESS share, episode count, support; FQE: see `_fqe_reasons`).
 
         A number failing one of them must not be shown as an improvement (no delta arrow, no "passes"):
         its interval does not mean what it says."""
@@ -259,13 +281,27 @@ class OpeReport(BaseModel):
             reasons.append(f"{100 * bounds.share_leaving_support:.0f} % of episodes leave the clinicians' "
                            f"support, where the data allow any value in [{bounds.value_low:.3f}, "
                            f"{bounds.value_high:.3f}]")
-        if item.estimator == "FQE" and not self.bootstrap.fqe_refits:
-            reasons.append("one FQE fit: its interval leaves out the error of fitting it")
-        elif item.estimator == "FQE":  # measured: refits see FQE's variance, not its bias
-            reasons.append("FQE's interval leaves out its fitting bias: with refits it covered the exact "
-                           "ICU-Sepsis value in about half of bench/ope_coverage.py's replications; "
-                           "use DR/WDR")
+        if item.estimator == "FQE":
+            reasons += self._fqe_reasons(item)
         return f"not reliable: {'; '.join(reasons)}" if reasons else None
+
+    def _fqe_reasons(self, item: OpeEstimate) -> list[str]:
+        """An FQE interval counts as reliable only where its method's coverage was shown: tabular FQE
+        with refits, on a target whose share of never-logged (state, action) steps is within what the
+        coverage bench measured (bench/ope_coverage.py --fqe-intervals). The neural FQE's interval
+        covered the exact ICU-Sepsis value in 40-53 % of replications even with refits."""
+        if not self.bootstrap.fqe_refits:
+            return ["one FQE fit: its interval leaves out the error of fitting it"]
+        if self.bootstrap.fqe_method != "tabular":
+            return ["the neural FQE's interval leaves out its fitting bias: with refits it covered the exact "
+                    "ICU-Sepsis value in 40-53 % of bench/ope_coverage.py's replications; use DR/WDR, or "
+                    "tabular FQE where the states repeat"]
+        support = next((s for s in self.fqe_support if s.target == item.target), None)
+        if support is not None and support.never_logged_share > TABULAR_FQE_SHOWN_SHARE:
+            return [f"{100 * support.never_logged_share:.0f} % of the target's steps are (state, action) "
+                    "pairs the fit data never log, valued as the clinicians' mix in that state; tabular "
+                    f"FQE's coverage was shown up to {100 * TABULAR_FQE_SHOWN_SHARE:.0f} %"]
+        return []
 
     def estimate(self, estimator: str, target: str) -> OpeEstimate:
         """The estimate of `estimator` for `target` (KeyError when absent)."""

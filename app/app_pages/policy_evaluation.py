@@ -56,6 +56,14 @@ st.caption(f"Report from {loaded.origin} · split `{report.split}` · {report.n_
 
 if report.bootstrap.fqe_note:
     st.info(report.bootstrap.fqe_note, icon=":material/info:")
+if report.fqe_support:
+    st.caption("Tabular FQE: how much of each target's value rests on what the fit data never show")
+    st.dataframe(pd.DataFrame([{
+        "target": s.target, "states": s.n_states,
+        "never-logged (state, action) steps per episode": round(s.never_logged_steps, 2),
+        "share of its steps": f"{s.never_logged_share:.0%}",
+        "episodes reaching a state the data cannot value": f"{s.unknown_share:.1%}",
+    } for s in report.fqe_support]), hide_index=True)
 
 ranges = {b.target: (b.ci_low, b.ci_high) for b in report.support_bounds}
 st.plotly_chart(charts.ope_forest(estimates, ranges=ranges), key="ope_forest")

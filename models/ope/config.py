@@ -56,6 +56,27 @@ class FqeConfig(StrictConfig):
     """Fitted Q Evaluation (d3rlpy `DiscreteFQE`) for the FQE and DR/WDR estimates."""
 
     enabled: bool = Field(default=True, description="Fit FQE (needed for FQE, DR and WDR).")
+    method: Literal["auto", "tabular", "neural"] = Field(
+        default="auto",
+        description="`tabular`: closed-form least-squares FQE on one-hot (state, action) features, one "
+        "state per distinct row of the state features, with `tabular_refits` bootstrap refits (its "
+        "interval covered the exact ICU-Sepsis values in bench/ope_coverage.py --fqe-intervals); "
+        "`neural`: d3rlpy's FQE network, whose interval has not been shown to cover (the report says "
+        "so). `auto`: tabular when the fit split and the evaluated split hold at most "
+        "`tabular_max_states` distinct states and at least 5 fit transitions per state, else neural "
+        "(continuous doses: always neural). The report records which one ran and why.",
+    )
+    tabular_max_states: int = Field(
+        default=5000, ge=1, le=200_000,
+        description="Most distinct states for tabular FQE (`method = auto` switches to neural above it; "
+        "`method = tabular` refuses).",
+    )
+    tabular_refits: int = Field(
+        default=200, ge=0, le=5000,
+        description="Tabular FQE: closed-form refits on episode-bootstrap resamples of the fit split; "
+        "each evaluated-episode resample of the FQE interval is paired with one refit (0: the interval "
+        "leaves out the fit's error and the report says it is not honest).",
+    )
     n_steps: int = Field(
         default=20000, ge=1,
         description="Gradient steps per target policy. 20k steps at lr 1e-4 halve FQE's error against "

@@ -26,6 +26,7 @@ from .calibration import CalibrationResult
 from .config import OpeConfig
 from .continuous import bandwidths, dose_behaviour, fit_dose_density, recommended_support
 from .episodes import EpisodeLayout, discounted_returns
+from .fqe_method import FqeChoice, choose_fqe, fit_tabular_target
 from .importance_sampling import importance_weights
 from .inputs import behaviour_probabilities, fit_behaviour_model
 from .targets import CLINICIANS, QPair, TargetTerms, continuous_target_terms, needs_q
@@ -46,6 +47,7 @@ class Prepared:
     returns_range: tuple[float, float]
     density_calibration: DensityCalibration | None = None
     warnings: list[str] = field(default_factory=list)
+    fqe_choice: FqeChoice = field(default_factory=lambda: FqeChoice("neural", "FQE not fitted"))
 
 
 def _fitted_qs(
@@ -88,14 +90,19 @@ def prepare_discrete(
     }
     out = TargetTerms()
     returns = value_range(config.value_range, discounted_returns(rewards, config.gamma))
+    choice = (choose_fqe(trajectories, rows, features, config, split, "discrete") if needs_q(config)
+              else FqeChoice("neural", "FQE not fitted"))
     for target, (probs, probs_fn) in targets.items():
         # the clinicians' policy is the behaviour policy itself: its logged-action ratio is 1
         logged_target = behaviour.logged if target == CLINICIANS else probs[idx, actions]
         weights = importance_weights(layout.pad(logged_target, 1.0), layout.pad(behaviour.logged, 1.0), mask,
                                      config.max_weight)
-        qs: list[np.ndarray | None] = (
-            list(_fitted_qs(trajectories, probs_fn, rows, features, config, split, target, show))
-            if needs_q(config) else [None])
+        qs: list[np.ndarray | None] = [None]
+        if needs_q(config) and choice.method == "tabular":
+            tabular = fit_tabular_target(choice, probs_fn, rows, features, info.n_actions, config, returns)
+            out.tabular[target], qs = tabular, [tabular.q_rows()]
+        elif needs_q(config):
+            qs = list(_fitted_qs(trajectories, probs_fn, rows, features, config, split, target, show))
         out.add(target, config, weights, rewards,
                 [None if q is None else _q_terms(q, probs, actions, layout) for q in qs])
         if target != CLINICIANS:  # the clinicians' own value is identified: they are the behaviour policy
@@ -108,7 +115,7 @@ def prepare_discrete(
     return Prepared(model=model, source=behaviour.source, calibration=behaviour.calibration,
                     n_floored=behaviour.n_floored, terms=out, targets=list(targets), recommended=recommended,
                     prob_recommended=behaviour.clinician[idx, recommended], returns_range=returns,
-                    warnings=list(behaviour.warnings))
+                    warnings=list(behaviour.warnings), fqe_choice=choice)
 
 
 def prepare_continuous(
@@ -117,6 +124,7 @@ def prepare_continuous(
     show: bool,
 ) -> Prepared:
     """Density ratios for the kernel-smoothed deterministic policy and the clinicians."""
+    choice = choose_fqe(trajectories, rows, features, config, split, "continuous")
     bandwidth = bandwidths(config, fit_rows, list(info.continuous_action_columns))
     with threadpool_limits(limits=config.threads):
         model = fit_dose_density(fit_rows, features, info, config)
@@ -130,4 +138,4 @@ def prepare_continuous(
                     recommended=recommended, prob_recommended=prob,
                     returns_range=value_range(config.value_range, discounted_returns(rewards, config.gamma)),
                     density_calibration=behaviour.density_calibration,
-                    warnings=list(behaviour.warnings))
+                    warnings=list(behaviour.warnings), fqe_choice=choice)

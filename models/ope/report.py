@@ -32,6 +32,7 @@ from .config import OpeConfig
 from .continuous import resolve_action_space
 from .diagnostics import estimator_ess, support_flags, support_summary, weight_summary
 from .episodes import episode_layout
+from .fqe_report import fqe_note, fqe_refits, tabular_intervals
 from .importance_sampling import ImportanceWeights
 from .inputs import check_policy_matches, check_same_salt, take_split
 from .prepare import prepare_continuous, prepare_discrete
@@ -45,16 +46,6 @@ EVALUATE_STAGES = (
     ("estimate_policy_value", "LoadedTrajectories + policy + OpeConfig -> OpeEvaluation (nothing written)"),
     ("write_report", "OpeEvaluation -> out_dir: ope_report.json, figures, support flags, manifest.json"),
 )
-FQE_NOTE = ("Not an honest interval: fqe.bootstrap_refits = 0, so the FQE interval resamples the evaluated "
-            "episodes around one fitted Q-function and leaves out the error of fitting it (it covered the "
-            "exact ICU-Sepsis value in 0-10 % of replications; bench/ope_coverage.py --fqe-intervals). DR "
-            "and WDR use that Q-function as a control variate: fitted on other episodes, it leaves them "
-            "unbiased.")
-REFIT_NOTE = ("The FQE interval adds the spread of {k} FQE refits on episode-bootstrap resamples of the "
-              "`{split}` split (1.4826 x their median absolute deviation, so one divergent refit does not "
-              "blow it up; Student t with {dof} degrees of freedom). DR and WDR need no refits: with a "
-              "Q-function fitted on other episodes they stay unbiased, so their episode bootstrap holds "
-              "their uncertainty.")
 
 
 def _estimates(
@@ -78,14 +69,6 @@ def _estimates(
             warnings.append(f"{name} for {target}: every importance weight is zero (no logged episode "
                             "follows the policy), so the value is undefined and shown as 0.")
     return estimates, warnings
-
-
-def _fqe_note(config: OpeConfig) -> str:
-    """What the FQE/DR/WDR intervals include."""
-    if not config.fqe.bootstrap_refits or "FQE" not in config.estimators:
-        return FQE_NOTE
-    k = config.fqe.bootstrap_refits
-    return REFIT_NOTE.format(k=k, split=config.fqe.fit_split, dof=k - 1)
 
 
 def evaluate_policy(
@@ -161,6 +144,7 @@ def estimate_policy_value(
     refit_sd = {key: refit_spread(values) for key, values in terms.refit_values.items()}
     results = {key: widen_for_refits(res, refit_sd[key], config.confidence, len(terms.refit_values[key]))
                if key in refit_sd else res for key, res in results.items()}
+    support, choice = tabular_intervals(results, terms.tabular, layout, config, returns), prepared.fqe_choice
     n = layout.n_episodes
     estimates, estimate_warnings = _estimates(results, all_terms, weights, mask, n, refit_sd)
     first, last = _config_warnings(config, split, n, weights)
@@ -187,8 +171,10 @@ def estimate_policy_value(
         support=support_summary(flags, config.support_threshold), support_bounds=bounds,
         bootstrap=BootstrapInfo(n_resamples=config.n_bootstrap, seed=config.seed,
                                 confidence=config.confidence,
-                                fqe_refits=config.fqe.bootstrap_refits if refit_sd else 0,
-                                fqe_note=_fqe_note(config) if needs_q(config) else ""),
+                                fqe_refits=fqe_refits(config, choice.method, refit_sd),
+                                fqe_note=fqe_note(config, choice) if needs_q(config) else "",
+                                fqe_method=choice.method if needs_q(config) else ""),
+        fqe_support=support,
         warnings=warnings, files=dict(FILES), config=config.model_dump(mode="json"),
     )
     return OpeEvaluation(

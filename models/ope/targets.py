@@ -23,6 +23,7 @@ from .config import OpeConfig
 from .continuous import DoseBehaviour, kernel_density
 from .doubly_robust import direct_method_terms, dr_terms, wdr_terms
 from .episodes import EpisodeLayout
+from .fqe_tabular import TabularFqe
 from .importance_sampling import (
     ImportanceWeights,
     importance_weights,
@@ -46,6 +47,7 @@ class TargetTerms:
     weights: dict[str, ImportanceWeights] = field(default_factory=dict)
     refit_values: dict[str, list[float]] = field(default_factory=dict)
     bound_terms: dict[str, SupportBoundTerms] = field(default_factory=dict)
+    tabular: dict[str, TabularFqe] = field(default_factory=dict)  # target -> tabular FQE (its refits)
 
     def add(self, target: str, config: OpeConfig, weights: ImportanceWeights, rewards: np.ndarray,
             pairs: list[QPair | None]) -> None:

@@ -234,16 +234,27 @@ def test_unreliable_headline_shows_no_arrow(monkeypatch: pytest.MonkeyPatch, rev
     assert note in captions and "95% bootstrap interval [" in captions
 
 
-def test_fqe_is_never_reliable_even_with_refits(review_root: ReviewRoot) -> None:
-    """FQE's refit interval covered 40-53 % in bench/ope_coverage.py: it is never shown as reliable."""
+def test_fqe_is_reliable_only_where_its_coverage_was_shown(review_root: ReviewRoot) -> None:
+    """Neural FQE's refit interval covered 40-53 % in bench/ope_coverage.py: never shown as reliable.
+    Tabular FQE with refits covered >= 90 %: reliable up to the never-logged share it was shown at."""
     from dosewise.data_schemas import OpeReport
+    from dosewise.data_schemas.ope import TABULAR_FQE_SHOWN_SHARE, FqeSupport
 
     report = OpeReport.model_validate_json((review_root.ope / "ope_report.json").read_text())
     fqe = report.estimate("FQE", report.policy_name).model_copy(update={"ess": None, "n_episodes": 10_000})
-    refitted = report.model_copy(update={"bootstrap": report.bootstrap.model_copy(update={"fqe_refits": 5})})
+    refitted = report.model_copy(update={"bootstrap": report.bootstrap.model_copy(
+        update={"fqe_refits": 5, "fqe_method": "neural"})})
     note = refitted.reliability(fqe) or ""
-    assert note.startswith("not reliable: FQE's interval leaves out its fitting bias")
+    assert note.startswith("not reliable: the neural FQE's interval leaves out its fitting bias")
     one_fit = report.model_copy(update={"bootstrap": report.bootstrap.model_copy(update={"fqe_refits": 0})})
     assert "one FQE fit" in (one_fit.reliability(fqe) or "")
+    support = FqeSupport(target=fqe.target, method="tabular", n_states=716, never_logged_steps=0.9,
+                         never_logged_share=TABULAR_FQE_SHOWN_SHARE / 2, unknown_share=0.01)
+    tabular = report.model_copy(update={"fqe_support": [support], "bootstrap": report.bootstrap.model_copy(
+        update={"fqe_refits": 200, "fqe_method": "tabular"})})
+    assert tabular.reliability(fqe) is None
+    far = support.model_copy(update={"never_logged_share": TABULAR_FQE_SHOWN_SHARE + 0.1})
+    note = tabular.model_copy(update={"fqe_support": [far]}).reliability(fqe) or ""
+    assert note.startswith("not reliable: ") and "pairs the fit data never log" in note
     wis = report.estimate("WIS", report.policy_name).model_copy(update={"ess": 5_000.0, "n_episodes": 10_000})
     assert refitted.reliability(wis) is None  # the other estimators are judged on their own checks

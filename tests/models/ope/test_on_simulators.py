@@ -74,7 +74,7 @@ def test_wis_interval_covers_the_exact_value(sepsis_dir: Path, target: str) -> N
 def optimal_report(sepsis_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[OpeReport, Path]:
     out = tmp_path_factory.mktemp("ope_optimal")
     config = OpeConfig.model_validate({"epsilon": 0.1, "n_bootstrap": 400,
-                                       "fqe": {"n_steps": 400, "hidden_units": [64, 64],
+                                       "fqe": {"method": "neural", "n_steps": 400, "hidden_units": [64, 64],
                                                "bootstrap_refits": 0}})
     policy = TabularPolicy("optimal", optimal_policy())
     return evaluate_policy(sepsis_dir, policy, config, split="test", out_dir=out, show_progress=False), out
@@ -131,7 +131,7 @@ def test_support_flags_and_behaviour_model_are_written(optimal_report: tuple[Ope
 def test_same_config_and_seed_give_the_same_estimates(sepsis_dir: Path, tmp_path: Path,
                                                      optimal_report: tuple[OpeReport, Path]) -> None:
     config = OpeConfig.model_validate({"epsilon": 0.1, "n_bootstrap": 400,
-                                       "fqe": {"n_steps": 400, "hidden_units": [64, 64],
+                                       "fqe": {"method": "neural", "n_steps": 400, "hidden_units": [64, 64],
                                                "bootstrap_refits": 0}})
     again = evaluate_policy(sepsis_dir, TabularPolicy("optimal", optimal_policy()), config, split="test",
                             out_dir=tmp_path, show_progress=False)
@@ -141,11 +141,12 @@ def test_same_config_and_seed_give_the_same_estimates(sepsis_dir: Path, tmp_path
 def test_fqe_refits_widen_the_fqe_interval_only(sepsis_dir: Path, tmp_path: Path,
                                                 optimal_report: tuple[OpeReport, Path]) -> None:
     config = OpeConfig.model_validate({"epsilon": 0.1, "n_bootstrap": 400, "fqe": {
-        "n_steps": 400, "hidden_units": [64, 64], "bootstrap_refits": 3}})
+        "method": "neural", "n_steps": 400, "hidden_units": [64, 64], "bootstrap_refits": 3}})
     refitted = evaluate_policy(sepsis_dir, TabularPolicy("optimal", optimal_policy()), config, split="test",
                                out_dir=tmp_path, show_progress=False)
     plain = {(e.estimator, e.target): e for e in optimal_report[0].estimates}
     assert refitted.bootstrap.fqe_refits == 3 and "3 FQE refits" in refitted.bootstrap.fqe_note
+    assert refitted.bootstrap.fqe_method == "neural" and refitted.fqe_support == []
     for item in refitted.estimates:
         before = plain[(item.estimator, item.target)]
         assert item.value == before.value  # the main fit is the same; refits only widen FQE's interval
@@ -186,3 +187,26 @@ def test_a_configured_return_range_is_used_and_recorded(sepsis_dir: Path, tmp_pa
     assert (bounds.return_low, bounds.return_high, bounds.return_range_source) == (-1.0, 2.0, "configured")
     share = bounds.share_leaving_support
     assert share is not None and bounds.value_high - bounds.value_low == pytest.approx(3.0 * share)
+
+
+def test_auto_fqe_is_tabular_on_icu_sepsis_and_its_interval_covers(sepsis_dir: Path, tmp_path: Path) -> None:
+    """ICU-Sepsis states repeat (716 of them): `fqe.method = auto` solves FQE in closed form with refits,
+    and the FQE interval is one the report may call reliable (bench/ope_coverage.py --fqe-intervals)."""
+    config = OpeConfig.model_validate({"epsilon": 0.1, "n_bootstrap": 200, "fqe": {"tabular_refits": 20},
+                                       "behaviour": {"max_fit_rows": 3000, "cv": 2}})
+    report = evaluate_policy(sepsis_dir, TabularPolicy("optimal", optimal_policy()), config, split="test",
+                             out_dir=tmp_path, show_progress=False)
+    assert report.bootstrap.fqe_method == "tabular" and report.bootstrap.fqe_refits == 20
+    assert "fqe.method = auto" in report.bootstrap.fqe_note and "20 closed-form" in report.bootstrap.fqe_note
+    support = {s.target: s for s in report.fqe_support}
+    assert set(support) == {"optimal", "clinicians"} and support["optimal"].n_states <= 716
+    assert 0 < support["clinicians"].never_logged_share < support["optimal"].never_logged_share < 1
+    exact = {"optimal": exact_policy_value(0.9 * optimal_policy() + 0.1 / N_ACTIONS),
+             "clinicians": exact_policy_value(load_icu_sepsis_mdp().clinician_policy)}
+    for target, truth in exact.items():
+        fqe = report.estimate("FQE", target)
+        assert fqe.ci_low <= truth <= fqe.ci_high, target
+        assert fqe.ci_high - fqe.ci_low < 0.2
+    assert report.reliability(report.estimate("FQE", "clinicians")) is None
+    stored = OpeReport.model_validate_json((tmp_path / "ope_report.json").read_text())
+    assert stored.fqe_support == report.fqe_support
