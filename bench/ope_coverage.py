@@ -12,7 +12,9 @@ intervals; WDR absolute error <= 0.01 at 20,000 episodes.
     .venv/bin/python bench/ope_coverage.py [--behaviour clinician|epsilon:E] [--replications 50]
         [--episodes 20000] [--fqe-steps N --fqe-lr LR] (default: the shipped FQE settings)
     .venv/bin/python bench/ope_coverage.py --fqe-intervals [...]   # FQE intervals with refits:
-        every replication fits its own FQE and refits (bench/ope_refit_coverage.py says how)
+        every replication fits its own FQE and refits; --method tabular (default, the shipped
+        `fqe.method = auto` on ICU-Sepsis: bench/ope_tabular_coverage.py) or neural
+        (bench/ope_refit_coverage.py)
 
 Each target's probability mass outside the behaviour support (the mean over visited states, weighted
 by the target's own state visitation, of target probability on actions the behaviour never takes) is

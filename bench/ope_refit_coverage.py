@@ -1,6 +1,8 @@
 """FQE interval coverage, one FQE fit and refits per replication, against exact ICU-Sepsis values.
 
-Run as `bench/ope_coverage.py --fqe-intervals [options]` (or this file directly). Every replication
+Run as `bench/ope_coverage.py --fqe-intervals [options]` (or this file directly); `--method tabular`
+(the default) runs bench/ope_tabular_coverage.py instead, the rest of this docstring is `--method
+neural`. Every replication
 draws its own 2,000-episode clinician dataset split as `dosewise evaluate` splits one (70 / 15 / 15:
 FQE is fitted on the 1,400 train episodes, the 300 test episodes are evaluated, validation is unused;
 the simulator's episodes are independent, so the fit and test sets are drawn apart). Per target it

@@ -60,6 +60,15 @@ def print_propensities(report: Any) -> None:
                 "refits)", ["action", "steps logged", "known", "fitted (mean)", f"{level} % CI"], rows)
 
 
+def _fqe_summary(report: Any) -> str:
+    """"tabular FQE, 200 refits" / "neural FQE, one fit (no refits)" / "-" (FQE not fitted)."""
+    boot = report.bootstrap
+    if not boot.fqe_note:
+        return "-"
+    method = f"{boot.fqe_method} FQE, " if boot.fqe_method else ""
+    return f"{method}{boot.fqe_refits} refits" if boot.fqe_refits else f"{method}one fit (no refits)"
+
+
 def register(app: typer.Typer) -> None:
     """Add `evaluate` to the root app."""
 
@@ -114,8 +123,7 @@ def register(app: typer.Typer) -> None:
             ("behaviour model held-out log-loss / ECE",
              f"{report.behaviour.heldout_log_loss:.3f} / {report.behaviour.heldout_ece:.3f}"),
             ("out-of-support steps", f"{100 * report.support.share_steps_out_of_support:.1f} %"),
-            ("FQE interval", f"{report.bootstrap.fqe_refits} refits" if report.bootstrap.fqe_refits
-             else "one fit (no refits)" if report.bootstrap.fqe_note else "-"),
+            ("FQE interval", _fqe_summary(report)),
             ("output folder", out_dir.resolve()),
             ("mlflow run", tracked.run_id or "- (no tracked run for this policy)"),
         ])

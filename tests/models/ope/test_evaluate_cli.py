@@ -35,11 +35,12 @@ def test_evaluate_command_writes_a_report_that_covers_the_exact_value(trained: t
     result = CliRunner().invoke(app, [
         "evaluate", "--trajectories", str(data), "--policy", str(policy_dir), "--out", str(out),
         "--set", "epsilon=0.2", "--set", "n_bootstrap=300", "--set", "fqe.n_steps=300",
-        "--set", "fqe.bootstrap_refits=2",
+        "--set", "fqe.bootstrap_refits=2", "--set", "fqe.tabular_refits=20",
     ])
     assert result.exit_code == 0, result.output
     assert "Off-policy estimates" in result.output and "WDR" in result.output
-    assert "2 refits" in result.output  # the FQE interval says what it rests on
+    assert "tabular FQE, 20 refits" in result.output  # the FQE interval says what it rests on (auto: 716
+    # ICU-Sepsis states repeat)
     assert "Range of values the data allow" in result.output
     report = OpeReport.model_validate_json((out / "ope_report.json").read_text())
     policy = load_policy(policy_dir)
@@ -68,7 +69,8 @@ def test_evaluate_json_prints_the_report_even_when_quiet(trained: tuple[Path, Pa
     result = CliRunner().invoke(app, [
         "--quiet", "evaluate", "--trajectories", str(data), "--policy", str(policy_dir),
         "--out", str(tmp_path),
-        "--set", "epsilon=0.2", "--set", "n_bootstrap=50", "--set", "fqe.n_steps=50", "--no-track", "--json",
+        "--set", "epsilon=0.2", "--set", "n_bootstrap=50", "--set", "fqe.n_steps=50",
+        "--set", "fqe.tabular_refits=5", "--no-track", "--json",
     ])
     assert result.exit_code == 0, result.output
     printed = OpeReport.model_validate_json(result.stdout)
