@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -83,7 +84,8 @@ def run(code: str, *args: str) -> dict[str, object]:
     out = subprocess.run(
         [sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, check=True
     )
-    result: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
+    last = out.stdout[out.stdout.rindex('{"'):]  # the JSON line, whatever was printed before it
+    result: dict[str, object] = json.loads(last.splitlines()[0])
     return result
 
 
@@ -106,6 +108,7 @@ def main() -> None:
             gen = {"seconds": float("nan")}
             if not (args.reuse and (src / "manifest.json").exists()):
                 gen = run(GENERATE, str(src), str(n), fmt)
+            shutil.rmtree(out, ignore_errors=True)  # a fresh output folder: no earlier run's salt to compare
             load0 = os.getloadavg()[0]
             etl = run(ETL, str(src), str(out), args.memory_limit)
             load1 = os.getloadavg()[0]

@@ -50,6 +50,7 @@ def omop_connection(memory_limit: str, threads: int) -> Iterator[duckdb.DuckDBPy
             con.execute(f"SET threads = {int(threads)}")
             con.execute(f"SET temp_directory = '{tmp}'")
             con.execute("SET preserve_insertion_order = true")
+            con.execute("SET enable_progress_bar = false")  # the stage bar is ours; stdout stays clean
             yield con
         finally:
             con.close()
