@@ -84,7 +84,7 @@ def run(code: str, *args: str) -> dict[str, object]:
     out = subprocess.run(
         [sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, check=True
     )
-    last = out.stdout[out.stdout.rindex('{"'):]  # the JSON line, whatever was printed before it
+    last = out.stdout[out.stdout.rindex('{"seconds"'):]  # the JSON line, whatever was printed before it
     result: dict[str, object] = json.loads(last.splitlines()[0])
     return result
 
