@@ -66,8 +66,10 @@ MIMIC_IV_TABLES: dict[str, RawTable] = {
                 "value": TXT,
                 "valuenum": NUM,
                 "valueuom": TXT,
+                "warning": NUM,
             },
-            "vital signs, GCS, FiO2, ventilation and weight",
+            "vital signs, GCS, FiO2, ventilation and weight (`warning`: flag checked against its "
+            "documented values)",
         ),
         _iv(
             "labevents",

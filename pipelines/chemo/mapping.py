@@ -13,6 +13,9 @@ and long exports add `[pivot]` and `[row_filter]`, applied before the renames (s
 
 from __future__ import annotations
 
+import csv
+import gzip
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -97,15 +100,39 @@ def find_table(source: Path, stem: str) -> Path:
 
 
 def read_table(path: Path) -> pd.DataFrame:
-    """A csv, csv.gz or parquet file as pandas (csv via pyarrow; every column as read)."""
+    """A csv, csv.gz or parquet file as pandas (csv via pyarrow; every column as read).
+
+    A file that cannot be read is an error naming the file and, for a row of the wrong width, its
+    line, never the row's values (pyarrow's message quotes the row, patient id included).
+    """
     try:
         if path.suffix == ".parquet":
             return pd.read_parquet(path)
         return pd.read_csv(path, engine="pyarrow")
     except Exception as exc:
         raise BadInputError(
-            f"{path} could not be read: {exc}.", "Check it is a valid csv or parquet file."
+            f"{path} could not be read: {_reason_without_values(path, exc)}.",
+            "Check it is a valid csv or parquet file (--debug shows the parser's full message, which "
+            "may contain patient data).",
         ) from exc
+
+
+def _reason_without_values(path: Path, exc: Exception) -> str:
+    """The parser's complaint without the row it quotes, with the line number where it can be found."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    width = re.search(r"Expected (\d+) columns, got (\d+)", text)
+    text = re.sub(r"'[^']*'", "'...'", re.sub(r"(got \d+):.*$", r"\1", text))
+    if width is None or path.suffix == ".parquet":
+        return text
+    opener = gzip.open if path.name.endswith(".gz") else open
+    try:
+        with opener(path, "rt", encoding="utf-8", newline="") as handle:
+            for number, row in enumerate(csv.reader(handle), start=1):
+                if number > 1 and len(row) == int(width.group(2)) != int(width.group(1)):
+                    return f"line {number} has {width.group(2)} fields, the header {width.group(1)}"
+    except (OSError, UnicodeDecodeError, csv.Error):
+        pass
+    return text
 
 
 def _scale(values: pd.Series, variable: str, unit: str, table: pd.DataFrame, column: str) -> pd.Series:

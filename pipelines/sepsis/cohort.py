@@ -25,6 +25,7 @@ class CohortResult:
     cohort: pd.DataFrame
     funnel: list[FunnelStep]
     excluded: pd.DataFrame
+    shifted_ages: dict[str, object] | None = None  # the manifest's record of the MIMIC-III age rule
 
 
 #: Documented values of the stay-level codes (MIMIC-III and MIMIC-IV table documentation,
@@ -32,9 +33,17 @@ class CohortResult:
 GENDER_CODES = ("M", "F")
 EXPIRE_FLAG_CODES = (0, 1)
 CARE_SYSTEMS = ("carevue", "metavision", "both")
-#: Oldest documented human age is 122 years; MIMIC-III's shift of patients over 89 to ~300 years
-#: is mapped to 91.4 in icustay_detail.sql (mimic-code), so anything above this is a bad record.
+#: Oldest documented human age is 122 years. MIMIC-III's documented shift of patients over 89 to
+#: ~300 years is flagged by icustay_detail.sql (`age_shifted`) and handled by `inclusion.shifted_age`;
+#: any other age above this is a bad record.
 MAX_AGE_YEARS = 120
+#: MIMIC-III's shifted ages: 300 years at the first admission, plus at most the 2001-2012 span of the data.
+SHIFTED_AGE_YEARS = (299.0, 312.0)
+SHIFTED_AGE_RULE = (
+    "MIMIC-III shifts the birth date of patients older than 89 to 300 years before their first admission "
+    "(PATIENTS documentation, mimic.mit.edu/docs/iii/tables/patients); ages of 299-312 years are that "
+    "shift and are set to {age:g} years, the documented median age of the group"
+)
 
 
 def _code_rules(stays: pd.DataFrame) -> list[tuple[str, str, pd.Series, str | None]]:
@@ -68,9 +77,27 @@ def _code_rules(stays: pd.DataFrame) -> list[tuple[str, str, pd.Series, str | No
     ]
 
 
+def _shifted_ages(stays: pd.DataFrame, cfg: InclusionConfig) -> tuple[pd.DataFrame, dict[str, object] | None]:
+    """MIMIC-III's documented >89 shift: the configured median age (recorded), or left for quarantine."""
+    out = stays.copy()
+    documented = out["age_shift_documented"] if "age_shift_documented" in out else pd.Series(False, out.index)
+    low, high = SHIFTED_AGE_YEARS
+    shifted = documented.fillna(False).astype(bool) & out["age_years"].between(low, high)
+    out["age_shifted"] = shifted
+    if cfg.shifted_age == "quarantine":
+        return out, {"action": "quarantine (rule age_shifted_over_89)", "stays": int(shifted.sum())}
+    out.loc[shifted, "age_years"] = cfg.shifted_age_years
+    return out, {"action": SHIFTED_AGE_RULE.format(age=cfg.shifted_age_years), "stays": int(shifted.sum())}
+
+
 def _rules(stays: pd.DataFrame, cfg: InclusionConfig) -> list[tuple[str, str, pd.Series, str | None]]:
     """(rule, description, keep-mask, column shown as the failure case) in funnel order."""
+    shift: list[tuple[str, str, pd.Series, str | None]] = []
+    if cfg.shifted_age == "quarantine":
+        shift = [("age_shifted_over_89", "an age MIMIC-III shifted to ~300 years (inclusion.shifted_age = "
+                  "quarantine)", ~stays["age_shifted"].fillna(False).astype(bool), "age_years")]
     rules: list[tuple[str, str, pd.Series, str | None]] = [
+        *shift,
         *_code_rules(stays),
         (
             "adult",
@@ -142,7 +169,8 @@ def select_sepsis3_cohort(
         how="left",
         validate="one_to_one",
     )
-    merged = add_windows(merged.sort_values("stay_id").reset_index(drop=True), cfg, bin_hours)
+    merged, shifted_ages = _shifted_ages(merged.sort_values("stay_id").reset_index(drop=True), cfg)
+    merged = add_windows(merged, cfg, bin_hours)
     merged["died_in_hospital"] = merged["hospital_expire_flag"].fillna(0).astype(int) == 1
     death_date = merged["dod"].where(merged["dod"].notna(), merged["deathtime"])
     merged["died_90d"] = death_date.notna() & (death_date <= merged["intime"] + pd.Timedelta(days=90))
@@ -170,4 +198,4 @@ def select_sepsis3_cohort(
         if any(not p.empty for p in parts)
         else empty_quarantine(["stay_id"])
     )
-    return CohortResult(merged[keep].reset_index(drop=True), funnel, excluded)
+    return CohortResult(merged[keep].reset_index(drop=True), funnel, excluded, shifted_ages)

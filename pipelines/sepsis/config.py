@@ -16,6 +16,18 @@ class InclusionConfig(StrictConfig):
     """Cohort rules (Sepsis-3 per Singer 2016; exclusions per the AI Clinician, Komorowski 2018)."""
 
     min_age_years: float = Field(default=18.0, ge=0, description="Adults only: minimum age at ICU admission.")
+    shifted_age: Literal["median", "quarantine"] = Field(
+        default="median",
+        description="MIMIC-III shifts the birth date of patients older than 89 so that they appear ~300 "
+        "years old (documented HIPAA shift). `median`: use `shifted_age_years`, the documented median age "
+        "of that group (recorded in the manifest with the number of stays); `quarantine`: exclude those "
+        "stays (rule age_shifted_over_89). Other ages above 120 are always quarantined.",
+    )
+    shifted_age_years: float = Field(
+        default=91.4, ge=89, le=120,
+        description="Age used for MIMIC-III's shifted ages with shifted_age = median (MIMIC-III PATIENTS "
+        "documentation: the median age of patients older than 89 is 91.4).",
+    )
     first_icu_stay_only: bool = Field(default=True, description="Keep only each patient's first ICU stay.")
     require_sepsis3: bool = Field(
         default=True, description="Require suspected infection with SOFA >= 2 (Sepsis-3)."

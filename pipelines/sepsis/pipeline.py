@@ -11,6 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from dosewise.data_schemas import RunManifest, staged_output
 from dosewise.data_schemas import columns as c
 from dosewise.data_schemas.out_paths import check_out_dir
@@ -83,6 +85,13 @@ def _run_into(
     return manifest
 
 
+def _shifted_ages(record: dict[str, Any] | None, cohort: pd.DataFrame, version: str) -> dict[str, Any] | None:
+    """The MIMIC-III shifted-age rule for the manifest: its action, the stays and episodes it applied to."""
+    if record is None or version != "mimic_iii":
+        return None
+    return {**record, "episodes": int(cohort["age_shifted"].fillna(False).astype(bool).sum())}
+
+
 def _finish_manifest(run: SepsisRun, warnings: list[str]) -> None:
     """The funnel, the dataset contract and the run's summaries, in the manifest."""
     config, h, cohort, manifest = run.config, run.h, run.need("cohort"), run.manifest
@@ -105,5 +114,7 @@ def _finish_manifest(run: SepsisRun, warnings: list[str]) -> None:
         "n_episodes": len(cohort),
         "imputed_mask": "imputed_mask.parquet: 0 measured, 1 held, 2 filled",
         "id_salt_fingerprint": run.ids.fingerprint,
+        "mimic_iii_shifted_ages": _shifted_ages(run.need("result").shifted_ages, cohort,
+                                                run.need("layout").version),
         "warnings": warnings,
     }

@@ -59,6 +59,7 @@ PIPELINE_CONCEPTS = (
     "norepinephrine_equivalent_dose",
     "sofa",
     "sepsis3",
+    "event_flags",
 )
 
 

@@ -1,5 +1,7 @@
 """The `stay_linkage` stage: every measurement and dose event in two long tables, and the events
-that belong to no ICU stay, or fall more than 24 h outside their stay's admission, quarantined.
+that belong to no ICU stay, or fall more than 24 h outside their stay's admission, quarantined,
+with the raw rows `event_flags.sql` set aside (charted in error, rewritten, a flag outside its
+documented values), so that those are counted rather than silently dropped.
 
 SQL: `pipelines/sql/sepsis/all_events.sql`, `all_doses.sql`, `q_stay_linkage.sql`. All row-level
 work (millions of chart rows) stays in SQL.
@@ -19,6 +21,6 @@ def link_events_to_stays(cat: MimicCatalog) -> StageCounts:
     quarantine."""
     for table in TABLES:
         run_sql_file(cat, table)
-    rows_in = count_rows(cat, "all_events", "all_doses")
+    rows_in = count_rows(cat, "all_events", "all_doses", "event_flags")
     by_rule = count_by_rule(cat, "q_stay_linkage")
     return StageCounts(rows_in, rows_in - sum(by_rule.values()), by_rule)

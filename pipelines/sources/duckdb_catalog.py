@@ -36,6 +36,7 @@ RULE_FILES = (
     "hold_hours",
     "antibiotics",
     "blood_gas_specimens",
+    "event_flags",
 )
 #: `etl_params` values a caller may leave out (the config defaults; see `SepsisPipelineConfig`).
 DEFAULT_PARAMS: dict[str, Any] = {"sofa_scope": "all", "gcs_under_sedation": "pre_sedation"}

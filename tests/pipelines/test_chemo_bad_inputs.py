@@ -296,3 +296,20 @@ def test_omop_rows_are_checked_against_the_schemas_in_duckdb(clean: dict[str, Pa
     assert rules["measurement_date:coerce_dtype('datetime64[ns]')"] == 1
     bad_date = q[q["rule"] == "measurement_date:coerce_dtype('datetime64[ns]')"]
     assert bad_date["failure_case"].tolist() == ["2020-02-30"]
+
+
+def test_unreadable_registry_row_is_named_by_line_never_by_its_values(
+    clean: dict[str, Path], tmp_path: Path
+) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    lines = (clean["registry"] / "registry.csv").read_text().splitlines()
+    lines.insert(5, "99123,docetaxel_75_q3w,1,2019-01-01")  # a cut-off row (pyarrow quotes it in full)
+    (src / "registry.csv").write_text("\n".join(lines) + "\n")
+    result = CliRunner().invoke(app, ["etl", "chemo", "--source", str(src), "--out", str(tmp_path / "o"),
+                                      "--config", "chemo_registry", "--set", LONG_SALT],
+                                env={"COLUMNS": "1000"})
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2, result.output
+    assert "registry.csv" in text and "line 6 has 4 fields" in text
+    assert "99123" not in text and "2019-01-01" not in text

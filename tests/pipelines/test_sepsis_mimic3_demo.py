@@ -46,6 +46,37 @@ def test_demo_invariants(demo_out: Path) -> None:
     assert traj["terminal"].any() and traj["timeout"].any()
 
 
+def test_event_flags_and_shifted_ages_are_counted_as_mimic_code_reads_them(
+    demo_out: Path, mimic3_demo_dir: Path
+) -> None:
+    """error = 1 chart rows and Rewritten inputs are excluded and quarantined, one row per raw row;
+    shifted ages get the documented median, and the manifest says for how many stays."""
+    from dosewise.pipelines.sources.duckdb_catalog import load_rules
+
+    rules = load_rules()
+    items = rules["item_map"]
+    iii = items["versions"].isin(["both", "iii"])
+    chart_items = set(items.loc[(items["source_table"] == "chartevents") & iii, "itemid"])
+    chart = pd.read_csv(mimic3_demo_dir / "CHARTEVENTS.csv.gz", usecols=["itemid", "error"])
+    inputs = pd.read_csv(mimic3_demo_dir / "INPUTEVENTS_MV.csv.gz", usecols=["itemid", "statusdescription"])
+    read = set(rules["fluid_items"]["itemid"]) | set(rules["vasopressor_equivalents"]["itemid"])
+    manifest = RunManifest.read(demo_out)
+    linkage = {s.name: s.quarantined_by_rule for s in manifest.stages}["stay_linkage"]
+    in_error = int((chart["itemid"].isin(chart_items) & (chart["error"] == 1)).sum())
+    rewritten = int((inputs["itemid"].isin(read) & (inputs["statusdescription"] == "Rewritten")).sum())
+    assert linkage["charted_in_error"] == in_error > 0 and linkage["rewritten"] == rewritten > 0
+    q = pd.read_parquet(demo_out / "quarantine" / "stay_linkage.parquet")
+    assert q.loc[q["rule"] == "charted_in_error", "reason"].str.startswith("charted in error").all()
+    stays = pd.read_csv(mimic3_demo_dir / "ICUSTAYS.csv.gz", parse_dates=["intime"])
+    dob = pd.read_csv(mimic3_demo_dir / "PATIENTS.csv.gz", parse_dates=["dob"]).set_index("subject_id")["dob"]
+    years = (stays["intime"].dt.year - dob.reindex(stays["subject_id"]).dt.year.to_numpy())
+    shifted = manifest.extra["mimic_iii_shifted_ages"]
+    assert shifted["stays"] == int((years >= 299).sum()) > 0 and "91.4" in shifted["action"]
+    cohort = pd.read_parquet(demo_out / "cohort.parquet")
+    assert int((cohort["age_years"] == 91.4).sum()) == shifted["episodes"] > 0
+    assert cohort["age_years"].max() <= 120
+
+
 def test_same_config_and_seed_give_identical_trajectories(
     demo_out: Path, mimic3_demo_dir: Path, tmp_path: Path
 ) -> None:

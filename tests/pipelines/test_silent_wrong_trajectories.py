@@ -120,6 +120,27 @@ def test_codes_outside_documented_values_are_quarantined() -> None:
     assert rows.loc[1, "rule"] == "age_plausible" and rows.loc[5, "rule"] == "care_system_code"
 
 
+def test_mimic3_shifted_ages_follow_the_configured_rule_and_other_old_ages_are_quarantined() -> None:
+    from dosewise.pipelines.sepsis.cohort import select_sepsis3_cohort
+    from dosewise.pipelines.sepsis.config import InclusionConfig
+
+    from .test_sepsis_units import _sepsis, _stays
+
+    stays = _stays()
+    stays["age_shift_documented"] = True  # a MIMIC-III source
+    stays.loc[stays["stay_id"] == 5, "age_years"] = 300.6  # MIMIC-III's documented >89 shift
+    stays.loc[stays["stay_id"] == 1, "age_years"] = 150.0  # not the shift: a bad record
+    median = select_sepsis3_cohort(stays, _sepsis(), InclusionConfig(), 4)
+    assert median.cohort.set_index("stay_id").loc[5, "age_years"] == 91.4
+    assert median.excluded.set_index("stay_id").loc[1, "rule"] == "age_plausible"
+    assert median.shifted_ages is not None and median.shifted_ages["stays"] == 1
+    assert "91.4" in str(median.shifted_ages["action"])
+    strict = select_sepsis3_cohort(stays, _sepsis(), InclusionConfig(shifted_age="quarantine"), 4)
+    rows = strict.excluded.set_index("stay_id")
+    assert rows.loc[5, "rule"] == "age_shifted_over_89" and rows.loc[5, "failure_case"] == "300.6"
+    assert 5 not in set(strict.cohort["stay_id"])
+
+
 def _rewrite_csv(path: Path, edit: object) -> None:
     frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     edit(frame)  # type: ignore[operator]
@@ -135,12 +156,41 @@ def test_demo_with_bad_codes_quarantines_those_stays(mimic3_demo_dir: Path, tmp_
         "hospital_expire_flag", f["hospital_expire_flag"].mask(f["hadm_id"] == str(dead["hadm_id"]), "2")))
     _rewrite_csv(source / "PATIENTS.csv.gz", lambda f: f.__setitem__(
         "gender", f["gender"].mask(f["subject_id"] == str(alive["subject_id"]), "X")))
+    planted = _plant_event_flags(source)
     manifest = run_sepsis_pipeline(CFG, source, tmp_path / "out", show_progress=False)
     assert manifest.extra["n_episodes"] == base.extra["n_episodes"] - 2
     q = pd.read_parquet(tmp_path / "out" / "quarantine" / "cohort.parquet")
     by_key = dict(zip(q["row_key"], q["rule"], strict=True))
     assert by_key[f"stay_id={dead['stay_id']}"] == "hospital_expire_flag_code"
     assert by_key[f"stay_id={alive['stay_id']}"] == "gender_code"
+    # flags outside their documented values: quarantined with a reason, never read as a default
+    linkage = pd.read_parquet(tmp_path / "out" / "quarantine" / "stay_linkage.parquet")
+    for rule, value in planted.items():
+        hit = linkage[linkage["rule"] == rule]
+        assert list(hit["failure_case"]) == [value], (rule, hit)
+        assert "documented values" in hit["reason"].iloc[0]
+    before = {s.name: s.quarantined_by_rule for s in base.stages}["stay_linkage"]
+    after = {s.name: s.quarantined_by_rule for s in manifest.stages}["stay_linkage"]
+    assert after["rewritten"] == before["rewritten"] > 0
+    assert after["charted_in_error"] == before["charted_in_error"] > 0
+
+
+def _plant_event_flags(source: Path) -> dict[str, str]:
+    """An undocumented flag on one read row of each small flagged table; {rule: planted value}."""
+    from dosewise.pipelines.sources.duckdb_catalog import load_rules
+
+    rules = load_rules()
+    items = rules["item_map"]
+    urine = set(items.loc[items["source_table"] == "outputevents", "itemid"].astype(str))
+    fluids = set(rules["fluid_items"]["itemid"].astype(str))
+    vaso = set(rules["vasopressor_equivalents"]["itemid"].astype(str))
+    for table, column, read, value in (("OUTPUTEVENTS", "iserror", urine, "2"),
+                                       ("INPUTEVENTS_MV", "statusdescription", fluids, "Bogus"),
+                                       ("INPUTEVENTS_CV", "stopped", vaso, "Maybe")):
+        def edit(f: pd.DataFrame, column: str = column, read: set[str] = read, value: str = value) -> None:
+            f.loc[f.index[f["itemid"].isin(read)][0], column] = value
+        _rewrite_csv(source / f"{table}.csv.gz", edit)
+    return {"iserror_code": "2.0", "statusdescription_code": "Bogus", "stopped_code": "Maybe"}
 
 
 def test_events_years_outside_their_stay_are_quarantined(tmp_path: Path) -> None:
@@ -161,3 +211,26 @@ def test_events_years_outside_their_stay_are_quarantined(tmp_path: Path) -> None
     assert linkage.loc[0, "failure_case"] == "1907-01-01 10:05:00"
     traj = pd.read_parquet(tmp_path / "out" / "trajectories.parquet")
     assert traj["fluid_ml_4h"].sum() == pytest.approx(1000.0)  # the clean bolus only
+
+
+def test_mimic4_flags_rewritten_rows_and_undocumented_codes_are_quarantined(tmp_path: Path) -> None:
+    from .mimic_builders import septic_stay_tables, write_mimic4
+
+    tables = septic_stay_tables()
+    for row in tables["chartevents"]:
+        row["warning"] = 0
+    tables["chartevents"][0]["warning"] = 1  # a documented warning: kept, as mimic-code keeps it
+    tables["chartevents"][1]["warning"] = 7  # not a documented value
+    bolus = tables["inputevents"][0]
+    tables["inputevents"] += [{**bolus, "amount": 2000, "statusdescription": "Rewritten"},
+                              {**bolus, "amount": 3000, "statusdescription": "Bogus"}]
+    manifest = run_sepsis_pipeline(CFG, write_mimic4(tmp_path / "src", tables), tmp_path / "out",
+                                   show_progress=False)
+    rules = {s.name: s.quarantined_by_rule for s in manifest.stages}["stay_linkage"]
+    assert rules == {"rewritten": 1, "statusdescription_code": 1, "warning_code": 1}
+    q = pd.read_parquet(tmp_path / "out" / "quarantine" / "stay_linkage.parquet").set_index("rule")
+    assert q.loc["warning_code", "failure_case"] == "7.0"
+    assert "documented values" in q.loc["warning_code", "reason"]
+    assert "superseded" in q.loc["rewritten", "reason"]
+    traj = pd.read_parquet(tmp_path / "out" / "trajectories.parquet")
+    assert traj["fluid_raw_ml_4h"].sum() == pytest.approx(1000.0)  # neither the rewritten nor the bogus row

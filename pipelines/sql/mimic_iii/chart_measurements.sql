@@ -1,5 +1,5 @@
 -- title: Charted measurements mapped to state variables (MIMIC-III, CareVue and MetaVision items)
--- reference: item ids from rules/item_map.csv (mimic-code vitalsign.sql, gcs.sql, ventilation_classification.sql, weight_durations.sql); rows with error = 1 are excluded as in mimic-code
+-- reference: item ids from rules/item_map.csv (mimic-code vitalsign.sql, gcs.sql, ventilation_classification.sql, weight_durations.sql); rows with error = 1 are excluded as in mimic-code pivoted_vital.sql, and rows whose error is not a documented value are quarantined (event_flags.sql)
 -- units: variable is the state_variable ENUM of rules/item_map.csv names; valuenum in the unit named by `variable`; mechvent = 1 when a ventilator setting is charted; gcs_verbal = 0 when charted as not testable because intubated (CareVue '1.0 ET/Trach', MetaVision 'No Response-ETT'; mimic-code gcs.sql); stay_id = icustay_id
 -- requires: chartevents
 -- depends:
@@ -28,4 +28,6 @@ SELECT
     END AS valuenum
 FROM chartevents ce
 JOIN m ON m.itemid = ce.itemid
-WHERE ce.error IS DISTINCT FROM 1;
+-- flags as in event_flags.sql: error NULL or documented as not an error (0); error = 1 and undocumented values are set aside there
+WHERE ce.error IS NULL OR ce.error IN (SELECT TRY_CAST(value AS DOUBLE) FROM rule_event_flags
+                              WHERE source_table = 'chartevents' AND "column" = 'error' AND action = 'keep' AND versions IN ('both', 'iii'));

@@ -1,5 +1,5 @@
 -- title: Intravenous fluid volumes, crystalloids and colloids (MIMIC-III, CareVue and MetaVision)
--- reference: rules/fluid_items.csv (mimic-code crystalloid_bolus.sql / colloid_bolus.sql items; AI Clinician tonicity factors); CareVue rows are charted amounts at charttime (start = end); MetaVision 'Rewritten' rows excluded
+-- reference: rules/fluid_items.csv (mimic-code crystalloid_bolus.sql / colloid_bolus.sql items; AI Clinician tonicity factors); CareVue rows are charted amounts at charttime (start = end); MetaVision 'Rewritten' rows (mimic-code crystalloid_bolus.sql) and rows whose status is not a documented value are set aside by event_flags.sql (quarantined)
 -- units: amount_ml and amount_tonicity_ml in millilitres; stay_id = icustay_id
 -- requires: inputevents_cv | inputevents_mv
 -- depends:
@@ -14,6 +14,8 @@ SELECT
 FROM inputevents_cv cv
 JOIN rule_fluid_items f ON f.itemid = cv.itemid AND f.versions IN ('both', 'iii')
 WHERE cv.amount IS NOT NULL
+  AND (cv.stopped IS NULL OR cv.stopped IN (SELECT value FROM rule_event_flags
+                                WHERE source_table = 'inputevents_cv' AND "column" = 'stopped' AND action = 'keep' AND versions IN ('both', 'iii')))
 UNION ALL
 SELECT
     mv.subject_id, mv.hadm_id, mv.icustay_id AS stay_id, mv.starttime, mv.endtime, mv.itemid,
@@ -24,4 +26,5 @@ SELECT
     lower(mv.amountuom) IN ('ml', 'l') AS amount_unit_known
 FROM inputevents_mv mv
 JOIN rule_fluid_items f ON f.itemid = mv.itemid AND f.versions IN ('both', 'iii')
-WHERE mv.statusdescription IS DISTINCT FROM 'Rewritten';
+WHERE mv.statusdescription IS NULL OR mv.statusdescription IN (SELECT value FROM rule_event_flags
+    WHERE source_table = 'inputevents_mv' AND "column" = 'statusdescription' AND action = 'keep' AND versions IN ('both', 'iii'));

@@ -1,5 +1,5 @@
 -- title: Charted measurements mapped to state variables (MIMIC-IV)
--- reference: item ids from rules/item_map.csv (mimic-code vitalsign.sql, gcs.sql, ventilation.sql, weight_durations.sql); unit conversions from rules/unit_conversions.csv
+-- reference: item ids from rules/item_map.csv (mimic-code vitalsign.sql, gcs.sql, ventilation.sql, weight_durations.sql); unit conversions from rules/unit_conversions.csv; rows whose `warning` is not a documented value are quarantined (event_flags.sql; warning = 1 is kept, as in mimic-code)
 -- units: variable is the state_variable ENUM of rules/item_map.csv names; valuenum in the unit named by `variable` (e.g. temp_c in degrees Celsius); mechvent = 1 when a ventilator setting is charted; gcs_verbal = 0 when charted as not testable because intubated (CareVue '1.0 ET/Trach', MetaVision 'No Response-ETT'; mimic-code gcs.sql)
 -- requires: chartevents
 -- depends:
@@ -27,4 +27,7 @@ SELECT
         ELSE ce.valuenum
     END AS valuenum
 FROM chartevents ce
-JOIN m ON m.itemid = ce.itemid;
+JOIN m ON m.itemid = ce.itemid
+-- flags as in event_flags.sql: warning NULL, 0 or 1 (documented); any other value is set aside there
+WHERE ce.warning IS NULL OR ce.warning IN (SELECT TRY_CAST(value AS DOUBLE) FROM rule_event_flags
+                                  WHERE source_table = 'chartevents' AND "column" = 'warning' AND action = 'keep' AND versions IN ('both', 'iv'));

@@ -1,5 +1,5 @@
 -- title: Intravenous fluid volumes, crystalloids and colloids (MIMIC-IV)
--- reference: rules/fluid_items.csv (mimic-code crystalloid_bolus.sql / colloid_bolus.sql items; tonicity factors from the AI Clinician, Komorowski 2018); rows with statusdescription 'Rewritten' are superseded and excluded as in mimic-code
+-- reference: rules/fluid_items.csv (mimic-code crystalloid_bolus.sql / colloid_bolus.sql items; tonicity factors from the AI Clinician, Komorowski 2018); rows with statusdescription 'Rewritten' are superseded and excluded as in mimic-code; they and rows whose status is not a documented value are set aside by event_flags.sql (quarantined)
 -- units: amount_ml and amount_tonicity_ml in millilitres (tonicity-adjusted = amount x tonicity_factor); amount_unit_known is false when amountuom is not mL or L
 -- requires: inputevents
 -- depends:
@@ -13,4 +13,5 @@ SELECT
     lower(ie.amountuom) IN ('ml', 'l') AS amount_unit_known
 FROM inputevents ie
 JOIN rule_fluid_items f ON f.itemid = ie.itemid AND f.versions IN ('both', 'iv')
-WHERE ie.statusdescription IS DISTINCT FROM 'Rewritten';
+WHERE ie.statusdescription IS NULL OR ie.statusdescription IN (SELECT value FROM rule_event_flags
+    WHERE source_table = 'inputevents' AND "column" = 'statusdescription' AND action = 'keep' AND versions IN ('both', 'iv'));

@@ -1,6 +1,6 @@
 -- title: ICU stay detail (MIMIC-IV)
 -- reference: mimic-code mimic-iv/concepts/demographics/icustay_detail.sql; age = anchor_age + (admission year - anchor_year)
--- units: age_years in years; times as TIMESTAMP
+-- units: age_years in years (MIMIC-IV caps anchor_age at 91 for older patients, so no age is shifted: age_shift_documented is false); times as TIMESTAMP
 -- requires: icustays, patients, admissions
 -- depends:
 CREATE OR REPLACE TABLE icustay_detail AS
@@ -12,6 +12,7 @@ SELECT
     i.outtime,
     'metavision' AS care_system,
     p.anchor_age + (year(a.admittime) - p.anchor_year) AS age_years,
+    false AS age_shift_documented,
     p.gender,
     a.admittime,
     a.dischtime,
