@@ -196,8 +196,8 @@ def test_chemo_pages_render_in_the_browser(browser: object, chemo_root: Path, tm
         page.wait_for_selector(CHART, timeout=120_000)
         _settle(page)
         assert page.get_by_label("IV fluid you would give (mL/4h)").count() == 0
-        page.get_by_label("Dose you would give (% of planned)").fill("80")
-        page.get_by_label("Delay you would give (days)").fill("7")
+        page.get_by_role("spinbutton", name="Dose you would give (% of planned)").fill("80")
+        page.get_by_role("spinbutton", name="Delay you would give (days)").fill("7")
         _submit_review(page, "Delay a week for ANC 1.2, then 80 %")
         page.screenshot(path=str(ARTIFACTS / "chemo_review_submitted.png"))
         store = ReviewStore(db_url)
