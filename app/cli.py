@@ -44,9 +44,9 @@ class DosewiseGroup(typer.core.TyperGroup):
             if cli_state(ctx).debug:
                 _err.print(DEBUG_NOTE, highlight=False)
                 _err.print(traceback.format_exc(), markup=False, highlight=False)
-            _err.print(f"[bold red]Error:[/] {escape(exc.message)}", highlight=False)
+            _err.print(f"[bold red]Error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True)
             if exc.hint:
-                _err.print(f"[yellow]Hint:[/] {escape(exc.hint)}", highlight=False)
+                _err.print(f"[yellow]Hint:[/] {escape(exc.hint)}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=exc.exit_code) from None
         except (typer.exceptions.TyperException, typer.Exit, typer.Abort):
             raise  # usage errors and exits: click prints them itself

@@ -70,4 +70,4 @@ def print_warning(text: str) -> None:
     """One yellow `Warning:` line on stderr; shown even with `--quiet`, since it qualifies the answer."""
     from rich.markup import escape
 
-    Console(stderr=True).print(f"[yellow]Warning:[/] {escape(text)}", highlight=False)
+    Console(stderr=True).print(f"[yellow]Warning:[/] {escape(text)}", highlight=False, soft_wrap=True)

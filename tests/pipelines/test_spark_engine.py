@@ -105,6 +105,17 @@ def test_cli_refuses_an_unknown_engine_and_an_unknown_master(tmp_path: Path) -> 
     assert master.exit_code == 2 and "must be local[N], spark://, k8s://, yarn or sc://" in master.output
 
 
+def _plant_event_flags(source: Path) -> None:
+    """Give the synthetic records what real ones have and the generator does not: an undocumented
+    `chartevents.warning` code and a 'Rewritten' infusion row, so that `event_flags` is not empty."""
+    chart_path, input_path = source / "icu" / "chartevents.csv.gz", source / "icu" / "inputevents.csv.gz"
+    chart, inputs = pd.read_csv(chart_path), pd.read_csv(input_path)
+    chart.loc[chart.index[:2], "warning"] = 7
+    inputs.loc[inputs.index[:1], "statusdescription"] = "Rewritten"
+    chart.to_csv(chart_path, index=False)
+    inputs.to_csv(input_path, index=False)
+
+
 @pytest.mark.spark
 @pytest.mark.slow
 def test_the_sepsis_stage_sql_gives_duckdbs_tables_on_spark(tmp_path: Path) -> None:
@@ -120,6 +131,7 @@ def test_the_sepsis_stage_sql_gives_duckdbs_tables_on_spark(tmp_path: Path) -> N
     from dosewise.pipelines.sql_transpile import transpile_statement
 
     write_synthetic_icu(tmp_path / "src", 20, seed=3, show_progress=False)
+    _plant_event_flags(tmp_path / "src")
     config = SepsisPipelineConfig.model_validate({"output": {"pseudonymize_ids": False}})
     run = SepsisRun(config, tmp_path / "src", tmp_path / "out", RunIds(""),
                     RunManifest.start("t", {}, seed=0))
