@@ -36,12 +36,17 @@ def _masked_argmax(values: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
     return torch.where(allowed, values, NEG_INF).argmax(dim=1)
 
 
-class MaskedDQNImpl(DQNImpl):  # type: ignore[misc]  # d3rlpy ships no type hints
-    """DQN: the target is max over the target network's Q of the next state's allowed actions."""
+class _AdmissibleImpl:
+    """Keeps the `admissible` module (state -> allowed-action mask) that a masked target reads; the
+    rest of the constructor is d3rlpy's own."""
 
     def __init__(self, *, admissible: torch.nn.Module, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.admissible = admissible
+
+
+class MaskedDQNImpl(_AdmissibleImpl, DQNImpl):  # type: ignore[misc]  # d3rlpy ships no type hints
+    """DQN: the target is max over the target network's Q of the next state's allowed actions."""
 
     def compute_target(self, batch: Any) -> torch.Tensor:
         """Q_target(s', argmax_{a allowed in s'} Q_target(s', a))."""
@@ -52,12 +57,8 @@ class MaskedDQNImpl(DQNImpl):  # type: ignore[misc]  # d3rlpy ships no type hint
             return target
 
 
-class MaskedDoubleDQNImpl(DoubleDQNImpl):  # type: ignore[misc]  # d3rlpy ships no type hints
+class MaskedDoubleDQNImpl(_AdmissibleImpl, DoubleDQNImpl):  # type: ignore[misc]  # d3rlpy ships no type hints
     """Double DQN: the online network's argmax over the next state's allowed actions, valued by the target."""
-
-    def __init__(self, *, admissible: torch.nn.Module, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.admissible = admissible
 
     def compute_target(self, batch: Any) -> torch.Tensor:
         """Q_target(s', argmax_{a allowed in s'} Q(s', a))."""
@@ -68,23 +69,15 @@ class MaskedDoubleDQNImpl(DoubleDQNImpl):  # type: ignore[misc]  # d3rlpy ships 
             return target
 
 
-class MaskedDiscreteCQLImpl(DiscreteCQLImpl):  # type: ignore[misc]  # d3rlpy ships no type hints
+class MaskedDiscreteCQLImpl(_AdmissibleImpl, DiscreteCQLImpl):  # type: ignore[misc]  # d3rlpy ships no type hints
     """Discrete CQL (a Double DQN target): the same masked target as `MaskedDoubleDQNImpl`."""
-
-    def __init__(self, *, admissible: torch.nn.Module, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.admissible = admissible
 
     compute_target = MaskedDoubleDQNImpl.compute_target
 
 
-class MaskedDiscreteBCQImpl(DiscreteBCQImpl):  # type: ignore[misc]  # d3rlpy ships no type hints
+class MaskedDiscreteBCQImpl(_AdmissibleImpl, DiscreteBCQImpl):  # type: ignore[misc]  # d3rlpy ships no type hints
     """Discrete BCQ: the argmax runs over actions that pass the imitator threshold *and* the mask
     (the mask's allowed actions when none pass both)."""
-
-    def __init__(self, *, admissible: torch.nn.Module, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.admissible = admissible
 
     def compute_target(self, batch: Any) -> torch.Tensor:
         """Q_target(s', BCQ's choice in s' restricted to its allowed actions)."""
