@@ -56,8 +56,6 @@ def connect_ray(address: str | None, num_cpus: int) -> None:
     """Start a local Ray (no dashboard) or join the cluster at `address`; fail fast if it does not answer."""
     import ray
 
-    if ray.is_initialized():
-        return
     if address and address != "auto":
         parsed = urlparse(address if "://" in address else f"ray://{address}")
         host, port = parsed.hostname, parsed.port
@@ -73,6 +71,8 @@ def connect_ray(address: str | None, num_cpus: int) -> None:
                 f"Ray at {address} does not answer ({exc}).",
                 "Start the cluster (`ray start --head`) or drop --address to run locally.",
             ) from exc
+    if ray.is_initialized():  # this process already joined a Ray (checked after the address probe)
+        return
     try:
         if address:
             ray.init(address=address, include_dashboard=False, log_to_driver=False)

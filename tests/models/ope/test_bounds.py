@@ -126,8 +126,10 @@ def test_a_near_greedy_policy_gets_a_wide_range_that_holds_its_value() -> None:
     """The optimal policy (epsilon 0.1): heavy importance weights make each bound noisy, but their
     errors widen the range, which still holds the true value."""
     table = 0.9 * optimal_policy() + 0.1 / load_icu_sepsis_mdp().n_actions
-    results, _ = _bounds_on_episodes(table)
-    assert results["high"].value - results["low"].value > 0.3
+    results, (exact_low, exact_high) = _bounds_on_episodes(table)
+    # Relative to the exact range (0.46 on these episodes), not a fixed width: the sampled episodes,
+    # and so the estimated bounds, move slightly with the CPU's floating-point summation order.
+    assert results["high"].value - results["low"].value > 0.5 * (exact_high - exact_low)
     assert results["low"].ci_low <= exact_policy_value(table) <= results["high"].ci_high
 
 
