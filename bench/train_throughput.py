@@ -27,7 +27,6 @@ from dosewise.models.algorithms import CONTINUOUS_ALGORITHMS, DISCRETE_ALGORITHM
 from dosewise.models.config import TrainConfig
 from dosewise.models.datasets import TransitionArrays
 from dosewise.models.device import quiet_d3rlpy, resolve_device, seed_everything
-from dosewise.models.fused_updates import fuse_updates
 from dosewise.models.policy import build_algo
 from dosewise.models.sampling import TransitionSampler, compile_gradient_steps, update_step
 
@@ -65,10 +64,8 @@ def fresh_algo(name: str, device: str, compiled: bool = False, fused: bool = Fal
     config = TrainConfig.model_validate({"device": device, "batch_size": BATCH, "compile": compiled,
                                          "algorithm": {"name": name}})
     seed_everything(0, device)
-    algo = build_algo(config, N_FEATURES, 2 if name in CONTINUOUS_ALGORITHMS else 25, device)
-    if fused:
-        fuse_updates(algo)
-    return algo
+    n_actions = 2 if name in CONTINUOUS_ALGORITHMS else 25
+    return build_algo(config, N_FEATURES, n_actions, device, fused_loss=fused)
 
 
 def time_fit(algo: object, dataset: object, steps: int) -> float:

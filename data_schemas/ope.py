@@ -157,6 +157,14 @@ class BehaviourModelInfo(BaseModel):
         default_factory=list, description="Discrete OPE: per action, the known and the fitted probability "
         "(for a randomised trial both should be the randomisation probability).")
     propensity_refits: int = Field(default=0, ge=0, description="Refits behind the `by_action` intervals.")
+    cache: Literal["off", "fitted", "loaded"] = Field(
+        default="off", description="`behaviour.cache_dir`: `fitted` (fitted here and stored under "
+        "`cache_key`), `loaded` (the model stored under `cache_key` by an earlier evaluation of the same "
+        "data and config), `off` (no cache: fitted here).")
+    cache_key: str | None = Field(
+        default=None, description="SHA-256 of what the model depends on (trajectories manifest, fit split, "
+        "features, behaviour config, seed, code version); equal keys mean the same model.")
+    model_sha256: str | None = Field(default=None, description="SHA-256 of the cached model's joblib file.")
 
 
 class SupportSummary(BaseModel):

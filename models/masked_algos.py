@@ -93,11 +93,12 @@ class MaskedDiscreteBCQImpl(_AdmissibleImpl, DiscreteBCQImpl):  # type: ignore[m
             return target
 
 
-class _MaskedAlgo:
-    """Builds the Q-networks as d3rlpy does and a masked implementation (`impl_class`)."""
+class DqnFamilyAlgo:
+    """Builds the Q-networks as d3rlpy does and hands them to `impl_class` (a masked implementation
+    when `admissible` is set; `fused_updates` also builds its fused-loss implementations with it)."""
 
     impl_class: type[Any]
-    admissible: torch.nn.Module
+    admissible: torch.nn.Module | None = None
     _config: Any
     _device: str
     _enable_ddp: bool
@@ -116,8 +117,9 @@ class _MaskedAlgo:
 
     def _common(self, observation_shape: Any, action_size: int, forwarder: Any, targ_forwarder: Any
                 ) -> dict[str, Any]:
-        return {"admissible": self.admissible, "observation_shape": observation_shape,
-                "action_size": action_size, "q_func_forwarder": forwarder,
+        masked = {} if self.admissible is None else {"admissible": self.admissible}
+        return {**masked, "observation_shape": observation_shape, "action_size": action_size,
+                "q_func_forwarder": forwarder,
                 "targ_q_func_forwarder": targ_forwarder, "gamma": self._config.gamma,
                 "target_update_interval": self._config.target_update_interval,
                 "compiled": self.compiled, "device": self._device}
@@ -138,19 +140,19 @@ class _MaskedAlgo:
         self._impl = self.impl_class(modules=modules, **common, **self._extra())
 
 
-class MaskedDQN(_MaskedAlgo, D3DQN):  # type: ignore[misc]  # d3rlpy ships no type hints
+class MaskedDQN(DqnFamilyAlgo, D3DQN):  # type: ignore[misc]  # d3rlpy ships no type hints
     """d3rlpy's DQN with a masked bootstrap target."""
 
     impl_class = MaskedDQNImpl
 
 
-class MaskedDoubleDQN(_MaskedAlgo, DoubleDQN):  # type: ignore[misc]  # d3rlpy ships no type hints
+class MaskedDoubleDQN(DqnFamilyAlgo, DoubleDQN):  # type: ignore[misc]  # d3rlpy ships no type hints
     """d3rlpy's Double DQN with a masked bootstrap target."""
 
     impl_class = MaskedDoubleDQNImpl
 
 
-class MaskedDiscreteCQL(_MaskedAlgo, DiscreteCQL):  # type: ignore[misc]  # d3rlpy ships no type hints
+class MaskedDiscreteCQL(DqnFamilyAlgo, DiscreteCQL):  # type: ignore[misc]  # d3rlpy ships no type hints
     """d3rlpy's discrete CQL with a masked bootstrap target (the conservative loss is unchanged)."""
 
     impl_class = MaskedDiscreteCQLImpl
@@ -159,7 +161,7 @@ class MaskedDiscreteCQL(_MaskedAlgo, DiscreteCQL):  # type: ignore[misc]  # d3rl
         return {"alpha": self._config.alpha}
 
 
-class MaskedDiscreteBCQ(_MaskedAlgo, DiscreteBCQ):  # type: ignore[misc]  # d3rlpy ships no type hints
+class MaskedDiscreteBCQ(DqnFamilyAlgo, DiscreteBCQ):  # type: ignore[misc]  # d3rlpy ships no type hints
     """d3rlpy's discrete BCQ with a masked bootstrap target (imitator built as d3rlpy builds it)."""
 
     impl_class = MaskedDiscreteBCQImpl

@@ -166,9 +166,13 @@ def save_policy(folder: Path, policy: TrainedPolicy) -> None:
 
 def build_algo(
     config: TrainConfig, n_features: int, action_size: int, device: str, *, enable_ddp: bool = False,
-    admissible: Any = None,
+    admissible: Any = None, fused_loss: bool = True,
 ) -> Any:
     """A d3rlpy algorithm with its networks created (weights from the torch seed).
+
+    With `config.fuse_updates` (and the vectorised sampler) Adam is torch's fused kernel and, where it
+    fits, the algorithm is `fused_updates`' fused-loss subclass; `fused_loss = False` keeps d3rlpy's
+    loss with the fused Adam (the throughput bench's comparison).
 
     `enable_ddp` (inside a torchrun process group) has d3rlpy wrap the networks in DDP.
     `admissible` (a `masks.mask_module`) makes the bootstrap target pick only allowed actions: the
@@ -188,11 +192,16 @@ def build_algo(
         d3_config = with_fused_adam(d3_config)
     if config.compile and device.startswith("cuda"):
         d3_config = dataclasses.replace(d3_config, compile_graph=True)
-    if admissible is not None:
+    algo = None
+    if fused_loss and config.fuse_updates and config.sampler == "vectorised":
+        from .fused_updates import fused_algorithm
+
+        algo = fused_algorithm(d3_config, device, enable_ddp, admissible)
+    if algo is None and admissible is not None:
         from .masked_algos import masked_algorithm
 
         algo = masked_algorithm(d3_config, device, enable_ddp, admissible)
-    else:
+    elif algo is None:
         algo = d3_config.create(device=device, enable_ddp=enable_ddp)
     algo.create_impl((n_features,), action_size)
     return algo

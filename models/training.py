@@ -27,7 +27,6 @@ from .config import TrainConfig
 from .datasets import TrainingData, load_training_data
 from .device import resolve_device, seed_everything
 from .distributed import DistributedContext, check_batch_split, gather_digests, shard_transitions
-from .fused_updates import fuse_updates
 from .masks import build_admissible_actions, mask_module
 from .policy import TrainedPolicy, build_algo, save_policy
 from .sampling import TransitionSampler, compile_gradient_steps, update_step
@@ -167,8 +166,6 @@ def train_policy(
     in_target = mask is not None and config.mask.in_target and config.action_space == "discrete"
     algo = build_algo(config, len(data.feature_names), data.action_size, device, enable_ddp=ddp is not None,
                       admissible=mask_module(mask, device) if in_target and mask is not None else None)
-    if config.fuse_updates and config.sampler == "vectorised":
-        fuse_updates(algo)
     if config.compile and device.startswith("cpu") and config.sampler == "vectorised":
         compile_gradient_steps(algo)
     log = _Logger(logger_factory or NoopAdapterFactory(), algo, config, f"dosewise_{config.algorithm.name}")

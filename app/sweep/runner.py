@@ -105,6 +105,17 @@ def prepare_data(config: SweepConfig, out: Path) -> Path:
     return folder
 
 
+def shared_behaviour_cache(ope: Any, out: Path) -> Any:
+    """The OPE config with `behaviour.cache_dir` = `<out>/behaviour_cache` (unless one is set): every
+    trial evaluates the same validation split with the same behaviour config, so the behaviour model
+    is fitted once per sweep and loaded by the other trials and the winner's test evaluation
+    (models/ope/behaviour_cache.py; each report records its key and hash)."""
+    if ope.behaviour.cache_dir is not None:
+        return ope
+    behaviour = ope.behaviour.model_copy(update={"cache_dir": str(out / "behaviour_cache")})
+    return ope.model_copy(update={"behaviour": behaviour})
+
+
 def _parent_run(config: SweepConfig, out: Path, uri: str) -> str:
     """The sweep's parent MLflow run: the one recorded by an interrupted sweep, else a new one."""
     state = out / STATE_NAME
@@ -169,6 +180,7 @@ def run_sweep(
     base, trials, ope = resolve_trials(config)
     out = Path(config.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
+    ope = shared_behaviour_cache(ope, out)
     log = open_log(out / LOG_NAME).bind(sweep_folder=str(out))
     trajectories = prepare_data(config, out)
     check_training_fits(trajectories, base)
@@ -251,6 +263,7 @@ def _rows(results: Any, trials: list[tuple[dict[str, Any], Any]]) -> list[TrialR
                 policy_dir=metrics.get("policy_dir"),
                 error=_first_line(error),
                 seconds=metrics.get("seconds"),
+                behaviour_model=metrics.get("behaviour_model"),
             )
         )
     return sorted(rows, key=lambda r: r.index)

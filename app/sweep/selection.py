@@ -30,6 +30,7 @@ class TrialRow:
     error: str | None = None
     exact: float | None = None
     seconds: float | None = None
+    behaviour_model: str | None = None  # "fitted|loaded <cache key>" of the validation OPE's behaviour model
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON-able fields."""

@@ -50,13 +50,16 @@ def train_and_validate(params: dict[str, Any], job: dict[str, Any]) -> dict[str,
                                             split=job["split"], out_dir=folder / f"ope_{job['split']}",
                                             tracking_uri=uri, show_progress=False)
         estimate = pick_estimate(evaluated.report, job["estimator"])
+        behaviour = evaluated.report.behaviour
     except BaseException:
         models.log_to_run(tracked.run_id, tags={TRIAL_STATUS_TAG: "failed"}, tracking_uri=uri)
         raise
     models.log_to_run(tracked.run_id, tags={TRIAL_STATUS_TAG: "finished"}, tracking_uri=uri)
     return {"score": float(getattr(estimate, job["bound"])), "estimate": float(estimate.value),
             "ess": float(estimate.ess) if estimate.ess is not None else 0.0, "run_id": tracked.run_id,
-            "policy_dir": str(folder / "policy"), "index": index, "seconds": time.perf_counter() - started}
+            "policy_dir": str(folder / "policy"), "index": index, "seconds": time.perf_counter() - started,
+            "behaviour_model": f"{behaviour.cache} {behaviour.cache_key}" if behaviour.cache_key
+            else "fitted"}
 
 
 def run_trial(config: dict[str, Any], job: dict[str, Any]) -> None:

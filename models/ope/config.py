@@ -50,6 +50,13 @@ class BehaviourConfig(StrictConfig):
         "of its fit split for a percentile interval of each action's mean fitted probability (the report's "
         "`behaviour.by_action`, beside the known probability). 0: the means without an interval.",
     )
+    cache_dir: str | None = Field(
+        default=None,
+        description="Folder of fitted behaviour models keyed by the SHA-256 of the trajectories' manifest, "
+        "fit split, features, this behaviour config, the seed and the code version: an evaluation with the "
+        "same key loads the model instead of refitting it (models/ope/behaviour_cache.py). `dosewise "
+        "sweep` sets it to <sweep>/behaviour_cache, so all trials share one fit. None: fit every time.",
+    )
 
 
 class FqeConfig(StrictConfig):

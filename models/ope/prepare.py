@@ -21,6 +21,7 @@ from dosewise.data_schemas import columns as c
 from dosewise.data_schemas.ope import DensityCalibration
 
 from ..datasets import LoadedTrajectories
+from .behaviour_cache import BehaviourFit, fit_or_load_behaviour
 from .bounds import support_bound_terms, value_range
 from .calibration import CalibrationResult
 from .config import OpeConfig
@@ -48,6 +49,7 @@ class Prepared:
     density_calibration: DensityCalibration | None = None
     warnings: list[str] = field(default_factory=list)
     fqe_choice: FqeChoice = field(default_factory=lambda: FqeChoice("neural", "FQE not fitted"))
+    behaviour_fit: BehaviourFit | None = None  # with behaviour.cache_dir: the cache key and model hash
 
 
 def _fitted_qs(
@@ -79,7 +81,10 @@ def prepare_discrete(
 ) -> Prepared:
     """Action-probability ratios for the (epsilon-softened) policy and the clinicians."""
     with threadpool_limits(limits=config.threads):
-        model = fit_behaviour_model(fit_rows, features, config.behaviour, config.seed, info)
+        fitted = fit_or_load_behaviour(
+            lambda: fit_behaviour_model(fit_rows, features, config.behaviour, config.seed, info),
+            trajectories.manifest_sha256, features, info.n_actions, config)
+    model = fitted.model
     behaviour = behaviour_probabilities(model, rows, features, info, config.behaviour)
     mask, rewards = layout.mask, layout.pad(rows[c.REWARD].to_numpy(np.float64), 0.0)
     actions, states, idx = rows[c.ACTION].to_numpy(np.int64), rows[features], np.arange(len(rows))
@@ -115,7 +120,7 @@ def prepare_discrete(
     return Prepared(model=model, source=behaviour.source, calibration=behaviour.calibration,
                     n_floored=behaviour.n_floored, terms=out, targets=list(targets), recommended=recommended,
                     prob_recommended=behaviour.clinician[idx, recommended], returns_range=returns,
-                    warnings=list(behaviour.warnings), fqe_choice=choice)
+                    warnings=list(behaviour.warnings), fqe_choice=choice, behaviour_fit=fitted)
 
 
 def prepare_continuous(
@@ -127,7 +132,9 @@ def prepare_continuous(
     choice = choose_fqe(trajectories, rows, features, config, split, "continuous")
     bandwidth = bandwidths(config, fit_rows, list(info.continuous_action_columns))
     with threadpool_limits(limits=config.threads):
-        model = fit_dose_density(fit_rows, features, info, config)
+        fitted = fit_or_load_behaviour(lambda: fit_dose_density(fit_rows, features, info, config),
+                                       trajectories.manifest_sha256, features, info.n_actions, config)
+    model = fitted.model
     behaviour = dose_behaviour(model, rows, features, info, config, bandwidth)
     terms, policy_doses = continuous_target_terms(trajectories, policy, label, rows, features, info, config,
                                                   layout, behaviour, bandwidth, split, show)
@@ -138,4 +145,4 @@ def prepare_continuous(
                     recommended=recommended, prob_recommended=prob,
                     returns_range=value_range(config.value_range, discounted_returns(rewards, config.gamma)),
                     density_calibration=behaviour.density_calibration,
-                    warnings=list(behaviour.warnings), fqe_choice=choice)
+                    warnings=list(behaviour.warnings), fqe_choice=choice, behaviour_fit=fitted)

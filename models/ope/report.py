@@ -107,6 +107,14 @@ def _config_warnings(config: OpeConfig, split: str, n: int, weights: dict[str, I
     return first, last
 
 
+def _cache_fields(prepared: Any) -> dict[str, Any]:
+    """The report's record of the behaviour-model cache (`behaviour.cache_dir`)."""
+    fit = prepared.behaviour_fit
+    if fit is None or fit.cache == "off":
+        return {}
+    return {"cache": fit.cache, "cache_key": fit.key, "model_sha256": fit.model_sha256}
+
+
 def estimate_policy_value(
     trajectories: LoadedTrajectories,
     policy: Any,
@@ -167,6 +175,7 @@ def estimate_policy_value(
             min_behaviour_prob=config.behaviour.min_prob, n_floored=prepared.n_floored,
             model_file=FILES["behaviour_model"], density_calibration=prepared.density_calibration,
             by_action=by_action, propensity_refits=config.behaviour.propensity_refits if by_action else 0,
+            **_cache_fields(prepared),
         ),
         support=support_summary(flags, config.support_threshold), support_bounds=bounds,
         bootstrap=BootstrapInfo(n_resamples=config.n_bootstrap, seed=config.seed,

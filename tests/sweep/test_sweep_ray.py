@@ -11,6 +11,7 @@ import pytest
 
 from dosewise.app.sweep import RESULTS_NAME, load_sweep_config, run_sweep
 from dosewise.data_schemas import RunManifest
+from dosewise.data_schemas.ope import OpeReport
 
 
 @pytest.mark.slow
@@ -29,6 +30,12 @@ def test_sweep_runs_selects_registers_and_resumes(tmp_path: Path, local_ray: Non
     assert all(r.exact is not None and 0.0 < r.exact < 1.0 for r in outcome.rows if r.status == "finished")
     assert (out / "trials" / f"trial_{outcome.winner.index:03d}" / "ope_test" / "ope_report.json").is_file()
     assert "models:/sepsis-dosing@candidate = version 1" in outcome.registered
+    # one behaviour model per sweep: the first finished trial fitted it, the other and the test loaded it
+    cached = sorted(str(r.behaviour_model) for r in outcome.rows if r.status == "finished")
+    assert [c.split()[0] for c in cached] == ["fitted", "loaded"] and len({c.split()[1] for c in cached}) == 1
+    test_report = OpeReport.model_validate_json(
+        (out / "trials" / f"trial_{outcome.winner.index:03d}" / "ope_test" / "ope_report.json").read_text())
+    assert (test_report.behaviour.cache, test_report.behaviour.cache_key) == ("loaded", cached[0].split()[1])
 
     from mlflow import MlflowClient
 
