@@ -27,6 +27,7 @@ from .folders import staged_output
 from .io import (
     MANIFEST_NAME,
     atomic_path,
+    parquet_appender,
     read_parquet_checked,
     require_complete,
     sha256_file,
@@ -89,6 +90,7 @@ __all__ = [
     "empty_quarantine",
     "load_config",
     "make_quarantine",
+    "parquet_appender",
     "parse_override",
     "read_config_source",
     "read_parquet_checked",

@@ -83,6 +83,37 @@ def write_table_atomic(frame: pd.DataFrame, path: Path) -> Path:
     return Path(path)
 
 
+@contextlib.contextmanager
+def parquet_appender(path: Path) -> Iterator[Callable[[pd.DataFrame], None]]:
+    """Write a parquet file frame by frame (row groups), atomically: yields `append(frame)`.
+
+    The file gets the first frame's schema (later frames are cast to it) and appears under its
+    name only when the block ends without error; the rows read back are the frames concatenated,
+    as `write_table_atomic` of their concatenation would write them. At least one frame must be
+    appended.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with atomic_path(path) as tmp:
+        writers: list[tuple[pq.ParquetWriter, pa.Schema]] = []
+
+        def append(frame: pd.DataFrame) -> None:
+            schema = writers[0][1] if writers else None
+            table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+            if not writers:
+                writers.append((pq.ParquetWriter(tmp, table.schema, compression="zstd"), table.schema))
+            writers[0][0].write_table(table)
+
+        try:
+            yield append
+        finally:
+            for writer, _ in writers:
+                writer.close()
+        if not writers:
+            raise ValueError(f"must append at least one frame to {path}. Got none")
+
+
 def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
     """SHA-256 of a file's bytes, read in chunks (works for multi-GB raw tables)."""
     digest = hashlib.sha256()

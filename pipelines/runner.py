@@ -43,6 +43,7 @@ class StageRunner:
 
     def __init__(self, names: Sequence[str], show_progress: bool = True) -> None:
         self.names = list(names)
+        self.show_progress = show_progress
         self.records: list[StageRecord] = []
         self._bar = tqdm(
             total=len(self.names),
@@ -60,6 +61,10 @@ class StageRunner:
         log = StageLog()
         start = time.perf_counter()
         yield log
+        self.add(name, log, time.perf_counter() - start)
+
+    def add(self, name: str, log: StageLog, seconds: float) -> None:
+        """Record a stage that ran in pieces (say, one per patient batch): its counts and total seconds."""
         quarantined = (
             log.rows_quarantined
             if log.rows_quarantined is not None
@@ -72,7 +77,7 @@ class StageRunner:
                 rows_out=log.rows_out,
                 rows_quarantined=quarantined,
                 quarantined_by_rule=log.quarantined_by_rule,
-                seconds=round(time.perf_counter() - start, 4),
+                seconds=round(seconds, 4),
                 note=log.note,
             )
         )

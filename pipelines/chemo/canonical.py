@@ -48,19 +48,44 @@ def canonical_cycles(frame: pd.DataFrame) -> pd.DataFrame:
     return out[keep].sort_values(["patient_id", "cycle_number"], kind="stable").reset_index(drop=True)
 
 
+HELD_PREFIX = "_held__"
+
+
+def hold_labs(cycles: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Each lab carried forward within the patient, beside it as `_held__<lab>`; missing values per lab.
+
+    The fill (`fill_labs`) takes the median of the held values of all cycles, so a run in patient
+    batches holds each batch, takes the medians over all of them, then fills.
+    """
+    out = cycles.copy()
+    missing: dict[str, int] = {}
+    for col in LAB_COLUMNS:
+        n = int(out[col].isna().sum())
+        missing[col] = n
+        out[HELD_PREFIX + col] = out.groupby("patient_id", sort=False)[col].ffill() if n else out[col]
+    return out, missing
+
+
+def lab_median(held: np.ndarray) -> float:
+    """The median of held values as pandas takes it (NaN skipped; 0.0 when none is known)."""
+    known = held[~np.isnan(held)]
+    return float(np.median(known)) if len(known) else 0.0
+
+
+def fill_labs(held: pd.DataFrame, missing: dict[str, int], medians: dict[str, float]) -> pd.DataFrame:
+    """Labs missing anywhere (`missing` counts over all cycles) filled: held forward, then the median."""
+    out = held.copy()
+    for col in LAB_COLUMNS:
+        if missing.get(col):
+            out[col] = out[HELD_PREFIX + col].fillna(medians[col])
+    return out.drop(columns=[HELD_PREFIX + col for col in LAB_COLUMNS])
+
+
 def impute_labs(cycles: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
     """Carry labs forward within each patient, then fill with the median of all cycles."""
-    out = cycles.copy()
-    filled: dict[str, int] = {}
-    for col in LAB_COLUMNS:
-        missing = int(out[col].isna().sum())
-        if not missing:
-            continue
-        held = out.groupby("patient_id", sort=False)[col].ffill()
-        median = float(held.median()) if held.notna().any() else 0.0
-        out[col] = held.fillna(median)
-        filled[col] = missing
-    return out, filled
+    held, missing = hold_labs(cycles)
+    medians = {col: lab_median(held[HELD_PREFIX + col].to_numpy(np.float64)) for col in LAB_COLUMNS}
+    return fill_labs(held, missing, medians), {k: v for k, v in missing.items() if v}
 
 
 def canonical_patients(frame: pd.DataFrame, cycles: pd.DataFrame) -> pd.DataFrame:

@@ -130,6 +130,13 @@ class ChemoInputConfig(StrictConfig):
         "temporary folder beyond it), e.g. `512MB`, `2GB`.",
     )
     duckdb_threads: int = Field(default=2, ge=1, le=64, description="DuckDB threads for OMOP input.")
+    batch_patients: int = Field(
+        default=20_000,
+        ge=1,
+        description="OMOP input: patients per batch of the cycle-level stages after DuckDB (cycle rules, "
+        "units, states, trajectories), so memory stays bounded as the cohort grows; outputs do not "
+        "depend on it.",
+    )
     use_simulator_truth: bool = Field(
         default=True,
         description="When --source has truth/behaviour.parquet (written by `dosewise synth oncology`), "

@@ -77,14 +77,20 @@ def check_regimens(result: CycleResult, on_unknown: str) -> None:
         return
     counts = frame.loc[unknown, "regimen"].value_counts().to_dict()
     if on_unknown == "error":
-        raise BadInputError(
-            f"Unknown regimen(s) {counts} (rows per regimen) in the cycle records.",
-            f"Known regimens (rules/chemo_regimens.csv): {', '.join(sorted(names))}; map them with the "
-            "registry mapping's [value_maps], or --set input.unknown_regimen=quarantine.",
-        )
+        raise unknown_regimen_error(counts)
     result.add(frame[unknown], "unknown_regimen", "regimen not in rules/chemo_regimens.csv", "regimen")
     result.notes.update({f"unknown_regimen:{k}": int(v) for k, v in counts.items()})
     result.cycles = frame[~unknown].reset_index(drop=True)
+
+
+def unknown_regimen_error(counts: dict[str, int]) -> BadInputError:
+    """The error for unknown regimens (`counts`: rows per regimen), listing the known ones."""
+    names = set(regimen_table()["regimen"])
+    return BadInputError(
+        f"Unknown regimen(s) {counts} (rows per regimen) in the cycle records.",
+        f"Known regimens (rules/chemo_regimens.csv): {', '.join(sorted(names))}; map them with the "
+        "registry mapping's [value_maps], or --set input.unknown_regimen=quarantine.",
+    )
 
 
 def convert_units(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, int]:

@@ -11,6 +11,9 @@ on the same day, the later cycle.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -133,23 +136,50 @@ def place_observations(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def _cycle_rows(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Cycles with every placed value and the patient's birth, sex and death, in `_key` order."""
+def patient_buckets(con: duckdb.DuckDBPyConnection, episode_id: Callable[[list[str]], list[str]],
+                    batch_patients: int) -> int:
+    """Table `_bucket`: each patient of `cyc` in a batch of `batch_patients`, in episode-id order.
+
+    Batches are contiguous in the order the trajectories are written (by episode id), so the
+    batches' trajectories, written one after another, are the whole run's in order. Returns the
+    number of batches.
+    """
+    people = [r[0] for r in con.execute("SELECT DISTINCT patient_id FROM cyc ORDER BY 1").fetchall()]
+    ids = episode_id([str(p) for p in people])
+    order = sorted(range(len(people)), key=ids.__getitem__)
+    bucket = [0] * len(people)
+    for rank, i in enumerate(order):
+        bucket[i] = rank // batch_patients
+    register_table(con, "_bucket", pd.DataFrame({"patient_id": pd.array(people, dtype="int64"),
+                                                 "_bucket": pd.array(bucket, dtype="int64")}))
+    return max(bucket, default=-1) + 1
+
+
+def cycle_rows_table(con: duckdb.DuckDBPyConnection) -> None:
+    """Table `_rows`: cycles with every placed value and the patient's birth, sex and death, by batch."""
     cmap = concept_map()
     male, female = (int(cmap.loc[k, "concept_id"]) for k in ("male", "female"))
     has_source = "gender_source_value" in [r[0] for r in con.execute("DESCRIBE person").fetchall()]
     sex = f"CASE p.gender_concept_id WHEN {male} THEN 'M' WHEN {female} THEN 'F' END"
     if has_source:
         sex = f"coalesce({sex}, p.gender_source_value)"
-    frame = con.execute(
-        f"""WITH pp AS (
+    con.execute(
+        f"""CREATE OR REPLACE TABLE _rows AS WITH pp AS (
             SELECT person_id AS patient_id, {BIRTH_SQL} AS birth_date, {sex} AS sex FROM person p),
         dd AS (SELECT person_id AS patient_id, min(death_date) AS death_date FROM death GROUP BY 1)
-        SELECT c.* EXCLUDE (_key, planned_interval_days), pl.* EXCLUDE (_key), g.* EXCLUDE (_key),
-            d.progression_date, d.last_followup_date, pp.birth_date, pp.sex, dd.death_date
+        SELECT c.* EXCLUDE (planned_interval_days), pl.* EXCLUDE (_key), g.* EXCLUDE (_key),
+            d.progression_date, d.last_followup_date, pp.birth_date, pp.sex, dd.death_date, b._bucket
         FROM cyc c LEFT JOIN _placed pl USING (_key) LEFT JOIN _graded g USING (_key)
         LEFT JOIN _dates d USING (patient_id) LEFT JOIN pp USING (patient_id) LEFT JOIN dd USING (patient_id)
-        ORDER BY c._key"""
+        JOIN _bucket b USING (patient_id)
+        ORDER BY b._bucket, c._key"""
+    )
+
+
+def cycle_rows(con: duckdb.DuckDBPyConnection, bucket: int) -> pd.DataFrame:
+    """The registry-shaped rows of one batch, in `_key` order (patient, cycle)."""
+    frame = con.execute(
+        "SELECT * EXCLUDE (_key, _bucket) FROM _rows WHERE _bucket = $b ORDER BY _key", {"b": bucket}
     ).df()
     for col in DATE_COLUMNS:
         frame[col] = pd.to_datetime(frame[col]).astype("datetime64[ns]")
@@ -160,10 +190,44 @@ def _cycle_rows(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     return frame
 
 
-def read_omop(
-    source: Path, config: ChemoPipelineConfig
-) -> tuple[pd.DataFrame, pd.DataFrame, list[Path], int, dict[str, int]]:
-    """Registry-shaped rows from an OMOP folder, the boundary quarantine, files, rows read, notes."""
+def check_rows(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A batch's rows checked against the registry schema: (kept and coerced, quarantine records)."""
+    split = split_valid(
+        rows, RegistrySchema, stage="omop_cycles", key_columns=["cycle_number"], id_column="patient_id"
+    )
+    if split.quarantined.empty:  # split_valid returned the schema's own (coerced) output
+        return split.kept.reset_index(drop=True), split.quarantined
+    kept = RegistrySchema.validate(split.kept)  # coerced (split_valid keeps failing tables' rows as read)
+    q = split.quarantined.rename(columns={"person_id": "patient_id"})
+    return kept.reset_index(drop=True), q
+
+
+@dataclass
+class OmopBatches:
+    """An open OMOP folder: the boundary quarantine and notes, and its cycle rows batch by batch."""
+
+    con: duckdb.DuckDBPyConnection
+    quarantine: list[pd.DataFrame]
+    files: list[Path]
+    n_read: int
+    notes: dict[str, int]
+    n_batches: int
+
+    def batch(self, bucket: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Checked rows and boundary quarantine of one batch."""
+        return check_rows(cycle_rows(self.con, bucket))
+
+    def boundary_quarantine(self) -> pd.DataFrame:
+        """Quarantine records of the table checks, the cycle assembly and the measurements."""
+        parts = [q.rename(columns={"person_id": "patient_id"}) for q in self.quarantine if not q.empty]
+        return pd.concat(parts, ignore_index=True) if parts else empty_quarantine()
+
+
+@contextmanager
+def open_omop(
+    source: Path, config: ChemoPipelineConfig, episode_id: Callable[[list[str]], list[str]]
+) -> Iterator[OmopBatches]:
+    """Read, check and join an OMOP folder in DuckDB; yield it for reading in patient batches."""
     extra: dict[str, int] = {}
     with omop_connection(config.input.duckdb_memory_limit, config.input.duckdb_threads) as con:
         quarantine, files, n_in = load_tables(con, source)
@@ -172,13 +236,6 @@ def read_omop(
         con.execute(BASE_SQL)
         place_measurements(con)
         place_observations(con)
-        rows = _cycle_rows(con)
-    split = split_valid(
-        rows, RegistrySchema, stage="omop_cycles", key_columns=["cycle_number"], id_column="patient_id"
-    )
-    parts = [
-        q.rename(columns={"person_id": "patient_id"}) for q in [*quarantine, split.quarantined] if not q.empty
-    ]
-    q = pd.concat(parts, ignore_index=True) if parts else empty_quarantine()
-    kept = RegistrySchema.validate(split.kept)  # coerced (split_valid keeps failing tables' rows as read)
-    return kept.reset_index(drop=True), q, files, n_in, extra
+        n_batches = patient_buckets(con, episode_id, config.input.batch_patients)
+        cycle_rows_table(con)
+        yield OmopBatches(con, quarantine, files, n_in, extra, n_batches)

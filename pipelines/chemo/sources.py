@@ -7,12 +7,15 @@ A simulator folder also has `truth/behaviour.parquet`: the clinicians' option pr
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import pandas as pd
 
-from dosewise.data_schemas import BadInputError
+from dosewise.data_schemas import BadInputError, empty_quarantine
 
 from .config import ChemoPipelineConfig
 from .mapping import find_table
@@ -30,13 +33,35 @@ class ChemoSource:
 
     folder: Path
     format: str  # registry | omop
-    behaviour: pd.DataFrame | None = None
+    behaviour_path: Path | None = None  # truth/behaviour.parquet of a simulator folder
     files: list[Path] = field(default_factory=list)
+    behaviour_attached: bool = False  # the truth covers every record read (set once all are read)
 
     def describe(self) -> str:
         """One line for the stage note."""
-        truth = "; simulator behaviour probabilities attached" if self.behaviour is not None else ""
+        truth = "; simulator behaviour probabilities attached" if self.behaviour_attached else ""
         return f"{len(self.files)} file(s) read from {self.folder}{truth}"
+
+    def behaviour_rows(self, patient_ids: pd.Series) -> pd.DataFrame | None:
+        """The simulator's option probabilities of these patients (all cycles), or None without truth.
+
+        Read per batch with a filter on the patient, so the truth is never held whole.
+        """
+        if self.behaviour_path is None:
+            return None
+        wanted = sorted(set(patient_ids.astype(str)))
+        frame = pd.read_parquet(self.behaviour_path, filters=[("patient_id", "in", wanted or [""])])
+        frame["patient_id"] = frame["patient_id"].astype(str)
+        return frame
+
+
+def covered_by(behaviour: pd.DataFrame, rows: pd.DataFrame) -> bool:
+    """Whether the simulator's truth has a row for every (patient, cycle) record read."""
+    logged = pd.DataFrame(
+        {"patient_id": rows["patient_id"].astype(str), "cycle_number": rows["cycle_number"].astype("int64")}
+    )
+    keys = behaviour[["patient_id", "cycle_number"]].astype({"cycle_number": "int64"})
+    return bool((logged.merge(keys.drop_duplicates(), how="left", indicator=True)["_merge"] == "both").all())
 
 
 def detect_format(source: Path, registry_stem: str = "registry") -> str | None:
@@ -68,41 +93,60 @@ def detect_chemo_source(source: Path, wanted: str, registry_stem: str = "registr
             f"Use --config chemo_{found} or --set input.format=auto.",
         )
     truth = source / "truth" / "behaviour.parquet"
-    behaviour = pd.read_parquet(truth) if truth.is_file() else None
-    if behaviour is not None:
-        behaviour["patient_id"] = behaviour["patient_id"].astype(str)
-    return ChemoSource(source, found, behaviour)
+    return ChemoSource(source, found, truth if truth.is_file() else None)
 
 
-def read_chemo_source(
-    src: ChemoSource, config: ChemoPipelineConfig
-) -> tuple[pd.DataFrame, pd.DataFrame, int, dict[str, int]]:
-    """Registry-shaped rows, the boundary quarantine, rows read (table grain) and notes."""
-    notes: dict[str, int] = {}
+@dataclass
+class RegistryBatches:
+    """A registry export read whole (one batch): its rows and boundary quarantine."""
+
+    rows: pd.DataFrame
+    quarantine: pd.DataFrame
+    n_read: int
+    notes: dict[str, int] = field(default_factory=dict)
+    n_batches: int = 1
+
+    def batch(self, bucket: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The rows (checked at the boundary when read) and no further quarantine."""
+        return self.rows, empty_quarantine(["patient_id"])
+
+    def boundary_quarantine(self) -> pd.DataFrame:
+        """Quarantine records of the mapping and the registry schema."""
+        return self.quarantine
+
+
+class CycleBatches(Protocol):
+    """Registry-shaped cycle rows in patient batches, after the boundary checks."""
+
+    n_read: int
+    notes: dict[str, int]
+    n_batches: int
+
+    def batch(self, bucket: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Checked rows of batch `bucket` and their quarantine records."""
+
+    def boundary_quarantine(self) -> pd.DataFrame:
+        """Quarantine records of the checks made before batching."""
+
+
+@contextmanager
+def open_chemo_source(
+    src: ChemoSource, config: ChemoPipelineConfig, episode_id: Callable[[list[str]], list[str]]
+) -> Iterator[CycleBatches]:
+    """Open `src` for reading in patient batches (OMOP: `input.batch_patients` each, in episode-id
+    order; a registry export: one batch). `src.files` lists the files read."""
     if src.format == "registry":
         from .registry import load_mapping, read_registry
 
-        mapping = load_mapping(config.input.mapping)
-        rows, quarantine, path, n_read = read_registry(src.folder, mapping)
+        rows, quarantine, path, n_read = read_registry(src.folder, load_mapping(config.input.mapping))
         src.files = [path]
-    else:
-        from .omop_cycles import read_omop
+        yield RegistryBatches(rows, quarantine, n_read)
+        return
+    from .omop_cycles import open_omop
 
-        rows, quarantine, src.files, n_read, notes = read_omop(src.folder, config)
-    if src.behaviour is not None:
-        logged = pd.DataFrame(
-            {
-                "patient_id": rows["patient_id"].astype(str),
-                "cycle_number": rows["cycle_number"].astype("int64"),
-            }
-        )
-        keys = src.behaviour[["patient_id", "cycle_number"]].astype({"cycle_number": "int64"})
-        covered = logged.merge(keys.drop_duplicates(), how="left", indicator=True)["_merge"] == "both"
-        if not covered.all():
-            src.behaviour = None  # truth does not cover these records: do not attach partial propensities
-        else:
-            src.files.append(src.folder / "truth" / "behaviour.parquet")
-    return rows, quarantine, n_read, notes
+    with open_omop(src.folder, config, episode_id) as batches:
+        src.files = batches.files
+        yield batches
 
 
 def trial_records_in(source: Path) -> list[tuple[str, str, str]]:
@@ -158,10 +202,12 @@ def oncology_source_report(source: Path) -> tuple[str | None, list[tuple[str, st
 
 __all__ = [
     "ChemoSource",
+    "CycleBatches",
+    "covered_by",
     "detect_chemo_source",
     "detect_format",
     "find_table",
     "oncology_source_report",
-    "read_chemo_source",
+    "open_chemo_source",
     "trial_records_in",
 ]

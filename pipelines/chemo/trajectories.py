@@ -41,15 +41,19 @@ def add_actions(cycles: pd.DataFrame, edges: list[float]) -> pd.DataFrame:
 
 
 def add_behaviour(
-    frame: pd.DataFrame, behaviour: pd.DataFrame, edges: list[float], sd: float
+    frame: pd.DataFrame, behaviour: pd.DataFrame, edges: list[float], sd: float, interval_days: float
 ) -> pd.DataFrame:
-    """Known behaviour probability of the logged bin and density of the logged RDI (simulated data)."""
+    """Known behaviour probability of the logged bin and density of the logged RDI (simulated data).
+
+    The simulated clinicians' options are RDI levels of the regimen's planned interval
+    (`interval_days`: the simulator runs one regimen).
+    """
     probs = frame[["patient_id", "cycle_number"]].merge(
         behaviour, on=["patient_id", "cycle_number"], how="left"
     )
     cols = [f"p_option_{i}" for i in range(len(OPTIONS))]
     p = probs[cols].to_numpy(np.float64)
-    centres = option_rdi(float(frame["planned_interval_days"].iloc[0]))
+    centres = option_rdi(interval_days)
     bins = rdi_bin_probabilities(np.nan_to_num(p), centres, sd, edges)
     logged = bins[np.arange(len(frame)), frame[c.ACTION].to_numpy()]
     out = frame.copy()
@@ -66,8 +70,13 @@ def assemble(
     episode_ids: dict[str, str],
     behaviour: pd.DataFrame | None,
     dose_noise_sd: float,
+    interval_days: float | None = None,
 ) -> pd.DataFrame:
-    """One trajectory row per cycle with every contract column (see module doc)."""
+    """One trajectory row per cycle with every contract column (see module doc).
+
+    `interval_days`: the planned interval the behaviour probabilities are of (default: the first
+    cycle's; a run in batches passes the whole run's first).
+    """
     states = cycle_states(cycles, patients)
     frame = add_actions(cycles, config.actions.rdi_edges)
     ends = rewards_and_ends(frame, patient_outcomes(patients, config.reward), config.reward, config.episode)
@@ -101,7 +110,8 @@ def assemble(
         c.ACTION,
     ]
     if behaviour is not None:
-        frame = add_behaviour(frame, behaviour, config.actions.rdi_edges, dose_noise_sd)
+        first = float(cycles["planned_interval_days"].iloc[0]) if interval_days is None else interval_days
+        frame = add_behaviour(frame, behaviour, config.actions.rdi_edges, dose_noise_sd, first)
         columns += [c.BEHAVIOUR_PROB, c.BEHAVIOUR_DENSITY]
     frame[c.EPISODE_ID] = frame["patient_id"].astype(str).map(episode_ids)
     frame[c.STEP] = frame["cycle_number"].astype("int64") - 1

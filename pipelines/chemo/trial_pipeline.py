@@ -31,6 +31,8 @@ from ..privacy import RunIds
 from ..runner import StageRunner
 from .censoring import ipcw_outcome, kaplan_meier_at
 from .config import ChemoPipelineConfig
+from .manifests import episode_ids as patient_episode_ids
+from .manifests import finish_manifest, redacted_config
 from .mapping import RegistryMapping
 from .trial import arm_index, endpoint, read_trial_registry, trial_spec
 from .trial_steps import TrialSteps, decision_steps
@@ -242,8 +244,6 @@ def run_trial_into(
     warnings: list[str],
 ) -> RunManifest:
     """Run the trial stages into the staging folder `out_dir` (see module doc)."""
-    from .pipeline import _episode_ids, redacted_config  # shared with the cycle pipeline
-
     spec = trial_spec(mapping)
     runner = StageRunner(STAGES, show_progress)
     manifest = RunManifest.start("chemo_trajectories", redacted_config(config), seed=config.seed)
@@ -276,7 +276,7 @@ def run_trial_into(
                 f"G(horizon-) {', '.join(f'{k} {v:.3f}' for k, v in g.items())}",
             )
         with runner.stage("trajectories") as log:
-            episode_ids, splits = _episode_ids(patients, config, ids)
+            episode_ids, splits = patient_episode_ids(patients, config, ids)
             steps = decision_steps(
                 patients, spec, outcome["endpoint_days"].to_numpy(), float(config.reward.horizon_days)
             )
@@ -293,15 +293,7 @@ def run_trial_into(
         split_of = pd.Series(outcome["patient_id"].astype(str).map(episode_ids)).map(
             splits.set_index(c.EPISODE_ID)[c.SPLIT]
         )
-        manifest.dataset = info
-        manifest.extra = {
-            **_extra(config, mapping, outcome, steps, g, split_of, info),
-            "id_salt_fingerprint": ids.fingerprint,
-            "warnings": warnings,
-        }
+        extra = _extra(config, mapping, outcome, steps, g, split_of, info)
     finally:
         runner.close()
-    manifest.stages = runner.records
-    manifest.record_outputs(out_dir)
-    manifest.write(out_dir)
-    return manifest
+    return finish_manifest(manifest, runner, out_dir, info, extra, ids, warnings)

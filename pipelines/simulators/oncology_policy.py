@@ -216,4 +216,6 @@ def rdi_bin_probabilities(
     cdf = np.concatenate([np.zeros((len(centres), 1)), cdf, np.ones((len(centres), 1))], axis=1)
     per_option = np.diff(cdf, axis=1)  # (options, bins - 1): (0, e1], (e1, e2], ... above
     per_option = np.concatenate([np.zeros((len(centres), 1)), per_option], axis=1)
-    return np.asarray(option_probs @ per_option)
+    # a sum over the options row by row, not a BLAS product: its last bit would depend on the row's
+    # position in the matrix, so a patient's probability would change with the batch it is in
+    return np.asarray((option_probs[:, :, None] * per_option[None, :, :]).sum(axis=1))

@@ -24,7 +24,12 @@ from typing import Any
 import pandas as pd
 
 from dosewise.data_schemas import load_config
-from dosewise.pipelines import ChemoPipelineConfig, config_folder, run_chemo_pipeline, write_synthetic_oncology
+from dosewise.pipelines import (
+    ChemoPipelineConfig,
+    config_folder,
+    run_chemo_pipeline,
+    write_synthetic_oncology,
+)
 
 from .sepsis_fingerprint import fingerprint
 
@@ -37,8 +42,8 @@ CASES: dict[str, tuple[str, str, list[str]]] = {
     # an unknown drug concept leaves its cycle without a dose (a hold the simulated clinicians never
     # chose, behaviour_prob 0), so this case reads no simulator truth
     "omop_raw_ids": ("omop_unknown_drug", "chemo_omop", [
-        "output.pseudonymize_ids=false", "input.unknown_regimen=quarantine", "input.use_simulator_truth=false",
-        "reward.outcome=progression_free"]),
+        "output.pseudonymize_ids=false", "input.unknown_regimen=quarantine",
+        "input.use_simulator_truth=false", "reward.outcome=progression_free"]),
     "registry": ("registry", "chemo_registry", [SALT]),
 }
 
@@ -46,7 +51,8 @@ CASES: dict[str, tuple[str, str, list[str]]] = {
 def run_case(sources: Path, name: str, out: Path, extra: list[str] | None = None) -> dict[str, Any]:
     """Run one of `CASES` (with `extra` overrides) into `out` and fingerprint the result."""
     folder, config_name, overrides = CASES[name]
-    config = load_config(config_name, ChemoPipelineConfig, [*overrides, *(extra or [])], search=[config_folder()])
+    settings = [*overrides, *(extra or [])]
+    config = load_config(config_name, ChemoPipelineConfig, settings, search=[config_folder()])
     run_chemo_pipeline(config, sources / folder, out, show_progress=False)
     return fingerprint(out)
 
@@ -61,7 +67,7 @@ def _plant_omop_dirt(src: Path) -> None:
     drugs.to_csv(src / "drug_exposure.csv", index=False)
     episode = pd.read_csv(src / "episode.csv", dtype=str, keep_default_na=False)
     cycles = episode.index[episode["episode_number"] != ""]
-    episode.loc[cycles[30], "episode_number"] = episode.loc[cycles[29], "episode_number"]  # same number twice
+    episode.loc[cycles[30], "episode_number"] = episode.loc[cycles[29], "episode_number"]  # number twice
     episode.to_csv(src / "episode.csv", index=False)
     person = pd.read_csv(src / "person.csv", dtype=str, keep_default_na=False)
     person.loc[4, "year_of_birth"] = "1700"  # fails the person schema
@@ -69,7 +75,8 @@ def _plant_omop_dirt(src: Path) -> None:
 
 
 def write_sources(folder: Path) -> Path:
-    """The synthetic OMOP folder (with dirt), a copy with an unknown drug concept, and the registry of the same patients."""
+    """The synthetic OMOP folder (with dirt), a copy with an unknown drug concept, and the registry
+    of the same patients."""
     write_synthetic_oncology(folder / "omop", N_PATIENTS, seed=SOURCE_SEED, fmt="omop", file_format="csv")
     _plant_omop_dirt(folder / "omop")
     shutil.copytree(folder / "omop", folder / "omop_unknown_drug")
