@@ -8,13 +8,15 @@ step's own:
   3. a reference: pandas `read_csv` / `read_parquet` of `measurement` alone (what the pandas reader
      this replaced held before its first join), same file, same run.
 The OMOP tables are read, checked and joined in DuckDB under `input.duckdb_memory_limit`
-(`--memory-limit`); the cycle-level rows then go through the shared pandas stages. The load
+(`--memory-limit`); the cycle-level rows then go through the shared pandas stages in batches of
+`input.batch_patients` (`--batch-patients`), so peak RSS is bounded by the two settings. The load
 average (1 min) before and after each ETL run is printed beside it: the goal is for 2 free cores.
 Goal (issue 15): 100,000 patients in under a minute on 2 cores, with RSS bounded as the input grows.
 
     .venv/bin/python bench/etl_chemo.py                          # 1k, 10k, 100k; csv.gz and parquet
     .venv/bin/python bench/etl_chemo.py --sizes 1000,10000 --formats parquet
-    .venv/bin/python bench/etl_chemo.py --workdir /tmp/chemo-bench --reuse
+    .venv/bin/python bench/etl_chemo.py --workdir /tmp/chemo-bench --reuse   # generate once, rerun
+    .venv/bin/python bench/etl_chemo.py --sizes 100000,300000 --formats parquet --memory-limit 512MB
 """
 
 from __future__ import annotations
@@ -53,7 +55,8 @@ import json, resource, sys, time
 from dosewise.data_schemas import load_config
 from dosewise.pipelines import ChemoPipelineConfig, config_folder, run_chemo_pipeline
 config = load_config("chemo_omop", ChemoPipelineConfig, ["output.id_salt=bench-salt-not-secret",
-                     f"input.duckdb_memory_limit={sys.argv[3]}"], search=[config_folder()])
+                     f"input.duckdb_memory_limit={sys.argv[3]}", f"input.batch_patients={sys.argv[4]}"],
+                     search=[config_folder()])
 def cpu_s():
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -99,6 +102,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=None, help="Where to generate (default: a temp dir).")
     parser.add_argument("--reuse", action="store_true", help="Skip generating a folder that has a manifest.")
     parser.add_argument("--memory-limit", default="1GB", help="DuckDB memory limit of the ETL runs.")
+    parser.add_argument("--batch-patients", type=int, default=20_000, help="input.batch_patients of the ETL.")
     args = parser.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="chemo-bench-"))
     rows = []
@@ -110,7 +114,7 @@ def main() -> None:
                 gen = run(GENERATE, str(src), str(n), fmt)
             shutil.rmtree(out, ignore_errors=True)  # a fresh output folder: no earlier run's salt to compare
             load0 = os.getloadavg()[0]
-            etl = run(ETL, str(src), str(out), args.memory_limit)
+            etl = run(ETL, str(src), str(out), args.memory_limit, str(args.batch_patients))
             load1 = os.getloadavg()[0]
             ref = run(PANDAS, str(src / f"measurement.{fmt}"))
             secs = float(etl["seconds"])  # type: ignore[arg-type]
@@ -133,7 +137,8 @@ def main() -> None:
                 )
             )
     print_table(
-        f"etl chemo on synthetic OMOP (2 threads, DuckDB memory limit {args.memory_limit})",
+        f"etl chemo on synthetic OMOP (2 threads, DuckDB memory limit {args.memory_limit}, "
+        f"batches of {args.batch_patients:,} patients; {os.cpu_count()} CPUs)",
         [
             "patients",
             "format",

@@ -202,6 +202,17 @@ def check_rows(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return kept.reset_index(drop=True), q
 
 
+def drop_intermediates(con: duckdb.DuckDBPyConnection) -> None:
+    """Free the tables `_rows` was made from (the checked OMOP tables and the joins), keeping
+    `_rows` and `_bucket`, so DuckDB holds only what the batches still read."""
+    keep = {"_rows", "_bucket"}
+    for name, kind in con.execute(
+        "SELECT table_name, table_type FROM information_schema.tables ORDER BY table_type = 'VIEW' DESC"
+    ).fetchall():
+        if name not in keep:
+            con.execute(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} IF EXISTS {quote(name)}")
+
+
 @dataclass
 class OmopBatches:
     """An open OMOP folder: the boundary quarantine and notes, and its cycle rows batch by batch."""
@@ -212,10 +223,38 @@ class OmopBatches:
     n_read: int
     notes: dict[str, int]
     n_batches: int
+    behaviour_path: Path | None = None
+    _has_behaviour: bool = False
 
     def batch(self, bucket: int) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Checked rows and boundary quarantine of one batch."""
         return check_rows(cycle_rows(self.con, bucket))
+
+    def release_rows(self) -> None:
+        """Every batch was read: drop table `_rows`."""
+        self.con.execute("DROP TABLE IF EXISTS _rows")
+
+    def behaviour(self, bucket: int) -> pd.DataFrame | None:
+        """The simulator's option probabilities of one batch's patients (truth/behaviour.parquet).
+
+        The file is read once into DuckDB beside the batches (table `_behaviour`), never whole
+        into pandas.
+        """
+        if self.behaviour_path is None:
+            return None
+        if not self._has_behaviour:
+            path = "'" + str(self.behaviour_path).replace("'", "''") + "'"
+            self.con.execute(
+                f"CREATE OR REPLACE TABLE _behaviour AS SELECT b.*, k._bucket FROM read_parquet({path}) b "
+                "JOIN _bucket k ON CAST(b.patient_id AS VARCHAR) = CAST(k.patient_id AS VARCHAR) "
+                "ORDER BY k._bucket"
+            )
+            self._has_behaviour = True
+        frame = self.con.execute(
+            "SELECT * EXCLUDE (_bucket) FROM _behaviour WHERE _bucket = $b", {"b": bucket}
+        ).df()
+        frame["patient_id"] = frame["patient_id"].astype(str)
+        return frame
 
     def boundary_quarantine(self) -> pd.DataFrame:
         """Quarantine records of the table checks, the cycle assembly and the measurements."""
@@ -225,7 +264,10 @@ class OmopBatches:
 
 @contextmanager
 def open_omop(
-    source: Path, config: ChemoPipelineConfig, episode_id: Callable[[list[str]], list[str]]
+    source: Path,
+    config: ChemoPipelineConfig,
+    episode_id: Callable[[list[str]], list[str]],
+    behaviour_path: Path | None = None,
 ) -> Iterator[OmopBatches]:
     """Read, check and join an OMOP folder in DuckDB; yield it for reading in patient batches."""
     extra: dict[str, int] = {}
@@ -238,4 +280,5 @@ def open_omop(
         place_observations(con)
         n_batches = patient_buckets(con, episode_id, config.input.batch_patients)
         cycle_rows_table(con)
-        yield OmopBatches(con, quarantine, files, n_in, extra, n_batches)
+        drop_intermediates(con)
+        yield OmopBatches(con, quarantine, files, n_in, extra, n_batches, behaviour_path)

@@ -42,17 +42,6 @@ class ChemoSource:
         truth = "; simulator behaviour probabilities attached" if self.behaviour_attached else ""
         return f"{len(self.files)} file(s) read from {self.folder}{truth}"
 
-    def behaviour_rows(self, patient_ids: pd.Series) -> pd.DataFrame | None:
-        """The simulator's option probabilities of these patients (all cycles), or None without truth.
-
-        Read per batch with a filter on the patient, so the truth is never held whole.
-        """
-        if self.behaviour_path is None:
-            return None
-        wanted = sorted(set(patient_ids.astype(str)))
-        frame = pd.read_parquet(self.behaviour_path, filters=[("patient_id", "in", wanted or [""])])
-        frame["patient_id"] = frame["patient_id"].astype(str)
-        return frame
 
 
 def covered_by(behaviour: pd.DataFrame, rows: pd.DataFrame) -> bool:
@@ -106,9 +95,23 @@ class RegistryBatches:
     notes: dict[str, int] = field(default_factory=dict)
     n_batches: int = 1
 
+    behaviour_path: Path | None = None
+
     def batch(self, bucket: int) -> tuple[pd.DataFrame, pd.DataFrame]:
         """The rows (checked at the boundary when read) and no further quarantine."""
         return self.rows, empty_quarantine(["patient_id"])
+
+    def release_rows(self) -> None:
+        """Every batch was read: free the rows."""
+        self.rows = self.rows.iloc[:0]
+
+    def behaviour(self, bucket: int) -> pd.DataFrame | None:
+        """The simulator's option probabilities (truth/behaviour.parquet), or None without truth."""
+        if self.behaviour_path is None:
+            return None
+        frame = pd.read_parquet(self.behaviour_path)
+        frame["patient_id"] = frame["patient_id"].astype(str)
+        return frame
 
     def boundary_quarantine(self) -> pd.DataFrame:
         """Quarantine records of the mapping and the registry schema."""
@@ -125,6 +128,12 @@ class CycleBatches(Protocol):
     def batch(self, bucket: int) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Checked rows of batch `bucket` and their quarantine records."""
 
+    def release_rows(self) -> None:
+        """Every batch was read: free what held the rows (the simulator truth stays readable)."""
+
+    def behaviour(self, bucket: int) -> pd.DataFrame | None:
+        """The simulator's option probabilities of batch `bucket`'s patients, or None without truth."""
+
     def boundary_quarantine(self) -> pd.DataFrame:
         """Quarantine records of the checks made before batching."""
 
@@ -140,11 +149,11 @@ def open_chemo_source(
 
         rows, quarantine, path, n_read = read_registry(src.folder, load_mapping(config.input.mapping))
         src.files = [path]
-        yield RegistryBatches(rows, quarantine, n_read)
+        yield RegistryBatches(rows, quarantine, n_read, behaviour_path=src.behaviour_path)
         return
     from .omop_cycles import open_omop
 
-    with open_omop(src.folder, config, episode_id) as batches:
+    with open_omop(src.folder, config, episode_id, src.behaviour_path) as batches:
         src.files = batches.files
         yield batches
 

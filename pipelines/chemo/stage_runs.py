@@ -98,7 +98,8 @@ class ChemoRun:
     totals: dict[str, StageTotals] = field(default_factory=lambda: {s: StageTotals() for s in STAGES})
     notes: dict[str, Any] = field(default_factory=dict)
     inputs: dict[str, str] = field(default_factory=dict)
-    parts: list[tuple[Path, pd.DataFrame]] = field(default_factory=list)  # (held cycles file, patients)
+    #: per batch written: (batch, file of its canonical cycles with labs held, its patients)
+    parts: list[tuple[int, Path, pd.DataFrame]] = field(default_factory=list)
     missing: dict[str, int] = field(default_factory=lambda: dict.fromkeys(LAB_COLUMNS, 0))
     unknown_regimens: dict[str, int] = field(default_factory=dict)
     first_cycle: tuple[str, float] | None = None  # (patient, planned interval) of the first row overall
@@ -147,7 +148,8 @@ def _batch_sources(run: ChemoRun, batches: CycleBatches, j: int) -> pd.DataFrame
         t.quarantine.append(q)
         t.rows_out += len(rows)
         if src.behaviour_path is not None and run.covered:
-            run.covered = covered_by(src.behaviour_rows(rows["patient_id"]), rows)
+            behaviour = batches.behaviour(j)
+            run.covered = behaviour is not None and covered_by(behaviour, rows)
     return rows
 
 
@@ -167,7 +169,7 @@ def _batch_cycles(run: ChemoRun, rows: pd.DataFrame) -> pd.DataFrame:
     return result.cycles
 
 
-def _batch_units_and_states(run: ChemoRun, kept: pd.DataFrame, part: Path) -> None:
+def _batch_units_and_states(run: ChemoRun, kept: pd.DataFrame, j: int, part: Path) -> None:
     """Units and states, per batch: count units converted; canonical cycles, labs held, written."""
     with run.clock("units") as t:
         converted, q_units, n_values = convert_units(kept)
@@ -181,7 +183,7 @@ def _batch_units_and_states(run: ChemoRun, kept: pd.DataFrame, part: Path) -> No
         for col, n in missing.items():
             run.missing[col] += n
         write_table_atomic(held, part)
-        run.parts.append((part, patients))
+        run.parts.append((j, part, patients))
         t.rows_in += len(converted)
         first = str(cycles["patient_id"].iloc[0])
         if run.first_cycle is None or first < run.first_cycle[0]:
@@ -195,8 +197,9 @@ def first_pass(run: ChemoRun, batches: CycleBatches, parts: Path, bar: Any) -> N
         if not rows.empty:
             kept = _batch_cycles(run, rows)
             if not kept.empty:
-                _batch_units_and_states(run, kept, parts / f"{j:06d}.parquet")
+                _batch_units_and_states(run, kept, j, parts / f"{j:06d}.parquet")
         bar.update(1)
+    batches.release_rows()
 
 
 def held_medians(run: ChemoRun) -> dict[str, float]:
@@ -208,7 +211,7 @@ def held_medians(run: ChemoRun) -> dict[str, float]:
     labs = [col for col in LAB_COLUMNS if run.missing[col]]
     if not labs:
         return {}
-    files = "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p, _ in run.parts) + "]"
+    files = "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for _, p, _ in run.parts) + "]"
     medians = {}
     con = duckdb.connect(":memory:")
     try:
@@ -246,7 +249,7 @@ def _after_first_pass(run: ChemoRun, batches: CycleBatches) -> None:
     if src.behaviour_attached:
         src.files.append(src.behaviour_path)
     run.has_prob = src.behaviour_attached and run.config.input.use_simulator_truth
-    patients = pd.concat([p for _, p in run.parts], ignore_index=True)
+    patients = pd.concat([p for _, _, p in run.parts], ignore_index=True)
     run.patients = patients.sort_values("patient_id", kind="stable").reset_index(drop=True)
     run.episode_ids, run.splits = episode_ids(run.patients, run.config, run.ids)
     sources = run.totals["sources"]
@@ -258,9 +261,9 @@ def _after_first_pass(run: ChemoRun, batches: CycleBatches) -> None:
     run.inputs.update({f"rules/{n}": rule_sha256(n) for n in RULE_FILES})
 
 
-def second_pass(run: ChemoRun, bar: Any) -> None:
+def second_pass(run: ChemoRun, batches: CycleBatches, bar: Any) -> None:
     """Labs filled, trajectories assembled, validated and appended, batch by batch (step 3)."""
-    config, src = run.config, run.need("src")
+    config = run.config
     with run.clock("states"):
         medians = held_medians(run)
     schema = trajectory_schema_for(dataset_info(config, run.has_prob))
@@ -268,12 +271,12 @@ def second_pass(run: ChemoRun, bar: Any) -> None:
     interval = run.need("first_cycle")[1]
     per_episode_parts = []
     with parquet_appender(run.out_dir / "trajectories.parquet") as append:
-        for part, patients in run.parts:
+        for j, part, patients in run.parts:
             with run.clock("states") as t:
                 cycles = fill_labs(pd.read_parquet(part), run.missing, medians)
                 t.rows_out += len(cycles)
             with run.clock("trajectories") as t:
-                behaviour = src.behaviour_rows(cycles["patient_id"]) if run.has_prob else None
+                behaviour = batches.behaviour(j) if run.has_prob else None
                 traj = assemble(cycles, patients, config, run.need("episode_ids"), behaviour, sd, interval)
                 traj = validate_frame(traj, schema, "chemo trajectories")
                 t.rows_in += len(cycles)
@@ -357,5 +360,5 @@ def run_cycle_stages(run: ChemoRun) -> None:
                   file=sys.stderr, disable=quiet) as bar:
             first_pass(run, batches, Path(tmp), bar)
             _after_first_pass(run, batches)
-            second_pass(run, bar)
+            second_pass(run, batches, bar)
     _record_stages(run)
