@@ -18,7 +18,6 @@ from dosewise.data_schemas.raw_registry import DELIVERED_PREFIX, PLANNED_PREFIX,
 
 from ..rule_tables import read_rule_csv
 from ..simulators.oncology_dynamics import mosteller_bsa
-from .mapping import UNIT_COLUMN_VARIABLE, unit_table
 
 KEYS = ["patient_id", "cycle_number"]
 #: Quarantine keys: the patient goes in its own column, replaced by the run's pseudonym when written.
@@ -91,44 +90,6 @@ def unknown_regimen_error(counts: dict[str, int]) -> BadInputError:
         f"Known regimens (rules/chemo_regimens.csv): {', '.join(sorted(names))}; map them with the "
         "registry mapping's [value_maps], or --set input.unknown_regimen=quarantine.",
     )
-
-
-def convert_units(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, int]:
-    """Per-row count units -> 1e9/L by rules/chemo_units.csv; unknown units quarantined per value."""
-    table = unit_table()
-    out = frame.copy()
-    parts, n_values = [], 0
-    for unit_col, variable in UNIT_COLUMN_VARIABLE.items():
-        values = ["anc", "anc_nadir"] if unit_col == "anc_unit" else ["platelets"]
-        values = [v for v in values if v in out]
-        if not values:
-            continue
-        units = (
-            out[unit_col].fillna("10^9/L").astype(str) if unit_col in out else pd.Series("10^9/L", out.index)
-        )
-        factors = table[table["variable"] == variable].set_index("unit")["multiply"].astype(float)
-        factor = units.map(factors)
-        for col in values:
-            present = out[col].notna()
-            n_values += int(present.sum())
-            bad = present & factor.isna()
-            if bad.any():
-                rows = out[bad].assign(_unit=units[bad])
-                parts.append(
-                    make_quarantine(
-                        rows,
-                        stage="units",
-                        rule="unknown_unit",
-                        column=unit_col,
-                        reason=f"unit of `{col}` not in rules/chemo_units.csv "
-                        f"(known: {', '.join(factors.index)}); value treated as missing",
-                        key_columns=ROW_KEYS,
-                        id_column=ID_COLUMN,
-                    )
-                )
-            out[col] = out[col] * factor
-    q = pd.concat(parts, ignore_index=True) if parts else empty_quarantine()
-    return out, q, n_values
 
 
 def apply_cycle_rules(frame: pd.DataFrame, on_unknown_regimen: str, max_rdi: float) -> CycleResult:

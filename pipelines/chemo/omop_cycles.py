@@ -1,8 +1,8 @@
 """Place OMOP measurements and observations on cycles (DuckDB ASOF joins) and fetch registry-shaped rows.
 
-Counts and chemistry: the latest value within `WINDOW_DAYS` before (or on) the cycle's scheduled
+Counts and chemistry: the latest value within 3 days before (or on) the cycle's scheduled
 start (previous start + planned interval; the first cycle's own date). Nadir: the lowest ANC after
-the cycle's dose and at least `WINDOW_DAYS` before the next scheduled start. Height: the latest
+the cycle's dose and at least 3 days before the next scheduled start. Height: the latest
 before the cycle. ECOG: the first recorded. Grades: the highest CTCAE grade recorded from the
 cycle's start to the next cycle (no observation = grade 0). On a tie in date the later row of the
 file wins (as `merge_asof` on a stably sorted table picks it); between two cycles of one patient
@@ -21,90 +21,25 @@ import pandas as pd
 
 from dosewise.data_schemas import empty_quarantine
 from dosewise.data_schemas.raw_registry import DATE_COLUMNS, RegistrySchema
-from dosewise.data_schemas.sql_checks import literal, quote
+from dosewise.data_schemas.sql_checks import quote
 from dosewise.data_schemas.validation import split_valid
 
+from ..sepsis.stage_sql import run_sql_file
 from ..simulators.oncology_omop import concept_map
 from .config import TOXICITY_CATEGORIES, ChemoPipelineConfig
 from .omop import load_tables, omop_connection, register_table
 from .omop_sql import BIRTH_SQL, cycle_episodes, mapped_measurements
 
-AT_START = (
-    "anc",
-    "platelets",
-    "haemoglobin_g_per_l",
-    "creatinine_umol_per_l",
-    "bilirubin_umol_per_l",
-    "weight_kg",
-    "bsa_m2",
-    "tumour_size_mm",
-)
-WINDOW_DAYS = 3
-#: As-of keys: a date and a tie-break (file row or cycle key, < 10**10) in one ordered BIGINT, so
-#: `arg_max` over it picks the latest date and, on a tie, the later row.
-SPAN = 10**10
+#: The SQL files (pipelines/sql/chemo/) that place measurements and observations on the cycles.
+PLACING_SQL = ("cycle_schedule", "placed_measurements", "graded_cycles", "outcome_dates")
 
 
-def day_key(date: str, tie: str) -> str:
-    """SQL: `date` (days since 1970) and `tie` as one BIGINT ordered by (date, tie)."""
-    return f"(CAST(date_diff('day', DATE '1970-01-01', {date}) AS BIGINT) * {SPAN} + {tie})"
-
-
-#: Each cycle's start and scheduled start (previous start + planned interval; the first: its own date).
-BASE_SQL = f"""CREATE OR REPLACE TABLE _base AS
-    SELECT *, {day_key("cycle_start_date", "_key")} AS start_key FROM (
-    SELECT _key, patient_id, cycle_start_date, planned_interval_days,
-    coalesce(lag(cycle_start_date) OVER w + CAST(planned_interval_days AS INTEGER), cycle_start_date)
-        AS scheduled
-    FROM cyc WINDOW w AS (PARTITION BY patient_id ORDER BY _key))"""
-
-
-def place_measurements(con: duckdb.DuckDBPyConnection) -> None:
-    """Table `_placed`: per cycle `_key`, the at-start values, height, the nadir and ECOG (module doc).
+def place_on_cycles(con: duckdb.DuckDBPyConnection) -> None:
+    """Tables `cycle_schedule`, `placed_measurements`, `graded_cycles`, `outcome_dates` (module doc).
 
     Each as-of match is a join within the patient and a window of dates, keeping the latest row
     (`arg_max` over the (date, row) key); the windows are a few days, so the joins stay small.
     """
-    vars_ = [*AT_START, "height_cm"]
-    names = ", ".join(literal(v) for v in vars_)
-    pivot = ", ".join(f"max(hit.v) FILTER (WHERE variable = {literal(v)}) AS {quote(v)}" for v in vars_)
-    con.execute(
-        f"""CREATE OR REPLACE TABLE _placed AS
-        WITH m AS (SELECT patient_id, variable, measurement_date, value,
-                {day_key("measurement_date", "_row")} AS k FROM meas WHERE variable IN ({names})),
-        days AS (SELECT b._key, b.patient_id, b.scheduled - CAST(d AS INTEGER) AS day FROM _base b
-            CROSS JOIN range({WINDOW_DAYS + 1}) r(d)),
-        hits AS (
-            SELECT d._key, m.variable, m.value, m.k FROM days d
-            JOIN m ON d.patient_id = m.patient_id AND d.day = m.measurement_date AND m.variable <> 'height_cm'
-            UNION ALL
-            SELECT b._key, m.variable, m.value, m.k FROM _base b
-            JOIN m ON b.patient_id = m.patient_id AND m.measurement_date <= b.scheduled
-                AND m.variable = 'height_cm'),
-        latest AS (
-            SELECT _key, variable, arg_max({{'v': value}}, k) AS hit FROM hits GROUP BY _key, variable),
-        wide AS (SELECT _key, {pivot} FROM latest GROUP BY _key),
-        anc AS (SELECT patient_id, measurement_date, value, _row FROM meas WHERE variable = 'anc'),
-        after_dose AS (
-            SELECT a._row, any_value(a.value) AS value, any_value(a.measurement_date) AS measurement_date,
-                arg_max(s._key, s.start_key) AS _key,
-                arg_max(s.cycle_start_date + CAST(s.planned_interval_days - {WINDOW_DAYS} AS INTEGER),
-                    s.start_key) AS last_day
-            FROM anc a JOIN _base s ON a.patient_id = s.patient_id AND s.cycle_start_date < a.measurement_date
-            GROUP BY a._row),
-        nadir AS (SELECT _key, min(value) AS anc_nadir FROM after_dose WHERE measurement_date <= last_day
-            GROUP BY _key),
-        ecog AS (
-            SELECT patient_id, value AS ecog FROM meas WHERE variable = 'ecog' AND value IS NOT NULL
-            QUALIFY row_number() OVER (PARTITION BY patient_id ORDER BY measurement_date, _row) = 1)
-        SELECT b._key, wide.* EXCLUDE (_key), nadir.anc_nadir, ecog.ecog
-        FROM _base b LEFT JOIN wide USING (_key) LEFT JOIN nadir USING (_key)
-        LEFT JOIN ecog USING (patient_id)"""
-    )
-
-
-def place_observations(con: duckdb.DuckDBPyConnection) -> None:
-    """Table `_graded`: CTCAE grades per cycle `_key`; `_dates`: progression, last follow-up per patient."""
     cmap = concept_map()
     grades = pd.DataFrame(
         {
@@ -112,28 +47,13 @@ def place_observations(con: duckdb.DuckDBPyConnection) -> None:
             "col": [f"grade_{cat}" for cat in TOXICITY_CATEGORIES],
         }
     )
-    register_table(con, "_grade_map", grades)
-    pivot = ", ".join(
-        f"coalesce(max(g.value_as_number) FILTER (WHERE g.col = {literal(c)}), 0.0) AS {quote(c)}"
-        for c in grades["col"]
-    )
-    con.execute(
-        f"""CREATE OR REPLACE TABLE _graded AS
-        WITH og AS (SELECT o.person_id AS patient_id, o.observation_date, o.value_as_number, m.col, o._row
-            FROM observation o JOIN _grade_map m ON o.observation_source_value = m.source),
-        hit AS (SELECT any_value(og.col) AS col, any_value(og.value_as_number) AS value_as_number,
-                arg_max(s._key, s.start_key) AS _key
-            FROM og JOIN _base s ON og.patient_id = s.patient_id AND s.cycle_start_date <= og.observation_date
-            GROUP BY og._row)
-        SELECT b._key, {pivot} FROM _base b LEFT JOIN hit g USING (_key) GROUP BY b._key"""
-    )
-    prog, last = (literal(cmap.loc[k, "source_value"]) for k in ("progression", "last_followup"))
-    con.execute(
-        f"""CREATE OR REPLACE TABLE _dates AS SELECT person_id AS patient_id,
-            min(observation_date) FILTER (WHERE observation_source_value = {prog}) AS progression_date,
-            max(observation_date) FILTER (WHERE observation_source_value = {last}) AS last_followup_date
-        FROM observation GROUP BY 1"""
-    )
+    register_table(con, "rule_grade_map", grades)
+    settings = {
+        "progression_source": str(cmap.loc["progression", "source_value"]),
+        "followup_source": str(cmap.loc["last_followup", "source_value"]),
+    }
+    for table in PLACING_SQL:
+        run_sql_file(con, table, settings, folder="chemo")
 
 
 def patient_buckets(con: duckdb.DuckDBPyConnection, episode_id: Callable[[list[str]], list[str]],
@@ -169,8 +89,9 @@ def cycle_rows_table(con: duckdb.DuckDBPyConnection) -> None:
         dd AS (SELECT person_id AS patient_id, min(death_date) AS death_date FROM death GROUP BY 1)
         SELECT c.* EXCLUDE (planned_interval_days), pl.* EXCLUDE (_key), g.* EXCLUDE (_key),
             d.progression_date, d.last_followup_date, pp.birth_date, pp.sex, dd.death_date, b._bucket
-        FROM cyc c LEFT JOIN _placed pl USING (_key) LEFT JOIN _graded g USING (_key)
-        LEFT JOIN _dates d USING (patient_id) LEFT JOIN pp USING (patient_id) LEFT JOIN dd USING (patient_id)
+        FROM cyc c LEFT JOIN placed_measurements pl USING (_key) LEFT JOIN graded_cycles g USING (_key)
+        LEFT JOIN outcome_dates d USING (patient_id) LEFT JOIN pp USING (patient_id)
+        LEFT JOIN dd USING (patient_id)
         JOIN _bucket b USING (patient_id)
         ORDER BY b._bucket, c._key"""
     )
@@ -275,9 +196,7 @@ def open_omop(
         quarantine, files, n_in = load_tables(con, source)
         cycle_episodes(con, config.input.unknown_regimen, quarantine)
         mapped_measurements(con, quarantine, extra)
-        con.execute(BASE_SQL)
-        place_measurements(con)
-        place_observations(con)
+        place_on_cycles(con)
         n_batches = patient_buckets(con, episode_id, config.input.batch_patients)
         cycle_rows_table(con)
         drop_intermediates(con)

@@ -1,6 +1,6 @@
 """The cycle-level chemotherapy ETL (registry or OMOP) run stage by stage, in patient batches.
 
-Stages (`STAGES`, in order): sources, cycles, units, states, trajectories, outputs. OMOP input is
+Stages (`stages.CHEMO_STAGES`, in order): sources, cycles, units, states, trajectories, outputs. OMOP input is
 read and joined in DuckDB, then handed on in batches of `input.batch_patients` patients, in
 episode-id order (a registry export is one batch). Two passes keep memory bounded by the batch:
 
@@ -52,14 +52,16 @@ from ..runner import StageLog, StageRunner
 from ..simulators.oncology_params import load_oncology_parameters
 from .canonical import HELD_PREFIX, canonical_cycles, canonical_patients, fill_labs, hold_labs
 from .config import ChemoPipelineConfig
-from .cycles import apply_cycle_rules, convert_units, unknown_regimen_error
+from .cycles import apply_cycle_rules, unknown_regimen_error
 from .manifests import episode_id_function, episode_ids
 from .rewards import reward_description
 from .sources import ChemoSource, CycleBatches, covered_by, detect_chemo_source, open_chemo_source
+from .stages import STAGE_NAMES
 from .states import LAB_COLUMNS, STATE_COLUMNS
 from .trajectories import assemble
+from .units import convert_units
 
-STAGES = ("sources", "cycles", "units", "states", "trajectories", "outputs")
+STAGES = STAGE_NAMES
 RULE_FILES = (
     "chemo_regimens.csv",
     "chemo_units.csv",

@@ -36,16 +36,16 @@ def _header_list(sql: str, key: str) -> tuple[str, ...]:
 
 
 @cache
-def stage_sql(table: str) -> StageSql:
-    """The file `pipelines/sql/sepsis/<table>.sql`, its header read."""
-    sql = (files("dosewise.pipelines") / "sql" / "sepsis" / f"{table}.sql").read_text(encoding="utf-8")
+def stage_sql(table: str, folder: str = "sepsis") -> StageSql:
+    """The file `pipelines/sql/<folder>/<table>.sql` (sepsis or chemo stages), its header read."""
+    sql = (files("dosewise.pipelines") / "sql" / folder / f"{table}.sql").read_text(encoding="utf-8")
     return StageSql(table, sql, _header_list(sql, "depends"), _header_list(sql, "params"))
 
 
 def run_sql_file(con: duckdb.DuckDBPyConnection | MimicCatalog, table: str,
-                 settings: Mapping[str, Any] | None = None) -> None:
+                 settings: Mapping[str, Any] | None = None, folder: str = "sepsis") -> None:
     """Make `table` from its SQL file, passing the file's declared parameters from `settings`."""
-    item = stage_sql(table)
+    item = stage_sql(table, folder)
     missing = [p for p in item.params if p not in (settings or {})]
     if missing:
         raise KeyError(f"{table}.sql needs the settings {missing}")

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Stage:
-    """One declared stage of the sepsis ETL."""
+    """One declared stage of an ETL (sepsis: `SEPSIS_STAGES`; chemotherapy: `chemo.stages.CHEMO_STAGES`)."""
 
     name: str
     module: str  # dotted module under dosewise.pipelines; its last part is `name`
     reads: tuple[str, ...]
     makes: tuple[str, ...]
-    sql: tuple[str, ...] = ()  # files pipelines/sql/sepsis/<table>.sql, in run order
+    sql: tuple[str, ...] = ()  # files pipelines/sql/<sepsis or chemo>/<table>.sql, in run order
     summary: str = ""
 
 

@@ -1,14 +1,24 @@
-"""The chemotherapy ETL run in stages and patient batches: the outputs are the same, table by table
-and bit by bit, as those of the reference (`chemo_fingerprint.json`), whatever the batch size."""
+"""The chemotherapy ETL run in declared stages and patient batches: the outputs are the same, table
+by table and bit by bit, as those of the reference (`chemo_fingerprint.json`), whatever the batch
+size, and the stage list is consistent with the SQL files it names."""
 
 from __future__ import annotations
 
+import importlib
 import json
+import re
+from importlib.resources import files
 from pathlib import Path
 
 import pytest
 
+from dosewise.pipelines.chemo.stage_runs import STAGES
+from dosewise.pipelines.chemo.stages import CHEMO_STAGES, SQL_FOLDER, STAGE_NAMES
+from dosewise.pipelines.sepsis.stage_sql import stage_sql
+
 from .chemo_fingerprint import CASES, REFERENCE, run_case, write_sources
+
+SQL_DIR = files("dosewise.pipelines") / "sql" / SQL_FOLDER
 
 #: (case, extra overrides): each case as configured, and the OMOP cases in batches of 7 patients
 RUNS = [(name, []) for name in sorted(CASES)] + [
@@ -32,3 +42,28 @@ def test_outputs_are_identical_to_the_reference(
     changed = sorted(name for name in tables if found["tables"].get(name) != tables[name])
     assert not changed, f"{case} {extra}: these outputs changed: {changed}"
     assert found["tables"].keys() == expected["tables"].keys()
+
+
+def test_the_stage_list_names_its_modules_and_declares_every_table_it_reads() -> None:
+    assert STAGES == STAGE_NAMES
+    for case in json.loads(REFERENCE.read_text()).values():  # the manifests' stage records, in order
+        assert [s[0] for s in case["stages"]] == list(STAGE_NAMES)
+    made: set[str] = set()
+    listed: list[str] = []
+    for stage in CHEMO_STAGES:
+        assert stage.module.rsplit(".", 1)[-1] == stage.name
+        importlib.import_module(f"dosewise.pipelines.{stage.module}")
+        for table in stage.sql:
+            item = stage_sql(table, SQL_FOLDER)
+            for key in ("title", "reference", "units", "requires", "depends", "params"):
+                assert f"-- {key}:" in item.sql, f"chemo/{table}.sql lacks a `{key}` header"
+            assert table in stage.makes
+            unknown = [t for t in item.depends
+                       if t not in {*made, *stage.makes} and not t.startswith("rule_")]
+            assert not unknown, f"{stage.name}: {table}.sql reads {unknown}, made by no stage before it"
+            assert sorted(set(re.findall(r"\$(\w+)", item.sql))) == sorted(item.params), table
+            made.add(table)
+        made.update(stage.makes)
+        listed += stage.sql
+    on_disk = sorted(e.name.removesuffix(".sql") for e in SQL_DIR.iterdir() if e.name.endswith(".sql"))
+    assert sorted(listed) == on_disk  # every chemo SQL file belongs to exactly one stage
