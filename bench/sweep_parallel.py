@@ -3,10 +3,14 @@
 16 trials of the shipped `sweep_demo` (ICU-Sepsis clinician episodes, discrete CQL, WIS on
 validation), made 16 by a 4 x 2 grid x 2 seeds. Sequential runs the very same trial function
 (`train_and_validate`) in a loop; Ray runs it as Tune trials with max_concurrent = 2 on a local
-Ray with 2 CPUs. Reported: wall time, the sum of the trials' own times, the speed-up, and Ray's
-overhead per trial = (Ray wall - sum / 2) x 2 / trials (Ray start shown apart).
+Ray with 2 CPUs. Both share one behaviour model per sweep (`behaviour.cache_dir`). Reported: wall
+time, CPU seconds (this process; Ray's processes polled from /proc), the sum of the trials' own
+times, the speed-up, and Ray's overhead per trial = (Ray wall - sum / 2) x 2 / trials (Ray start
+shown apart), with the load average. The default trials (5,000 DiscreteCQL steps) take tens of
+seconds each, so that Ray's per-trial start-up (a fresh worker imports torch, d3rlpy, MLflow) does
+not dominate as it did at 300 steps.
 
-    .venv/bin/python bench/sweep_parallel.py [--episodes 2000] [--steps 300] [--trials 16]
+    .venv/bin/python bench/sweep_parallel.py [--episodes 2000] [--steps 5000] [--trials 16]
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dosewise import models
 from dosewise.app.sweep import connect_ray, load_sweep_config, resolve_trials, run_sweep
-from dosewise.app.sweep.runner import prepare_data
+from dosewise.app.sweep.runner import prepare_data, shared_behaviour_cache
 from dosewise.app.sweep.trial import train_and_validate
 from dosewise.data_schemas.console import print_table
 
@@ -43,6 +47,7 @@ def sequential(out: Path, args: argparse.Namespace) -> tuple[float, float, int]:
     config = _config(out, args)
     _, trials, ope = resolve_trials(config)
     out.mkdir(parents=True, exist_ok=True)
+    ope = shared_behaviour_cache(ope, out.resolve())  # as run_sweep does
     data = prepare_data(config, out)
     uri = str(models.local_store_uri(out))
     _, parent = models.start_run(uri, run_name="sequential sweep")
@@ -56,8 +61,17 @@ def sequential(out: Path, args: argparse.Namespace) -> tuple[float, float, int]:
     return time.perf_counter() - started, total, len(trials)
 
 
-def on_ray(out: Path, args: argparse.Namespace) -> tuple[float, float, float, int]:
-    """The same trials on Ray Tune, 2 at once: (Ray start s, Tune wall s, sum of trial s, trials)."""
+def _ray_cpu_seconds() -> float:
+    """User + system CPU seconds of every process below this one (Ray's GCS, raylet, workers)."""
+    from sweep_demo_time import _descendants, _processes
+
+    table = _processes()
+    return sum(table[pid][1] for pid in _descendants(os.getpid(), table) - {os.getpid()} if pid in table)
+
+
+def on_ray(out: Path, args: argparse.Namespace) -> tuple[float, float, float, int, float]:
+    """The same trials on Ray Tune, 2 at once: (Ray start s, Tune wall s, sum of trial s, trials,
+    CPU s of Ray's processes, read before Ray shuts down: idle workers' CPU counts too)."""
     config = _config(out, args)
     prepare_data(config, out.resolve())  # simulated once, outside the timing, as in `sequential`
     started = time.perf_counter()
@@ -65,26 +79,31 @@ def on_ray(out: Path, args: argparse.Namespace) -> tuple[float, float, float, in
     ray_start = time.perf_counter() - started
     outcome = run_sweep(config, max_concurrent=2, quiet=True)
     total = sum(r.seconds or 0.0 for r in outcome.rows)
-    return ray_start, float(outcome.extra["tune_seconds"]), total, len(outcome.rows)
+    return ray_start, float(outcome.extra["tune_seconds"]), total, len(outcome.rows), _ray_cpu_seconds()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--episodes", type=int, default=2000)
-    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--steps", type=int, default=5000)
     parser.add_argument("--trials", type=int, default=16, choices=[8, 16])
     args = parser.parse_args()
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
+        cpu_before = time.process_time()
         seq_wall, seq_sum, n = sequential(Path(tmp) / "sequential", args)
-        ray_start, ray_wall, ray_sum, n_ray = on_ray(Path(tmp) / "ray", args)
+        seq_cpu, load_mid = time.process_time() - cpu_before, os.getloadavg()[0]
+        ray_start, ray_wall, ray_sum, n_ray, ray_cpu = on_ray(Path(tmp) / "ray", args)
     overhead = (ray_wall - ray_sum / 2) * 2 / n_ray
-    rows = [("sequential (this process)", n, f"{seq_wall:.1f}", f"{seq_sum:.1f}", "-", "1.00x", "-"),
-            ("Ray Tune, 2 workers", n_ray, f"{ray_wall:.1f}", f"{ray_sum:.1f}", f"{ray_start:.1f}",
-             f"{seq_wall / ray_wall:.2f}x", f"{overhead:.2f}")]
+    rows = [("sequential (this process)", n, f"{seq_wall:.1f}", f"{seq_cpu:.0f}", f"{seq_sum:.1f}", "-",
+             "1.00x", "-"),
+            ("Ray Tune, 2 workers", n_ray, f"{ray_wall:.1f}", f"{ray_cpu:.0f} (Ray)", f"{ray_sum:.1f}",
+             f"{ray_start:.1f}", f"{seq_wall / ray_wall:.2f}x", f"{overhead:.2f}")]
     print_table(f"Sweep of {n} trials ({args.episodes} ICU-Sepsis episodes, {args.steps} steps each, WIS on "
-                f"validation), 2 CPU cores, load average {os.getloadavg()[0]:.0f}",
-                ["mode", "trials", "wall s", "sum of trial s", "Ray start s",
-                                             "speed-up", "overhead s/trial"], rows)
+                f"validation), 2 CPU cores, load average before / between / after {load_before:.1f} / "
+                f"{load_mid:.1f} / {os.getloadavg()[0]:.1f}",
+                ["mode", "trials", "wall s", "CPU s", "sum of trial s", "Ray start s", "speed-up",
+                 "overhead s/trial"], rows)
 
 
 if __name__ == "__main__":

@@ -51,7 +51,9 @@ class SearchSpace(StrictConfig):
 class Selection(StrictConfig):
     """How the winner is chosen: the highest lower bound of `estimator` on `split`, ESS >= `min_ess`."""
 
-    estimator: str = Field(default="WIS", description="WIS or WDR (must be among the OPE estimators).")
+    estimator: str = Field(
+        default="WIS", description="WIS, WDR or FQE (must be among the OPE estimators). FQE has no weights: "
+        "its ESS floor checks the policy's WIS weights, so WIS must be computed too when min_ess > 0.")
     bound: Literal["lower_bound_95", "ci_low"] = Field(
         default="lower_bound_95", description="One-sided 95 % lower bound, or the interval's lower end."
     )
@@ -186,6 +188,13 @@ def resolve_trials(config: SweepConfig) -> tuple[Any, list[tuple[dict[str, Any],
             f"`selection.estimator` must be one of the estimators the OPE config computes "
             f"({', '.join(ope.estimators)}). Got {config.selection.estimator!r}.",
             "Select by WIS or WDR, or add the estimator to evaluate.settings.estimators.",
+        )
+    if (config.selection.estimator == "FQE" and config.selection.min_ess > 0
+            and not {"WIS", "IS"} & set(ope.estimators)):
+        raise ConfigError(
+            "`selection.estimator = FQE` with `selection.min_ess` > 0 must have WIS (or IS) among the OPE "
+            f"estimators: the ESS floor checks the policy's importance weights. Got {ope.estimators}.",
+            "Add WIS to evaluate.settings.estimators, or set selection.min_ess = 0.",
         )
     return base, trials, ope
 

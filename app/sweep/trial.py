@@ -26,6 +26,22 @@ def pick_estimate(report: Any, estimator: str) -> Any:
     raise KeyError(f"{estimator} not in the report")  # excluded up front by the config check
 
 
+def selection_ess(report: Any, estimate: Any) -> float:
+    """The ESS the selection floor checks: the selected estimate's own, else (FQE has no weights) the
+    Kish ESS of the policy's WIS (or IS) weights on the same split: how many validation episodes
+    follow the policy, whatever estimator values it."""
+    if estimate.ess is not None:
+        return float(estimate.ess)
+    for name in ("WIS", "IS"):
+        try:
+            ess = pick_estimate(report, name).ess
+        except KeyError:
+            continue
+        if ess is not None:
+            return float(ess)
+    return 0.0
+
+
 def train_and_validate(params: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
     """Train trial `params["index"]` (a child MLflow run) and evaluate it on the validation split."""
     import time
@@ -56,7 +72,7 @@ def train_and_validate(params: dict[str, Any], job: dict[str, Any]) -> dict[str,
         raise
     models.log_to_run(tracked.run_id, tags={TRIAL_STATUS_TAG: "finished"}, tracking_uri=uri)
     return {"score": float(getattr(estimate, job["bound"])), "estimate": float(estimate.value),
-            "ess": float(estimate.ess) if estimate.ess is not None else 0.0, "run_id": tracked.run_id,
+            "ess": selection_ess(evaluated.report, estimate), "run_id": tracked.run_id,
             "policy_dir": str(folder / "policy"), "index": index, "seconds": time.perf_counter() - started,
             "behaviour_model": f"{behaviour.cache} {behaviour.cache_key}" if behaviour.cache_key
             else "fitted"}

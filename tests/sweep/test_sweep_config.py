@@ -63,6 +63,9 @@ def test_empty_space_and_empty_values(tmp_path: Path) -> None:
 def test_selection_estimator_must_be_computed(tmp_path: Path) -> None:
     code, output = _sweep(tmp_path, "selection.estimator=FQE")
     assert code == 2 and "`selection.estimator` must be one of the estimators" in output
+    code, output = _sweep(tmp_path, "selection.estimator=FQE", "evaluate.settings.estimators=['FQE']")
+    assert code == 2 and "must have WIS (or IS)" in output
+    assert not (tmp_path / "s").exists()
 
 
 def test_unresponsive_ray_address_fails_in_seconds() -> None:
@@ -82,3 +85,21 @@ def test_selection_respects_the_ess_floor_and_skips_failures() -> None:
     assert winner is not None and winner.index == 1
     assert select_winner(rows, min_ess=1000.0) is None
     assert SweepConfig().selection.estimator == "WIS"
+
+
+def test_fqe_selection_floors_on_the_policys_wis_ess() -> None:
+    from types import SimpleNamespace
+
+    from dosewise.app.sweep.trial import pick_estimate, selection_ess
+    from dosewise.data_schemas.ope import OpeEstimate
+
+    def estimate(name: str, target: str, ess: float | None) -> OpeEstimate:
+        return OpeEstimate(estimator=name, target=target, value=0.8, ci_low=0.7, ci_high=0.9, lower_bound_95=0.72,
+                           ess=ess, n_episodes=500)
+
+    report = SimpleNamespace(policy_name="p", estimates=[
+        estimate("WIS", "clinicians", 500.0), estimate("WIS", "p", 42.0), estimate("FQE", "p", None)])
+    assert selection_ess(report, pick_estimate(report, "FQE")) == 42.0  # the policy's, not the clinicians'
+    assert selection_ess(report, pick_estimate(report, "WIS")) == 42.0
+    report.estimates = report.estimates[2:]
+    assert selection_ess(report, pick_estimate(report, "FQE")) == 0.0  # no weights: never above a floor
