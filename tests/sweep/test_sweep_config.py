@@ -94,8 +94,8 @@ def test_fqe_selection_floors_on_the_policys_wis_ess() -> None:
     from dosewise.data_schemas.ope import OpeEstimate
 
     def estimate(name: str, target: str, ess: float | None) -> OpeEstimate:
-        return OpeEstimate(estimator=name, target=target, value=0.8, ci_low=0.7, ci_high=0.9, lower_bound_95=0.72,
-                           ess=ess, n_episodes=500)
+        return OpeEstimate(estimator=name, target=target, value=0.8, ci_low=0.7, ci_high=0.9,
+                           lower_bound_95=0.72, ess=ess, n_episodes=500)
 
     report = SimpleNamespace(policy_name="p", estimates=[
         estimate("WIS", "clinicians", 500.0), estimate("WIS", "p", 42.0), estimate("FQE", "p", None)])
