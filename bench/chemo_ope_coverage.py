@@ -89,7 +89,8 @@ def _setup(args: argparse.Namespace, work: Path
     train_data = work / f"trajectories_{args.seed_base - 1}"
     if not (learned_dir / "manifest.json").is_file():
         train_data = chemo_trajectories(work, max(2 * args.patients, 1000), args.seed_base - 1)
-        learned = train_chemo(train_data, "chemo_iql", learned_dir, args.train_steps)
+        learned = train_chemo(train_data, args.learned_config, learned_dir, args.train_steps,
+                              overrides=args.learned_set)
     else:
         learned = load_policy(learned_dir)
     info = RunManifest.read(train_data).dataset
@@ -121,7 +122,10 @@ def main() -> None:
     parser.add_argument("--fqe-target-interval", type=int, default=50,
                         help="steps between FQE target syncs (>= 6 syncs for the 6-cycle horizon)")
     parser.add_argument("--fqe-refits", type=int, default=0, help="FQE bootstrap refits (DR/WDR need none)")
-    parser.add_argument("--train-steps", type=int, default=1000, help="chemo_iql steps of the learned target")
+    parser.add_argument("--train-steps", type=int, default=1000, help="training steps of the learned target")
+    parser.add_argument("--learned-config", default="chemo_iql", help="shipped train config of the learned target")
+    parser.add_argument("--learned-set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override of the learned target's train config (repeatable)")
     parser.add_argument("--bandwidth-share", type=float, default=0.25)
     parser.add_argument("--n-bootstrap", type=int, default=200)
     parser.add_argument("--seed-base", type=int, default=70_000)

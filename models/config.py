@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from dosewise.data_schemas import StrictConfig
 
@@ -57,6 +57,20 @@ class MaskConfig(StrictConfig):
         default=True,
         description="Also mask the bootstrap target's max/argmax (discrete algorithms only).",
     )
+    dose_candidates: int = Field(
+        default=0, ge=0, le=256,
+        description="Continuous algorithms with `observed_support`: when > 0, the policy recommends only "
+        "one of this many doses the clinicians gave in the state's cluster (for one dose column the "
+        "inverted-CDF quantiles at levels (j + 0.5) / n, else a seeded sample of logged dose vectors), "
+        "chosen by `dose_choice`: a support-constrained policy, recommending only doses given in "
+        "comparable states, where the behaviour density has mass. 0: the actor's dose.",
+    )
+    dose_choice: Literal["nearest", "best_q"] = Field(
+        default="nearest",
+        description="`mask.dose_candidates`: `nearest` projects the actor's dose onto the nearest "
+        "candidate (the learned policy, kept within the support); `best_q` takes the candidate of highest "
+        "Q (in-sample selection as in EMaQ, Ghasemipour et al. 2021, and IDQL, Hansen-Estruch et al. 2023).",
+    )
 
 
 class TrainConfig(StrictConfig):
@@ -98,6 +112,16 @@ class TrainConfig(StrictConfig):
     algorithm: AlgorithmSettings = Field(
         default_factory=DiscreteCQLSettings, description="The algorithm and its settings."
     )
+
+    @model_validator(mode="after")
+    def _candidates_need_support(self) -> TrainConfig:
+        if self.mask.dose_candidates and (self.mask.source != "observed_support" or self.action_space != "continuous"):
+            raise ValueError(
+                "`mask.dose_candidates` must be used with `mask.source = \"observed_support\"` and a continuous "
+                f"algorithm (cql, iql, td3_plus_bc). Got source {self.mask.source!r}, algorithm "
+                f"{self.algorithm.name!r}."
+            )
+        return self
 
     @property
     def action_space(self) -> Literal["discrete", "continuous"]:

@@ -8,6 +8,8 @@ d3rlpy has no action masking (takuseno/d3rlpy#356), so Dosewise adds it in two p
   restricted to the next state's allowed actions, so the learned values never bootstrap from
   actions the policy may not take.
 A mask is a lookup: state -> nearest cluster centre (in scaled feature space) -> allowed row.
+For continuous policies it can also hold, per cluster, doses the clinicians gave there
+(`mask.dose_candidates`): the policy then recommends the best of those by Q (`CandidateDoses`).
 """
 
 from __future__ import annotations
@@ -29,22 +31,51 @@ class AdmissibleActions:
 
     centres: np.ndarray  # (k, d) float32
     allowed: np.ndarray  # (k, n_actions) bool
+    doses: np.ndarray | None = None  # (k, m, n_doses) float32 candidate doses, unit scale [-1, 1]
+
+    def nearest(self, scaled: np.ndarray) -> np.ndarray:
+        """(n,) index of each (scaled) state's nearest cluster centre."""
+        d2 = (scaled**2).sum(1)[:, None] - 2.0 * scaled @ self.centres.T + (self.centres**2).sum(1)[None]
+        out: np.ndarray = np.argmin(d2, axis=1)
+        return out
 
     def for_states(self, scaled: np.ndarray) -> np.ndarray:
         """(n, n_actions) bool: the allowed actions of each (scaled) state's nearest cluster."""
-        d2 = (scaled**2).sum(1)[:, None] - 2.0 * scaled @ self.centres.T + (self.centres**2).sum(1)[None]
-        allowed: np.ndarray = self.allowed[np.argmin(d2, axis=1)]
+        allowed: np.ndarray = self.allowed[self.nearest(scaled)]
         return allowed
 
     def write(self, handle: IO[bytes]) -> None:
-        """Write both arrays to one `.npz` file handle."""
-        np.savez(handle, centres=self.centres, allowed=self.allowed)
+        """Write the arrays to one `.npz` file handle."""
+        extra = {} if self.doses is None else {"doses": self.doses}
+        np.savez(handle, centres=self.centres, allowed=self.allowed, **extra)
 
     @classmethod
     def load(cls, path: Path) -> AdmissibleActions:
         """Read a mask written by `save`."""
         with np.load(path) as data:
-            return cls(data["centres"].astype(np.float32), data["allowed"].astype(bool))
+            doses = data["doses"].astype(np.float32) if "doses" in data.files else None
+            return cls(data["centres"].astype(np.float32), data["allowed"].astype(bool), doses)
+
+
+def with_dose_candidates(
+    mask: AdmissibleActions, scaled_states: np.ndarray, unit_doses: np.ndarray, n: int, seed: int
+) -> AdmissibleActions:
+    """`mask` plus, per cluster, `n` doses logged in it (unit scale): for one dose column the
+    inverted-CDF quantiles at levels (j + 0.5) / n (each a dose given, where the cluster's mass is),
+    else a seeded sample of its logged dose vectors. A cluster with no rows takes the overall ones."""
+    labels = mask.nearest(scaled_states.astype(np.float32))
+    rng = np.random.default_rng(seed)
+    levels = (np.arange(n) + 0.5) / n
+
+    def pick(rows: np.ndarray) -> np.ndarray:
+        if unit_doses.shape[1] == 1:
+            return np.quantile(unit_doses[rows, 0], levels, method="inverted_cdf")[:, None]
+        return unit_doses[rng.choice(rows, size=n, replace=len(rows) < n)]
+
+    everyone = pick(np.arange(len(unit_doses)))
+    doses = np.stack([pick(np.flatnonzero(labels == k)) if (labels == k).any() else everyone
+                      for k in range(len(mask.centres))])
+    return AdmissibleActions(mask.centres, mask.allowed, doses.astype(np.float32))
 
 
 def build_admissible_actions(
@@ -90,6 +121,31 @@ def clusters(states: np.ndarray, n_clusters: int, seed: int) -> tuple[np.ndarray
     km = MiniBatchKMeans(n_clusters=n_clusters, random_state=seed, n_init=3, batch_size=4096)
     labels = km.fit_predict(states)
     return km.cluster_centers_, labels
+
+
+def candidates_module(mask: AdmissibleActions, device: str) -> Any:
+    """The candidate doses as a torch module: scaled states (n, d) -> (n, m, n_doses) unit doses."""
+    import torch
+
+    if mask.doses is None:
+        raise ValueError("mask must hold candidate doses (mask.dose_candidates > 0). Got none.")
+
+    class CandidateDoses(torch.nn.Module):
+        centres: torch.Tensor
+        centre_sq: torch.Tensor
+        doses: torch.Tensor
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("centres", torch.as_tensor(mask.centres, dtype=torch.float32))
+            self.register_buffer("centre_sq", (self.centres**2).sum(1))
+            self.register_buffer("doses", torch.as_tensor(mask.doses, dtype=torch.float32))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            d2 = self.centre_sq[None, :] - 2.0 * x @ self.centres.T
+            return self.doses[torch.argmin(d2, dim=1)]
+
+    return CandidateDoses().to(device)
 
 
 def mask_module(mask: AdmissibleActions, device: str) -> Any:

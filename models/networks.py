@@ -65,7 +65,24 @@ class ContinuousHead(nn.Module):
 
     def doses(self, z: torch.Tensor) -> torch.Tensor:
         unit: torch.Tensor = self.actor(z).squashed_mu
+        return self.to_doses(unit)
+
+    def to_doses(self, unit: torch.Tensor) -> torch.Tensor:
         return self.low + (unit.clamp(-1.0, 1.0) + 1.0) * 0.5 * (self.high - self.low)
+
+    def best_candidate(self, z: torch.Tensor, candidates: torch.Tensor, by_q: bool) -> torch.Tensor:
+        """Doses of the candidate (candidates: (n, m, n_doses) unit scale) nearest the actor's
+        dose, or of highest Q when `by_q`."""
+        n, m, k = candidates.shape
+        if by_q:
+            zz = z.repeat_interleave(m, dim=0)
+            aa = candidates.reshape(n * m, k)
+            q = torch.stack([f(zz, aa).q_value for f in self.q_funcs]).mean(dim=0).reshape(n, m)
+            best = q.argmax(dim=1)
+        else:
+            unit = self.actor(z).squashed_mu.clamp(-1.0, 1.0)
+            best = ((candidates - unit[:, None, :]) ** 2).sum(dim=2).argmin(dim=1)
+        return self.to_doses(candidates[torch.arange(n), best])
 
     def bins(self, doses: torch.Tensor) -> torch.Tensor:
         per_dim = (doses[:, :, None] >= self.edges[None, :, :]).sum(dim=2)
@@ -87,13 +104,16 @@ class PolicyNetwork(nn.Module):
     head: DiscreteQHead | ContinuousHead
 
     def __init__(
-        self, mean: np.ndarray, std: np.ndarray, head: DiscreteQHead | ContinuousHead, mask: nn.Module | None
+        self, mean: np.ndarray, std: np.ndarray, head: DiscreteQHead | ContinuousHead, mask: nn.Module | None,
+        candidates: nn.Module | None = None, candidates_by_q: bool = False,
     ) -> None:
         super().__init__()
         self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
         self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32))
         self.head = head
         self.mask = mask
+        self.candidates = candidates  # continuous only: logged doses per state cluster (masks.py)
+        self.candidates_by_q = candidates_by_q
         self.continuous = isinstance(head, ContinuousHead)
 
     def scale(self, x: torch.Tensor) -> torch.Tensor:
@@ -112,7 +132,10 @@ class PolicyNetwork(nn.Module):
         allowed = self.allowed(z, q)
         best_allowed = torch.where(allowed, q, NEG_INF).argmax(dim=1)
         if isinstance(self.head, ContinuousHead):
-            doses = self.head.doses(z)
+            if self.candidates is not None:
+                doses = self.head.best_candidate(z, self.candidates(z), self.candidates_by_q)
+            else:
+                doses = self.head.doses(z)
             proposed = self.head.bins(doses)
             ok = allowed.gather(1, proposed[:, None]).squeeze(1)
             return torch.where(ok, proposed, best_allowed), q, allowed, doses
@@ -127,14 +150,16 @@ class PolicyNetwork(nn.Module):
 
 def build_policy_network(
     algo: Any, mean: np.ndarray, std: np.ndarray, mask: nn.Module | None,
-    continuous: dict[str, Any] | None, bcq_flexibility: float | None,
+    continuous: dict[str, Any] | None, bcq_flexibility: float | None, candidates: nn.Module | None = None,
+    candidates_by_q: bool = False,
 ) -> PolicyNetwork:
-    """Assemble the greedy module from a built d3rlpy algorithm's networks (shared, not copied)."""
+    """Assemble the greedy module from a built d3rlpy algorithm's networks (shared, not copied);
+    `candidates` (continuous policies) replaces the actor's dose by the best logged candidate."""
     impl = algo.impl
     if continuous is not None:
         head: DiscreteQHead | ContinuousHead = ContinuousHead(impl.q_function, impl.policy, continuous)
     else:
         imitator = impl._modules.imitator if bcq_flexibility is not None else None
         head = DiscreteQHead(impl.q_function, imitator, bcq_flexibility or 1.0)
-    net = PolicyNetwork(mean, std, head, mask).to(algo.impl.device)
+    net = PolicyNetwork(mean, std, head, mask, candidates, candidates_by_q).to(algo.impl.device)
     return net.eval()

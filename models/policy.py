@@ -21,7 +21,7 @@ from dosewise.data_schemas import BadInputError, DosewiseError, RunManifest, wri
 
 from .config import TrainConfig
 from .datasets import StateScaler
-from .masks import AdmissibleActions, mask_module
+from .masks import AdmissibleActions, candidates_module, mask_module
 from .networks import ContinuousHead, PolicyNetwork, build_policy_network
 
 POLICY_JSON = "policy.json"
@@ -62,8 +62,11 @@ class TrainedPolicy:
         scaler = StateScaler.from_dict(meta["scaler"])
         device = algo.impl.device
         module = mask_module(mask, device) if mask is not None else None
+        candidates = candidates_module(mask, device) if mask is not None and mask.doses is not None else None
+        by_q = meta.get("config", {}).get("mask", {}).get("dose_choice") == "best_q"
         self.network: PolicyNetwork = build_policy_network(
-            algo, scaler.mean, scaler.std, module, meta.get("continuous"), meta.get("bcq_flexibility")
+            algo, scaler.mean, scaler.std, module, meta.get("continuous"), meta.get("bcq_flexibility"),
+            candidates, by_q,
         )
 
     def __repr__(self) -> str:
@@ -110,8 +113,9 @@ class TrainedPolicy:
         return self._run(states)[0]
 
     def recommend_doses(self, states: pd.DataFrame) -> pd.DataFrame:
-        """Recommended doses in units: the actor's doses (continuous, unless masked into another
-        bin) or the train split's median dose of the recommended bin (discrete)."""
+        """Recommended doses in units: the actor's doses or, with `mask.dose_candidates`, the best
+        logged candidate dose (continuous, unless masked into another bin), or the train split's
+        median dose of the recommended bin (discrete)."""
         action, _, _, doses = self._run(states)
         out = self.representative_doses[action] if self.dose_columns else np.zeros((len(action), 0))
         head = self.network.head

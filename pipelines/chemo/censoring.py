@@ -15,6 +15,7 @@ Kaplan-Meier (Kaplan & Meier 1958) with Greenwood's variance and the log-log int
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -95,3 +96,20 @@ def ipcw_outcome(
         g_by[str(stratum)] = g
         reward[rows & success] = 1.0 / g
     return reward, failed | success, g_by
+
+
+def censoring_survival_curve(time: np.ndarray, event: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """t -> G(t-) = P(C >= t) for many t at once: the reverse Kaplan-Meier of `censoring_survival_before`
+    (censoring events are `~event`; everyone with `time >= u` is at risk at u), vectorised."""
+    time = np.asarray(time, np.float64)
+    censored = ~np.asarray(event, bool)
+    sorted_time = np.sort(time)
+    u, d = np.unique(time[censored], return_counts=True)
+    at_risk = len(time) - np.searchsorted(sorted_time, u, side="left")
+    steps = np.concatenate([[1.0], np.cumprod(1.0 - d / np.maximum(at_risk, 1))])
+
+    def g(t: np.ndarray) -> np.ndarray:
+        out: np.ndarray = steps[np.searchsorted(u, np.asarray(t, np.float64), side="left")]
+        return out
+
+    return g

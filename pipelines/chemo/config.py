@@ -68,14 +68,18 @@ class ChemoRewardConfig(StrictConfig):
     censoring: Literal["timeout", "ipcw_km"] = Field(
         default="timeout",
         description="An outcome censored before the horizon. `timeout`: no outcome reward, the episode "
-        "ends as a timeout (cycle registries). `ipcw_km` (trial registries): a patient whose outcome is "
-        "observed gets outcome_reward / G(horizon-), a censored one 0, G the Kaplan-Meier estimate of "
-        "the censoring distribution (see pipelines/chemo/censoring.py); every episode ends terminal.",
+        "ends as a timeout (the value estimated is then the value as recorded, censored outcomes "
+        "counted as failures). `ipcw_km`: a patient whose outcome is observed gets outcome_reward / "
+        "G(horizon-), a censored one 0, G the Kaplan-Meier estimate of the censoring distribution (see "
+        "pipelines/chemo/censoring.py); in cycle trajectories each cycle's penalties are divided by G "
+        "at the cycle's scheduled day too; every episode ends terminal. The value estimated is then the "
+        "value had no one been lost to follow-up (censoring independent of the outcome).",
     )
     censoring_strata: Literal["none", "first_action"] = Field(
         default="first_action",
         description="`ipcw_km`: estimate G within each randomised arm (`first_action`; the arm means "
-        "then equal the arms' Kaplan-Meier estimates) or pooled (`none`).",
+        "then equal the arms' Kaplan-Meier estimates; in cycle trajectories, within the first cycle's "
+        "action bin) or pooled (`none`).",
     )
 
     @field_validator("penalised_categories")

@@ -59,12 +59,6 @@ def _trial_mapping(config: ChemoPipelineConfig) -> RegistryMapping | None:
     mapping = load_mapping(config.input.mapping)
     if mapping.design == "trial":
         return mapping
-    if config.reward.censoring == "ipcw_km":
-        raise ConfigError(
-            "reward.censoring = ipcw_km is for trial registries (one row per patient); this mapping has "
-            f"design `{mapping.design}`.",
-            "Use reward.censoring = timeout for cycle registries, or a mapping with design = \"trial\".",
-        )
     return None
 
 

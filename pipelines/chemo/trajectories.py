@@ -79,7 +79,10 @@ def assemble(
     """
     states = cycle_states(cycles, patients)
     frame = add_actions(cycles, config.actions.rdi_edges)
-    ends = rewards_and_ends(frame, patient_outcomes(patients, config.reward), config.reward, config.episode)
+    first = frame["patient_id"].map(patients.set_index("patient_id")["first_cycle_date"])
+    decision_days = (frame["cycle_start_date"] - first).dt.days.to_numpy(np.float64) - frame[c.DELAY_DAYS]
+    outcomes = patient_outcomes(patients, config.reward)
+    ends = rewards_and_ends(frame, outcomes, config.reward, config.episode, decision_days.to_numpy(np.float64))
     frame = pd.concat(
         [
             frame[

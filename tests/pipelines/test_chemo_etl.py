@@ -82,3 +82,71 @@ def test_omop_and_registry_give_the_same_trajectories(tmp_path: Path) -> None:
             assert stage.rows_in == stage.rows_out + stage.rows_quarantined, (fmt, stage.name)
         frames[fmt] = pd.read_parquet(tmp_path / f"traj_{fmt}" / "trajectories.parquet")
     pd.testing.assert_frame_equal(frames["registry"], frames["omop"])
+
+
+def test_ipcw_rewards_weight_by_the_censoring_kaplan_meier() -> None:
+    """Hand-worked: horizon 100 d; B censored at 50 and D at 80, so G(60-) = 3/4 and G(100-) = 1/2."""
+    from dosewise.pipelines.chemo.config import ChemoEpisodeConfig, ChemoRewardConfig
+    from dosewise.pipelines.chemo.rewards import patient_outcomes, rewards_and_ends
+
+    day = pd.Timestamp("2020-01-01")
+    days = pd.to_timedelta
+    patients = pd.DataFrame({
+        "patient_id": list("ABCDE"),
+        "first_cycle_date": day,
+        "death_date": [pd.NaT, pd.NaT, day + days(30, "D"), pd.NaT, pd.NaT],
+        "progression_date": pd.NaT,
+        "last_followup_date": [day + days(n, "D") for n in (200, 50, 30, 80, 150)],
+    })
+    cycles = pd.DataFrame({"patient_id": list("AABCDE"), "cycle_number": [1, 2, 1, 1, 1, 1],
+                           "grade_febrile_neutropenia": 0, "action": 1,
+                           **{f"grade_{k}": [0, 3, 0, 0, 0, 0] for k in ("thrombocytopenia", "neuropathy",
+                                                                        "diarrhoea", "mucositis", "fatigue")}})
+    decision_days = np.array([0.0, 60.0, 0.0, 0.0, 0.0, 0.0])
+    ipcw = ChemoRewardConfig(horizon_days=100, censoring="ipcw_km", censoring_strata="none")
+    outcomes = patient_outcomes(patients, ipcw)
+    out = rewards_and_ends(cycles, outcomes, ipcw, ChemoEpisodeConfig(), decision_days)
+    np.testing.assert_allclose(out["reward"], [0.0, 2.0 - 0.1 / 0.75, 0.0, 0.0, 0.0, 2.0])
+    assert out["terminal"].tolist() == [False, True, True, True, True, True] and not out["timeout"].any()
+    # the mean IPCW outcome reward is the Kaplan-Meier survival at the horizon (4/5: C died at 30)
+    from dosewise.pipelines.chemo.censoring import kaplan_meier_at
+
+    km = kaplan_meier_at(outcomes["endpoint_days"], outcomes["end_reason"] == "death", 100.0).survival
+    assert abs(float((out["reward"] + np.r_[0, 0.1 / 0.75, 0, 0, 0, 0]).sum()) / 5 - km) < 1e-12
+    # without IPCW a censored outcome is missing and the episode a timeout
+    plain = rewards_and_ends(cycles, patient_outcomes(patients, ChemoRewardConfig(horizon_days=100)),
+                             ChemoRewardConfig(horizon_days=100), ChemoEpisodeConfig(), decision_days)
+    np.testing.assert_allclose(plain["reward"], [0.0, 0.9, 0.0, 0.0, 0.0, 1.0])
+    assert plain["timeout"].tolist() == [False, False, True, False, True, False]
+
+
+def test_censoring_curve_equals_the_one_point_reverse_kaplan_meier() -> None:
+    from dosewise.pipelines.chemo.censoring import censoring_survival_before, censoring_survival_curve
+
+    rng = np.random.default_rng(5)
+    time, event = rng.integers(0, 60, 400).astype(float), rng.random(400) < 0.7
+    curve = censoring_survival_curve(time, event)
+    at = np.array([0.0, 0.5, 7.0, 30.0, 59.0, 61.0])
+    np.testing.assert_allclose(curve(at), [censoring_survival_before(time, event, t) for t in at])
+
+
+def test_ipcw_cycle_trajectories_end_terminal_and_reweight_outcomes(
+    registry_run: tuple[Path, Path, RunManifest], tmp_path: Path
+) -> None:
+    raw, plain_dir, _ = registry_run
+    cfg = ChemoPipelineConfig(output={"id_salt": "test-salt-0123456789"},
+                              reward={"censoring": "ipcw_km", "censoring_strata": "none"})
+    run_chemo_pipeline(cfg, raw, tmp_path / "ipcw", show_progress=False)
+    plain, _ = read_trajectories(plain_dir)
+    ipcw, manifest = read_trajectories(tmp_path / "ipcw")
+    assert "IPCW" in manifest.dataset.reward_description
+    last = ipcw.groupby(c.EPISODE_ID)[c.STEP].transform("max") == ipcw[c.STEP]
+    assert ipcw.loc[last, c.TERMINAL].all() and not ipcw[c.TIMEOUT].any()
+    lost = plain.loc[plain[c.TIMEOUT], c.EPISODE_ID]
+    assert len(lost) > 0  # the simulator loses some patients to follow-up
+    # the censored get no outcome; every observed success gets the same 1 / G(horizon-) > 1
+    outcome = ipcw.loc[last, c.REWARD].to_numpy() - plain.loc[last, c.REWARD].to_numpy()
+    success = plain.loc[last, c.REWARD].to_numpy() > 0.5
+    assert np.ptp(ipcw.loc[last, c.REWARD].to_numpy()[success] - plain.loc[last, c.REWARD].to_numpy()[success]) < 0.05
+    assert (outcome[success] > 0).all()
+    assert ipcw.groupby(c.EPISODE_ID)[c.REWARD].sum().mean() > plain.groupby(c.EPISODE_ID)[c.REWARD].sum().mean()

@@ -86,10 +86,44 @@ def test_mask_that_forbids_everything_is_a_config_error(traj_dir: Path, tmp_path
                      out_dir=tmp_path / "p", show_progress=False)
 
 
+CANDIDATES = {"source": "observed_support", "n_clusters": 3, "dose_candidates": 4}
+
+
+@pytest.mark.parametrize("choice", ["nearest", "best_q"])
+def test_dose_candidates_recommend_only_doses_logged_in_the_cluster(choice: str, traj_dir: Path,
+                                                                     tmp_path: Path) -> None:
+    policy = _trained(traj_dir, tmp_path / "p", tiny_config("iql", mask={**CANDIDATES, "dose_choice": choice}))
+    assert policy.mask is not None and policy.mask.doses is not None and policy.mask.doses.shape[:2] == (3, 4)
+    states = _states(traj_dir)
+    train = states.merge(pd.read_parquet(traj_dir / "splits.parquet"), on=c.EPISODE_ID)
+    logged = train.loc[train[c.SPLIT] == "train", policy.dose_columns].to_numpy(np.float64)
+    recommended = policy.recommend_doses(states).to_numpy(np.float64)
+    # every recommendation is a dose vector the clinicians gave in the train split (unit scale round trip)
+    gap = np.abs(recommended[:, None, :] - logged[None, :, :]).max(axis=2).min(axis=1)
+    assert gap.max() < 1e-3 * np.abs(logged).max()
+    # ... and one of its own cluster's candidates
+    scaled = ((states[policy.feature_names].to_numpy(np.float64) - policy.network.mean.numpy())
+              / policy.network.std.numpy())
+    own = policy.mask.doses[policy.mask.nearest(scaled.astype(np.float32))]
+    unit = (recommended - policy.network.head.low.numpy()) / (
+        policy.network.head.high.numpy() - policy.network.head.low.numpy()) * 2.0 - 1.0
+    assert np.abs(own - unit[:, None, :]).max(axis=2).min(axis=1).max() < 1e-4
+    # the policy folder round trip keeps them
+    np.testing.assert_allclose(load_policy(tmp_path / "p").recommend_doses(states).to_numpy(), recommended)
+
+
+def test_dose_candidates_without_observed_support_is_a_config_error() -> None:
+    with pytest.raises(ValueError, match="dose_candidates"):
+        tiny_config("iql", mask={"dose_candidates": 4})
+    with pytest.raises(ValueError, match="continuous algorithm"):
+        tiny_config("discrete_cql", mask=CANDIDATES)
+
+
 @pytest.mark.parametrize(("algo", "mask"), [
     ("discrete_cql", {"source": "observed_support", "min_count": 1}),
     ("discrete_bcq", {}),
     ("td3_plus_bc", {"forbidden_actions": FORBIDDEN}),
+    ("iql", CANDIDATES),
 ])
 def test_torchscript_and_onnx_exports_equal_recommend(algo: str, mask: dict, traj_dir: Path,
                                                       tmp_path: Path) -> None:
