@@ -123,7 +123,8 @@ def main() -> None:
                         help="steps between FQE target syncs (>= 6 syncs for the 6-cycle horizon)")
     parser.add_argument("--fqe-refits", type=int, default=0, help="FQE bootstrap refits (DR/WDR need none)")
     parser.add_argument("--train-steps", type=int, default=1000, help="training steps of the learned target")
-    parser.add_argument("--learned-config", default="chemo_iql", help="shipped train config of the learned target")
+    parser.add_argument("--learned-config", default="chemo_iql",
+                        help="shipped train config of the learned target")
     parser.add_argument("--learned-set", action="append", default=[], metavar="KEY=VALUE",
                         help="override of the learned target's train config (repeatable)")
     parser.add_argument("--bandwidth-share", type=float, default=0.25)

@@ -11,6 +11,7 @@ beats the clinicians' dose-modification policy by more than its Monte-Carlo stan
 
     .venv/bin/python bench/chemo_policy_quality.py [--patients 3000] [--truth-patients 20000]
         [--algos chemo_iql,chemo_cql,chemo_td3_plus_bc,chemo_discrete_cql] [--train-steps N]
+    (an entry may carry overrides: chemo_cql+mask.source=observed_support+mask.dose_candidates=20)
 """
 
 from __future__ import annotations
@@ -36,7 +37,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=3000)
     parser.add_argument("--truth-patients", type=int, default=20000)
-    parser.add_argument("--algos", default="chemo_iql,chemo_cql,chemo_td3_plus_bc,chemo_discrete_cql")
+    parser.add_argument("--algos", default="chemo_iql,chemo_cql,chemo_td3_plus_bc,chemo_discrete_cql",
+                        help="comma-separated shipped train configs, each optionally with +KEY=VALUE "
+                        "overrides "
+                        "(e.g. chemo_cql+mask.source=observed_support+mask.dose_candidates=20)")
     parser.add_argument("--train-steps", type=int, default=None, help="default: the shipped config's")
     parser.add_argument("--seed", type=int, default=80_000)
     parser.add_argument("--trained", type=Path, nargs="*", default=[],
@@ -49,12 +53,16 @@ def main() -> None:
         policies = {"clinicians": ClinicianPolicy()}
         policies |= {name: ConstantPolicy(rdi) for name, rdi in FIXED.items()}
         learned_all = [load_policy(folder) for folder in args.trained]
-        for algo in filter(None, args.algos.split(",")):
-            learned_all.append(train_chemo(data, algo, root / algo, args.train_steps))
-            print(f"trained {algo} ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
-        for learned in learned_all:
-            policies[learned.name] = simulator_policy(learned)
-            policies[f"{learned.name}, as clinicians deliver"] = simulator_policy(learned, "as_clinicians")
+        names = [folder.name for folder in args.trained]
+        for i, spec in enumerate(filter(None, args.algos.split(","))):
+            algo, *overrides = spec.split("+")
+            learned_all.append(train_chemo(data, algo, root / f"policy_{i}", args.train_steps,
+                                           overrides=overrides))
+            names.append(spec)
+            print(f"trained {spec} ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+        for name, learned in zip(names, learned_all, strict=True):
+            policies[name] = simulator_policy(learned)
+            policies[f"{name}, as clinicians deliver"] = simulator_policy(learned, "as_clinicians")
         table = compare_policies(policies, n_patients=args.truth_patients, seed=args.seed + 1,
                                  baseline="clinicians")
     best_fixed = table[table["policy"].isin(FIXED)].sort_values("value").iloc[-1]["policy"]

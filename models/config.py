@@ -115,10 +115,11 @@ class TrainConfig(StrictConfig):
 
     @model_validator(mode="after")
     def _candidates_need_support(self) -> TrainConfig:
-        if self.mask.dose_candidates and (self.mask.source != "observed_support" or self.action_space != "continuous"):
+        supported = self.mask.source == "observed_support" and self.action_space == "continuous"
+        if self.mask.dose_candidates and not supported:
             raise ValueError(
-                "`mask.dose_candidates` must be used with `mask.source = \"observed_support\"` and a continuous "
-                f"algorithm (cql, iql, td3_plus_bc). Got source {self.mask.source!r}, algorithm "
+                "`mask.dose_candidates` must be used with `mask.source = \"observed_support\"` and a "
+                f"continuous algorithm (cql, iql, td3_plus_bc). Got source {self.mask.source!r}, algorithm "
                 f"{self.algorithm.name!r}."
             )
         return self

@@ -46,8 +46,10 @@ class AdmissibleActions:
 
     def write(self, handle: IO[bytes]) -> None:
         """Write the arrays to one `.npz` file handle."""
-        extra = {} if self.doses is None else {"doses": self.doses}
-        np.savez(handle, centres=self.centres, allowed=self.allowed, **extra)
+        if self.doses is None:
+            np.savez(handle, centres=self.centres, allowed=self.allowed)
+        else:
+            np.savez(handle, centres=self.centres, allowed=self.allowed, doses=self.doses)
 
     @classmethod
     def load(cls, path: Path) -> AdmissibleActions:
@@ -69,8 +71,10 @@ def with_dose_candidates(
 
     def pick(rows: np.ndarray) -> np.ndarray:
         if unit_doses.shape[1] == 1:
-            return np.quantile(unit_doses[rows, 0], levels, method="inverted_cdf")[:, None]
-        return unit_doses[rng.choice(rows, size=n, replace=len(rows) < n)]
+            quantiles: np.ndarray = np.quantile(unit_doses[rows, 0], levels, method="inverted_cdf")
+            return quantiles[:, None]
+        sample: np.ndarray = unit_doses[rng.choice(rows, size=n, replace=len(rows) < n)]
+        return sample
 
     everyone = pick(np.arange(len(unit_doses)))
     doses = np.stack([pick(np.flatnonzero(labels == k)) if (labels == k).any() else everyone

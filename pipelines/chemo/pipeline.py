@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dosewise.data_schemas import ConfigError, RunManifest, staged_output
+from dosewise.data_schemas import RunManifest, staged_output
 
 from ..privacy import RunIds, resolve_salt, salt_change_warnings
 from ..runner import StageRunner

@@ -134,11 +134,12 @@ def _censoring_strata(cycles: pd.DataFrame, outcomes: pd.DataFrame, reward: Chem
 def reward_description(reward: ChemoRewardConfig, episode: ChemoEpisodeConfig) -> str:
     """One sentence for the manifest."""
     what = "alive" if reward.outcome == "survival" else "alive and progression-free"
+    strata = "pooled" if reward.censoring_strata == "none" else "within the first cycle action bin"
     censoring = (
         "loss to follow-up is a timeout"
         if reward.censoring == "timeout"
         else "each reward is divided by the Kaplan-Meier probability of still being followed on the day "
-        f"it is recorded ({'pooled' if reward.censoring_strata == 'none' else 'within the first cycle action bin'}"
+        f"it is recorded ({strata}"
         "; IPCW), and every episode ends terminal"
     )
     return (

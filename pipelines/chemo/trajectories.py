@@ -82,7 +82,8 @@ def assemble(
     first = frame["patient_id"].map(patients.set_index("patient_id")["first_cycle_date"])
     decision_days = (frame["cycle_start_date"] - first).dt.days.to_numpy(np.float64) - frame[c.DELAY_DAYS]
     outcomes = patient_outcomes(patients, config.reward)
-    ends = rewards_and_ends(frame, outcomes, config.reward, config.episode, decision_days.to_numpy(np.float64))
+    days = decision_days.to_numpy(np.float64)
+    ends = rewards_and_ends(frame, outcomes, config.reward, config.episode, days)
     frame = pd.concat(
         [
             frame[

@@ -92,7 +92,8 @@ CANDIDATES = {"source": "observed_support", "n_clusters": 3, "dose_candidates": 
 @pytest.mark.parametrize("choice", ["nearest", "best_q"])
 def test_dose_candidates_recommend_only_doses_logged_in_the_cluster(choice: str, traj_dir: Path,
                                                                      tmp_path: Path) -> None:
-    policy = _trained(traj_dir, tmp_path / "p", tiny_config("iql", mask={**CANDIDATES, "dose_choice": choice}))
+    config = tiny_config("iql", mask={**CANDIDATES, "dose_choice": choice})
+    policy = _trained(traj_dir, tmp_path / "p", config)
     assert policy.mask is not None and policy.mask.doses is not None and policy.mask.doses.shape[:2] == (3, 4)
     states = _states(traj_dir)
     train = states.merge(pd.read_parquet(traj_dir / "splits.parquet"), on=c.EPISODE_ID)
