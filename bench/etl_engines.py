@@ -1,14 +1,22 @@
-"""The concept ETL on DuckDB vs Spark local[2], on synthetic MIMIC-IV at 10^6 and 10^7 chartevents rows.
+"""The ETL on DuckDB vs Spark local[2], on synthetic MIMIC-IV at 10^6 and 10^7 chartevents rows.
 
-Both engines run `write_concept_tables` (every concept SQL file: chart/lab measurements, vitals, GCS,
-ventilation, urine output, doses, SOFA, Sepsis-3; the Spark run transpiles the same files with
-sqlglot) on the same raw `.csv.gz` files, each in a fresh subprocess. Reported per engine and size:
+`--pipeline sepsis` (default) runs the whole `etl sepsis` (`run_sepsis_pipeline`: concepts, cohort,
+stage SQL, the grid and imputation as grouped pandas UDFs on Spark, outputs); `--pipeline concepts`
+runs `write_concept_tables` alone (every concept SQL file: chart/lab measurements, vitals, GCS,
+ventilation, urine output, doses, SOFA, Sepsis-3). The Spark run transpiles the same SQL files with
+sqlglot. Both engines read the same raw `.csv.gz` files, each in a fresh subprocess, and must give
+the same row counts (concepts: per concept; sepsis: per stage, in, out and quarantined, and the
+same number of trajectory rows). Reported per engine and size:
 wall seconds, CPU seconds per 1 M chartevents rows (user + sys of the Python process and, for Spark,
 of its JVM), and peak RSS (Python process + JVM, each its own high-water mark). The synthetic data
 is made by `bench/etl_sepsis.py`'s generator child (same seed, same rows per stay).
 
-    .venv/bin/python bench/etl_engines.py                          # 1e6, 1e7 rows
+    .venv/bin/python bench/etl_engines.py                          # 1e6, 1e7 rows, whole etl sepsis
     .venv/bin/python bench/etl_engines.py --sizes 1000000 --workdir /tmp/etl-bench --reuse
+    .venv/bin/python bench/etl_engines.py --pipeline concepts --sizes 1000000
+
+Spark runs with the session defaults of `spark_engine.session_defaults` (shuffle partitions = the
+local cores, AQE coalescing); `--spark-conf k=v,...` overrides them.
 """
 
 from __future__ import annotations
@@ -29,10 +37,11 @@ from dosewise.data_schemas.console import print_table
 
 # Spark's JVM is a child of the Python process: its CPU time and VmHWM are read from /proc before
 # the interpreter exits (the JVM lives until then).
-CONCEPTS = (
+ENGINE_RUN = (
     PEAK
     + """
 import json, os, resource, sys, time
+from dosewise.pipelines import run_sepsis_pipeline
 from dosewise.pipelines.concepts import write_concept_tables
 from dosewise.pipelines.sepsis.config import SepsisPipelineConfig
 def jvm_children():
@@ -49,14 +58,24 @@ def jvm_children():
             found.append(((int(stat[11]) + int(stat[12])) / ticks, (hwm[0] if hwm else 0) / 2**20))
     return found
 start = time.perf_counter()
-config = SepsisPipelineConfig(engine=sys.argv[3])
-m = write_concept_tables(sys.argv[1], sys.argv[2], config=config)
+conf = dict(kv.split("=", 1) for kv in sys.argv[5].split(",") if kv)
+config = SepsisPipelineConfig.model_validate({"engine": sys.argv[3], "spark": {"conf": conf},
+                                              "output": {"pseudonymize_ids": False}})
+if sys.argv[4] == "concepts":
+    m = write_concept_tables(sys.argv[1], sys.argv[2], config=config)
+    rows = m.extra["rows"]
+    stages = {}
+else:
+    m = run_sepsis_pipeline(config, sys.argv[1], sys.argv[2], show_progress=False)
+    rows = {s.name: [s.rows_in, s.rows_out, s.rows_quarantined] for s in m.stages}
+    stages = {s.name: round(s.seconds, 1) for s in m.stages}
 seconds = time.perf_counter() - start
 usage = resource.getrusage(resource.RUSAGE_SELF)
 children = jvm_children()
 cpu = usage.ru_utime + usage.ru_stime + sum(c for c, _ in children)
 rss = peak_gb() + sum(r for _, r in children)
-print(json.dumps({"seconds": seconds, "cpu_seconds": cpu, "rss_gb": rss, "rows": m.extra["rows"]}))
+print(json.dumps({"seconds": seconds, "cpu_seconds": cpu, "rss_gb": rss, "rows": rows,
+                  "stage_seconds": stages, "load_1min": os.getloadavg()[0]}))
 """
 )
 
@@ -67,6 +86,8 @@ def main() -> None:
         "--sizes", default="1000000,10000000", help="target chartevents rows, comma-separated"
     )
     parser.add_argument("--engines", default="duckdb,spark")
+    parser.add_argument("--pipeline", choices=("sepsis", "concepts"), default="sepsis")
+    parser.add_argument("--spark-conf", default="", help="Spark settings k=v,k=v over the defaults")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workdir", type=Path, default=None, help="keep data here (default: temp)")
     parser.add_argument("--reuse", action="store_true", help="reuse data already generated in --workdir")
@@ -85,7 +106,9 @@ def main() -> None:
             chart = gen["rows"]["chartevents"]
             counts = {}
             for engine in args.engines.split(","):
-                result = run_child(CONCEPTS, str(raw), str(workdir / f"{engine}_{target}"), engine)
+                load = os.getloadavg()[0]
+                result = run_child(ENGINE_RUN, str(raw), str(workdir / f"{engine}_{target}"), engine,
+                                   args.pipeline, args.spark_conf)
                 counts[engine] = result["rows"]
                 rows.append(
                     [
@@ -96,13 +119,15 @@ def main() -> None:
                         f"{chart / result['seconds']:,.0f}",
                         f"{result['cpu_seconds'] / chart * 1e6:.1f}",
                         f"{result['rss_gb']:.2f}",
+                        f"{load:.1f} / {result['load_1min']:.1f}",
                     ]
                 )
                 print(json.dumps({"target": target, "engine": engine, **result}), file=sys.stderr)
             if len({json.dumps(c, sort_keys=True) for c in counts.values()}) > 1:
-                raise SystemExit(f"the engines' concept row counts differ at {target}: {counts}")
+                raise SystemExit(f"the engines' row counts differ at {target}: {counts}")
+    what = "etl sepsis" if args.pipeline == "sepsis" else "Concept ETL"
     print_table(
-        f"Concept ETL, DuckDB vs Spark local[2] ({os.cpu_count()} cores; same rows out, checked)",
+        f"{what}, DuckDB vs Spark local[2] ({os.cpu_count()} cores; same rows out, checked)",
         [
             "target rows",
             "chartevents rows",
@@ -111,6 +136,7 @@ def main() -> None:
             "chartevents rows/s",
             "CPU s per 1M rows",
             "peak RSS GB",
+            "load 1 min (start / end)",
         ],
         rows,
     )

@@ -12,6 +12,24 @@ import typer
 from dosewise.data_schemas import BadInputError, load_config
 from dosewise.data_schemas.console import cli_state, print_summary, print_table, print_warning
 
+EngineOption = Annotated[str | None, typer.Option(
+    help="duckdb (in-process, the default) or spark (pyspark; the SQL is transpiled by sqlglot).")]
+SparkMasterOption = Annotated[str | None, typer.Option(
+    "--spark-master", envvar="DOSEWISE_SPARK_MASTER",
+    help="local[N] (default local[2]), spark://HOST:PORT, k8s://... or yarn.")]
+SparkRemoteOption = Annotated[str | None, typer.Option(
+    "--spark-remote", envvar="DOSEWISE_SPARK_REMOTE",
+    help="Spark Connect / Databricks Connect URL (sc://HOST:PORT) instead of a master.")]
+
+
+def engine_overrides(engine: str | None, spark_master: str | None, spark_remote: str | None) -> list[str]:
+    """`--set` overrides for `--engine`, `--spark-master` and `--spark-remote` (absent: the config's)."""
+    if engine is not None and engine not in ("duckdb", "spark"):
+        raise BadInputError(f"`--engine` must be duckdb or spark. Got {engine!r}.",
+                            "Use --engine duckdb (default) or --engine spark.")
+    pairs = (("engine", engine), ("spark.master", spark_master), ("spark.remote", spark_remote))
+    return [f"{key}={json.dumps(value)}" for key, value in pairs if value]
+
 
 def etl_sepsis(
     ctx: typer.Context,
@@ -27,8 +45,14 @@ def etl_sepsis(
     keep_concepts: Annotated[
         bool, typer.Option("--keep-concepts", help="Also write out/concepts/*.parquet.")
     ] = False,
+    engine: EngineOption = None,
+    spark_master: SparkMasterOption = None,
+    spark_remote: SparkRemoteOption = None,
 ) -> None:
-    """Raw MIMIC -> Sepsis-3 trajectories in fixed-length bins (manifest written last)."""
+    """Raw MIMIC -> Sepsis-3 trajectories in fixed-length bins (manifest written last).
+
+    `--engine spark` runs every stage on Spark (`local[2]` unless `--spark-master`/`--spark-remote`
+    or the config's `spark.*` say otherwise); the outputs and the manifest are the same files."""
     from . import SepsisPipelineConfig, config_folder, run_sepsis_pipeline
 
     overrides = list(set_ or [])
@@ -37,6 +61,7 @@ def etl_sepsis(
         overrides.insert(0, "source_version=auto")
     if keep_concepts:
         overrides.append("output.keep_concepts=true")
+    overrides += engine_overrides(engine, spark_master, spark_remote)
     cfg = load_config(config, SepsisPipelineConfig, overrides, search=[config_folder()])
     quiet = cli_state(ctx).quiet
     start = time.perf_counter()
@@ -50,6 +75,8 @@ def etl_sepsis(
     stages = {s.name: s for s in manifest.stages}
     rows = [
         ("source", f"{source} ({manifest.extra['source_version']})"),
+        ("engine", cfg.engine if cfg.engine == "duckdb"
+         else f"spark ({cfg.spark.remote or cfg.spark.master})"),
         ("cohort (episodes)", manifest.extra["n_episodes"]),
         ("bins (stay x step rows)", stages["trajectories"].rows_out),
         ("bin hours", cfg.binning.bin_hours),
@@ -193,14 +220,9 @@ def etl_concepts(
     only: Annotated[
         str | None, typer.Option(help="Comma-separated concept names (default: all buildable).")
     ] = None,
-    engine: Annotated[str, typer.Option(
-        help="duckdb (in-process) or spark (pyspark; the SQL is transpiled by sqlglot).")] = "duckdb",
-    spark_master: Annotated[str | None, typer.Option(
-        "--spark-master", envvar="DOSEWISE_SPARK_MASTER",
-        help="local[N] (default local[2]), spark://HOST:PORT, k8s://... or yarn.")] = None,
-    spark_remote: Annotated[str | None, typer.Option(
-        "--spark-remote", envvar="DOSEWISE_SPARK_REMOTE",
-        help="Spark Connect / Databricks Connect URL (sc://HOST:PORT) instead of a master.")] = None,
+    engine: EngineOption = None,
+    spark_master: SparkMasterOption = None,
+    spark_remote: SparkRemoteOption = None,
 ) -> None:
     """Compute concept tables alone (keyed by source ids), for every concept whose tables are present."""
     from dosewise.data_schemas.out_paths import check_out_dir
@@ -209,11 +231,9 @@ def etl_concepts(
     from .sepsis.config import SepsisPipelineConfig
 
     check_out_dir(out, {"--source": source})
-    if engine not in ("duckdb", "spark"):
-        raise BadInputError(f"`--engine` must be duckdb or spark. Got {engine!r}.",
-                            "Use --engine duckdb (default) or --engine spark.")
+    engine_overrides(engine, spark_master, spark_remote)  # checks --engine
     spark = {k: v for k, v in (("master", spark_master), ("remote", spark_remote)) if v}
-    config = SepsisPipelineConfig.model_validate({"engine": engine, "spark": spark})
+    config = SepsisPipelineConfig.model_validate({"engine": engine or "duckdb", "spark": spark})
     names = [n.strip() for n in only.split(",") if n.strip()] if only else None
     manifest = write_concept_tables(source, out, names, config)
     if cli_state(ctx).quiet:

@@ -10,6 +10,7 @@ chemotherapy pipelines both write through these.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -28,22 +29,44 @@ def copy_to_parquet(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> P
     return path
 
 
-def write_quarantine(
-    con: duckdb.DuckDBPyConnection, source: str | pd.DataFrame, path: Path, ids: RunIds
-) -> Path:
-    """A quarantine (DuckDB table name or frame) -> parquet, its stays named as in the trajectories.
+class _DuckDBConnection:
+    """A bare DuckDB connection seen through the catalog calls `write_quarantine` makes."""
 
-    Quarantine rows carry the raw `stay_id` in a column of their own and the rest of the key in
-    `row_key`; this is the one place where the two are joined, with the run's pseudonym for the stay
-    (`episode_id=ep_...`), or `stay_id=<raw>` only when raw ids are configured. Sorted so reruns
-    give identical bytes.
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+
+    def rows(self, sql: str, *, what: str = "query") -> list[tuple[Any, ...]]:
+        return self.con.execute(sql).fetchall()
+
+    def register(self, name: str, frame: pd.DataFrame) -> None:
+        self.con.register(name, frame)
+
+    def unregister(self, name: str) -> None:
+        self.con.unregister(name)
+
+    def copy_to_parquet(self, query: str, path: Path) -> Path:
+        return copy_to_parquet(self.con, query, path)
+
+
+def write_quarantine(cat: Any, source: str | pd.DataFrame, path: Path, ids: RunIds) -> Path:
+    """A quarantine (table name or frame) -> parquet, its stays named as in the trajectories.
+
+    `cat` is a DuckDB connection or a catalog of either engine (`MimicCatalog`, `SparkCatalog`):
+    the query below is DuckDB SQL, transpiled on Spark, and only the distinct stay ids reach Python
+    (to be keyed). Quarantine rows carry the raw `stay_id` in a column of their own and the rest of
+    the key in `row_key`; this is the one place where the two are joined, with the run's pseudonym
+    for the stay (`episode_id=ep_...`), or `stay_id=<raw>` only when raw ids are configured. Sorted
+    so reruns give identical bytes.
     """
+    if isinstance(cat, duckdb.DuckDBPyConnection):
+        cat = _DuckDBConnection(cat)
     table = source
     if isinstance(source, pd.DataFrame):
-        con.register("_quarantine_frame", source if "stay_id" in source else source.assign(stay_id=None))
+        frame = source if "stay_id" in source else source.assign(stay_id=None)
+        cat.register("_quarantine_frame", frame)
         table = "_quarantine_frame"
-    stays = [r[0] for r in con.execute(f"SELECT DISTINCT CAST(stay_id AS BIGINT) FROM {table}").fetchall()]
-    con.register("_stay_keys", pd.DataFrame({"stay_id": pd.array(stays, dtype="Int64"),
+    stays = [r[0] for r in cat.rows(f"SELECT DISTINCT CAST(stay_id AS BIGINT) FROM {table}")]
+    cat.register("_stay_keys", pd.DataFrame({"stay_id": pd.array(stays, dtype="Int64"),
                                              "stay_key": ids.stay_keys(stays)}))
     query = (
         "SELECT CAST(q.stage AS VARCHAR) AS stage, CAST(q.rule AS VARCHAR) AS rule, "
@@ -54,11 +77,11 @@ def write_quarantine(
         "ORDER BY rule, row_key, failure_case"
     )
     try:
-        return copy_to_parquet(con, query, path)
+        return Path(cat.copy_to_parquet(query, path))
     finally:
-        con.unregister("_stay_keys")
+        cat.unregister("_stay_keys")
         if table == "_quarantine_frame":
-            con.unregister("_quarantine_frame")
+            cat.unregister("_quarantine_frame")
 
 
 def write_frame_quarantine(

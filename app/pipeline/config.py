@@ -49,6 +49,20 @@ class EtlStage(_LayerStage):
 
     kind: str = Field(default="sepsis", description="ETL pipeline: sepsis or chemo.")
     config: str = Field(default="sepsis_mimic4", description="ETL config name or TOML path.")
+    engine: Literal["duckdb", "spark"] | None = Field(
+        default=None, description="ETL engine (`engine` of the ETL config); None keeps the config's.")
+    spark: dict[str, Any] = Field(
+        default_factory=dict, description="Spark settings merged into the ETL config's `spark` table "
+        "(master = 'local[4]' | 'spark://HOST:PORT' | 'k8s://...', remote = 'sc://HOST:PORT', conf = {...}).")
+
+    def layer_settings(self) -> dict[str, Any]:
+        """`settings` with `engine` and `spark` merged in (they win over the same keys there)."""
+        out = dict(self.settings)
+        if self.engine is not None:
+            out["engine"] = self.engine
+        if self.spark:
+            out["spark"] = {**dict(out.get("spark", {})), **self.spark}
+        return out
 
 
 class TrainStage(_LayerStage):

@@ -66,7 +66,7 @@ class ResolvedConfigs:
     def of(cls, config: PipelineConfig) -> ResolvedConfigs:
         """Resolve every stage config of `config` (ConfigError naming the stage and key)."""
         kind = etl_kind(config.etl.kind)
-        etl = resolve_stage("etl", config.etl.config, config.etl.settings,
+        etl = resolve_stage("etl", config.etl.config, config.etl.layer_settings(),
                             getattr(pipelines, kind.config_class), [pipelines.config_folder()])
         search = [models.config_folder()]
         return cls(

@@ -67,6 +67,22 @@ def fill_values(
 
     Columns in `always_default` (indicators such as mechanical ventilation) always take their default.
     """
+    medians = (
+        {col: held.loc[train_rows.to_numpy(), col].median() for col in columns}
+        if strategy == "train_median" else {}
+    )
+    return fill_values_from(columns, strategy, medians, defaults, always_default)
+
+
+def fill_values_from(
+    columns: Sequence[str],
+    strategy: str,
+    medians: Mapping[str, float],
+    defaults: Mapping[str, float],
+    always_default: frozenset[str] = frozenset(),
+) -> dict[str, float]:
+    """`fill_values` from train medians computed elsewhere (e.g. by Spark); a missing or NaN median
+    falls back to the column's default."""
     values: dict[str, float] = {}
     for col in columns:
         if col in always_default:
@@ -76,6 +92,6 @@ def fill_values(
         elif strategy == "fill_default":
             values[col] = float(defaults[col])
         else:
-            median = held.loc[train_rows.to_numpy(), col].median()
-            values[col] = float(median) if pd.notna(median) else float(defaults[col])
+            median = medians.get(col)
+            values[col] = float(median) if median is not None and pd.notna(median) else float(defaults[col])
     return values

@@ -171,7 +171,10 @@ class SepsisPipelineConfig(StrictConfig):
     )
     seed: int = Field(default=0, description="Seed of the patient-level split.")
     engine: Literal["duckdb", "spark"] = Field(
-        default="duckdb", description="SQL engine of `etl concepts`: in-process DuckDB, or Spark (`spark`)."
+        default="duckdb",
+        description="Engine of the ETL (`etl sepsis`, `etl concepts`): in-process DuckDB, or Spark "
+        "(`spark`: the SQL transpiled by sqlglot, the per-stay steps as grouped pandas UDFs; needs pyspark "
+        "and Java 17+).",
     )
     spark: SparkSettings = Field(default_factory=SparkSettings, description="Spark master/remote, settings.")
     threads: int | None = Field(

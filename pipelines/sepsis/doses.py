@@ -14,12 +14,13 @@ import duckdb
 import pandas as pd
 
 from ..sources.duckdb_catalog import MimicCatalog
+from ..sources.spark_catalog import SparkCatalog
 from .stage_sql import StageCounts, count_by_rule, count_rows, run_sql_file
 
 TABLES = ("window_doses", "classified_doses", "q_doses", "kept_doses", "dose_bins", "fluid_in_windows")
 
 
-def quarantine_doses(cat: MimicCatalog, tonicity_adjusted: bool) -> StageCounts:
+def quarantine_doses(cat: MimicCatalog | SparkCatalog, tonicity_adjusted: bool) -> StageCounts:
     """Select dose rows overlapping each window; quarantine unknown units and absurd or negative doses.
 
     `quantity` is the fluid volume the action counts (tonicity-adjusted or raw mL) or the vasopressor
@@ -45,7 +46,7 @@ def bin_doses(con: duckdb.DuckDBPyConnection, bin_hours: int) -> pd.DataFrame:
     return con.execute("SELECT * FROM dose_bins ORDER BY stay_id, bin").df()
 
 
-def fluid_in_windows(cat: MimicCatalog) -> float:
+def fluid_in_windows(cat: MimicCatalog | SparkCatalog) -> float:
     """Kept fluid volume inside the windows, computed without bins (checks conservation)."""
     run_sql_file(cat, "fluid_in_windows")
-    return round(float(cat.con.execute("SELECT fluid_ml FROM fluid_in_windows").fetchall()[0][0]), 3)
+    return round(float(cat.rows("SELECT fluid_ml FROM fluid_in_windows")[0][0]), 3)

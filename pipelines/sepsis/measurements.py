@@ -9,17 +9,18 @@ than a window function over millions of rows.
 from __future__ import annotations
 
 from ..sources.duckdb_catalog import MimicCatalog
+from ..sources.spark_catalog import SparkCatalog
 from .stage_sql import StageCounts, count_by_rule, count_rows, run_sql_file
 
 TABLES = ("window_events", "kept_events", "q_measurements")
 
 
-def quarantine_measurements(cat: MimicCatalog, bin_hours: int, clip: bool) -> StageCounts:
+def quarantine_measurements(cat: MimicCatalog | SparkCatalog, bin_hours: int, clip: bool) -> StageCounts:
     """Select cohort events inside each window; quarantine missing, duplicate and out-of-bounds values."""
     settings = {"bin_seconds": bin_hours * 3600, "clip": bool(clip)}
     for table in TABLES:
         run_sql_file(cat, table, settings)
-    rows_in = int(cat.con.execute("SELECT coalesce(sum(copies), 0) FROM window_events").fetchall()[0][0])
+    rows_in = int(cat.rows("SELECT coalesce(sum(copies), 0) FROM window_events")[0][0])
     return StageCounts(
         rows_in,
         count_rows(cat, "kept_events"),

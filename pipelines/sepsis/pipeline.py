@@ -71,14 +71,18 @@ def _run_into(
     runner = StageRunner(STAGES, show_progress)
     manifest = RunManifest.start("sepsis_trajectories", redacted_config(config), seed=config.seed)
     run = SepsisRun(config, source_dir, out_dir, ids, manifest)
+    runs = STAGE_RUNS
+    if config.engine == "spark":
+        from .spark_stages import SPARK_STAGE_RUNS as runs
     try:
         for stage in SEPSIS_STAGES:
             with runner.stage(stage.name) as log:
-                STAGE_RUNS[stage.name](run, log)
+                runs[stage.name](run, log)
         _finish_manifest(run, warnings)
-        run.need("cat").close()
     finally:
         runner.close()
+        if run.cat is not None:
+            run.cat.close()
     manifest.stages = runner.records
     manifest.record_outputs(out_dir)
     manifest.write(out_dir)

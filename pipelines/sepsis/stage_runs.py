@@ -30,6 +30,7 @@ from ..runner import StageLog
 from ..sources.check import require_care_system_inputs
 from ..sources.duckdb_catalog import MimicCatalog, rules_sha256
 from ..sources.mimic_layout import SourceLayout, detect_layout, require_tables
+from ..sources.spark_catalog import SparkCatalog
 from ..sources.unique_keys import check_unique_keys
 from .binning import bin_measurements, sofa_bins
 from .cohort import CohortResult, select_sepsis3_cohort
@@ -37,6 +38,7 @@ from .config import SepsisPipelineConfig
 from .doses import bin_doses, fluid_in_windows, quarantine_doses
 from .measurements import quarantine_measurements
 from .outputs import cohort_table, write_concepts
+from .stage_sql import count_rows
 from .states import add_derived, impute_states, imputed_fraction, make_grid, pivot_measurements, state_columns
 from .stay_linkage import link_events_to_stays
 from .trajectories import (
@@ -78,7 +80,8 @@ def catalog_params(config: SepsisPipelineConfig) -> dict[str, Any]:
 
 @dataclass
 class SepsisRun:
-    """What the stages hand each other: the catalog (DuckDB tables) and the frames made so far."""
+    """What the stages hand each other: the catalog (DuckDB or Spark tables) and the frames made so far
+    (pandas; on Spark the row-level ones are Spark DataFrames in `spark_frames`)."""
 
     config: SepsisPipelineConfig
     source_dir: Path
@@ -87,7 +90,7 @@ class SepsisRun:
     manifest: RunManifest
     extra: dict[str, Any] = field(default_factory=dict)
     layout: SourceLayout | None = None
-    cat: MimicCatalog | None = None
+    cat: MimicCatalog | SparkCatalog | None = None
     stays: pd.DataFrame | None = None
     sepsis: pd.DataFrame | None = None
     result: CohortResult | None = None
@@ -101,6 +104,7 @@ class SepsisRun:
     train_stays: set[Any] = field(default_factory=set)
     traj: pd.DataFrame | None = None
     info: TrajectoryDatasetInfo | None = None
+    spark_frames: dict[str, Any] = field(default_factory=dict)
 
     @property
     def h(self) -> int:
@@ -127,16 +131,21 @@ def sources(run: SepsisRun, log: StageLog) -> None:
         )
     require_tables(layout)
     require_care_system_inputs(layout)
-    cat = MimicCatalog(layout, catalog_params(config), threads=config.threads,
-                       memory_limit=config.memory_limit)
+    cat: MimicCatalog | SparkCatalog
+    if config.engine == "spark":
+        cat = SparkCatalog(layout, catalog_params(config), config.spark)
+    else:
+        cat = MimicCatalog(layout, catalog_params(config), threads=config.threads,
+                           memory_limit=config.memory_limit)
     run.layout, run.cat = layout, cat
-    check_unique_keys(cat.con, layout.version, layout.files)
+    check_unique_keys(cat.con if isinstance(cat, MimicCatalog) else cat, layout.version, layout.files)
     run.manifest.inputs = {
         str(p.relative_to(run.source_dir)): sha256_file(p) for p in sorted(layout.files.values())
     }
     run.manifest.inputs.update(rules_sha256())
     n_tables = len(layout.files)
-    log.set(n_tables, n_tables, note=f"{layout.label}: raw tables registered as typed DuckDB views")
+    kind = "DuckDB views" if config.engine == "duckdb" else "Spark DataFrames"
+    log.set(n_tables, n_tables, note=f"{layout.label}: raw tables registered as typed {kind}")
 
 
 def concepts(run: SepsisRun, log: StageLog) -> None:
@@ -144,7 +153,8 @@ def concepts(run: SepsisRun, log: StageLog) -> None:
     cat = run.need("cat")
     if catalog_params(run.config)["sofa_scope"] == "filtered":  # only suspected infection -> Sepsis-3
         cat.build(["suspicion_of_infection"])
-        cat.execute("INSERT INTO sofa_stay_filter SELECT DISTINCT stay_id FROM suspicion_of_infection",
+        cat.execute("CREATE OR REPLACE TABLE sofa_stay_filter AS "
+                    "SELECT DISTINCT CAST(stay_id AS BIGINT) AS stay_id FROM suspicion_of_infection",
                     what="SOFA scope")
     built = cat.build(PIPELINE_CONCEPTS)
     run.stays = cat.df("SELECT d.*, w.weight_source FROM icustay_detail d "
@@ -165,8 +175,8 @@ def cohort(run: SepsisRun, log: StageLog) -> None:
             "Check the source data, or relax the rules with --set inclusion.<rule>=...",
         )
     run.result, run.cohort = result, result.cohort
-    write_quarantine(cat.con, result.excluded, run.out_dir / "quarantine" / "cohort.parquet", run.ids)
-    cat.con.register("_windows", result.cohort[["stay_id", "window_start", "window_end", "n_bins"]])
+    write_quarantine(cat, result.excluded, run.out_dir / "quarantine" / "cohort.parquet", run.ids)
+    cat.register("_windows", result.cohort[["stay_id", "window_start", "window_end", "n_bins"]])
     cat.execute("CREATE OR REPLACE TABLE cohort_windows AS SELECT * FROM _windows", what="cohort windows")
     log.set(len(stays), len(result.cohort), counts_by_rule(result.excluded))
 
@@ -175,7 +185,7 @@ def stay_linkage(run: SepsisRun, log: StageLog) -> None:
     """Events of no stay, or outside their stay's admission, quarantined."""
     cat = run.need("cat")
     counts = link_events_to_stays(cat)
-    write_quarantine(cat.con, "q_stay_linkage", run.out_dir / "quarantine" / "stay_linkage.parquet",
+    write_quarantine(cat, "q_stay_linkage", run.out_dir / "quarantine" / "stay_linkage.parquet",
                      run.ids)
     log.set(counts.rows_in, counts.rows_out, counts.quarantined_by_rule)
 
@@ -184,7 +194,7 @@ def measurements(run: SepsisRun, log: StageLog) -> None:
     """Events inside the windows; missing, duplicate and out-of-range values quarantined or clipped."""
     cat = run.need("cat")
     counts = quarantine_measurements(cat, run.h, run.config.outliers.clip)
-    write_quarantine(cat.con, "q_measurements", run.out_dir / "quarantine" / "measurements.parquet",
+    write_quarantine(cat, "q_measurements", run.out_dir / "quarantine" / "measurements.parquet",
                      run.ids)
     log.set(counts.rows_in, counts.rows_out, counts.quarantined_by_rule, counts.note,
             counts.rows_quarantined)
@@ -194,7 +204,7 @@ def doses(run: SepsisRun, log: StageLog) -> None:
     """Dose rules, then fluid and vasopressor doses per stay x bin."""
     cat = run.need("cat")
     counts = quarantine_doses(cat, run.config.doses.tonicity_adjusted)
-    write_quarantine(cat.con, "q_doses", run.out_dir / "quarantine" / "doses.parquet", run.ids)
+    write_quarantine(cat, "q_doses", run.out_dir / "quarantine" / "doses.parquet", run.ids)
     run.dose_bins = bin_doses(cat.con, run.h)
     run.extra["fluid_ml_in_window_kept"] = fluid_in_windows(cat)
     log.set(counts.rows_in, counts.rows_out, counts.quarantined_by_rule, counts.note)
@@ -213,7 +223,7 @@ def binning(run: SepsisRun, log: StageLog) -> None:
     run.extra["fluid_ml_binned"] = round(float(grid["fluid_ml"].sum()), 3)
     run.excl = post_binning_exclusions(grid, cohort_frame, run.config, len(cohort_frame))
     run.grid = grid
-    n_kept = int(cat.con.execute("SELECT count(*) FROM kept_events").fetchall()[0][0])
+    n_kept = count_rows(cat, "kept_events")
     log.set(n_kept, int(binned[variables].notna().to_numpy().sum()),
             note="grain: kept events -> stay x bin x variable aggregates; "
             f"grid = {len(grid)} stay x bin rows")
@@ -278,7 +288,7 @@ def outputs(run: SepsisRun, log: StageLog) -> None:
     mask.insert(0, c.EPISODE_ID, grid["episode_id"].to_numpy())
     write_table_atomic(mask.sort_values([c.EPISODE_ID, c.STEP]).reset_index(drop=True),
                        out / "imputed_mask.parquet")
-    write_quarantine(cat.con, run.need("excl").quarantined, out / "quarantine" / "states.parquet", run.ids)
+    write_quarantine(cat, run.need("excl").quarantined, out / "quarantine" / "states.parquet", run.ids)
     if run.config.output.keep_concepts:
         write_concepts(cat.con, cat.build(), out / "concepts")
     log.set(len(traj), len(traj), note="written: trajectories, splits, cohort, imputed_mask, quarantine")

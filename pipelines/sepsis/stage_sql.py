@@ -18,6 +18,7 @@ from typing import Any
 import duckdb
 
 from ..sources.duckdb_catalog import MimicCatalog
+from ..sources.spark_catalog import SparkCatalog
 
 
 @dataclass(frozen=True)
@@ -42,16 +43,18 @@ def stage_sql(table: str, folder: str = "sepsis") -> StageSql:
     return StageSql(table, sql, _header_list(sql, "depends"), _header_list(sql, "params"))
 
 
-def run_sql_file(con: duckdb.DuckDBPyConnection | MimicCatalog, table: str,
+def run_sql_file(con: duckdb.DuckDBPyConnection | MimicCatalog | SparkCatalog, table: str,
                  settings: Mapping[str, Any] | None = None, folder: str = "sepsis") -> None:
-    """Make `table` from its SQL file, passing the file's declared parameters from `settings`."""
+    """Make `table` from its SQL file, passing the file's declared parameters from `settings`
+    (on Spark the file is transpiled and the table is a checkpointed temporary view)."""
     item = stage_sql(table, folder)
     missing = [p for p in item.params if p not in (settings or {})]
     if missing:
         raise KeyError(f"{table}.sql needs the settings {missing}")
     params = {p: (settings or {})[p] for p in item.params}
-    if isinstance(con, MimicCatalog):
-        con.execute(item.sql, what=f"stage table `{table}`", params=params)
+    if isinstance(con, MimicCatalog | SparkCatalog):
+        where = f"stage table `{table}` (pipelines/sql/{folder}/{table}.sql)"
+        con.execute(item.sql, what=where, params=params)
     else:
         con.execute(item.sql, params)
 
@@ -71,12 +74,12 @@ class StageCounts:
         return sum(v for k, v in self.quarantined_by_rule.items() if not k.endswith("_clipped"))
 
 
-def count_rows(cat: MimicCatalog, *tables: str) -> int:
+def count_rows(cat: MimicCatalog | SparkCatalog, *tables: str) -> int:
     """Rows in `tables` together."""
-    return sum(int(cat.con.execute(f'SELECT count(*) FROM "{t}"').fetchall()[0][0]) for t in tables)
+    return sum(int(cat.rows(f'SELECT count(*) FROM "{t}"')[0][0]) for t in tables)
 
 
-def count_by_rule(cat: MimicCatalog, table: str) -> dict[str, int]:
+def count_by_rule(cat: MimicCatalog | SparkCatalog, table: str) -> dict[str, int]:
     """Quarantined rows of a `q_*` table per rule."""
-    rows = cat.con.execute(f'SELECT rule, count(*) FROM "{table}" GROUP BY rule ORDER BY rule').fetchall()
+    rows = cat.rows(f'SELECT rule, count(*) FROM "{table}" GROUP BY rule ORDER BY rule')
     return {str(r): int(n) for r, n in rows}

@@ -35,16 +35,28 @@ def pivot_measurements(grid: pd.DataFrame, binned: pd.DataFrame, variables: list
     return out
 
 
+def hold_states(grid: pd.DataFrame, hold: pd.DataFrame, bin_hours: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Sample-and-hold of every held variable within each stay (grid sorted by stay, bin): (held, mask)."""
+    variables = hold["variable"].tolist()
+    limits = hold_bins(dict(zip(variables, hold["hold_hours"], strict=True)), bin_hours)
+    return sample_and_hold(grid, variables, limits, group="stay_id")
+
+
+def fill_rules(hold: pd.DataFrame) -> tuple[dict[str, float], frozenset[str]]:
+    """Each held variable's fill default, and the variables that always take it (indicators)."""
+    defaults = dict(zip(hold["variable"], hold["fill_default"].astype(float), strict=True))
+    always = frozenset(hold.loc[hold["always_default"].astype(str).str.lower() == "true", "variable"])
+    return defaults, always
+
+
 def impute_states(
     grid: pd.DataFrame, hold: pd.DataFrame, bin_hours: int, strategy: str, train_stays: set[int]
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]]:
     """Sample-and-hold then fill every held variable; returns (grid, mask codes, fill values used)."""
     variables = hold["variable"].tolist()
-    limits = hold_bins(dict(zip(variables, hold["hold_hours"], strict=True)), bin_hours)
-    held, mask = sample_and_hold(grid, variables, limits, group="stay_id")
+    held, mask = hold_states(grid, hold, bin_hours)
     train_rows = held["stay_id"].isin(train_stays)
-    defaults = dict(zip(variables, hold["fill_default"].astype(float), strict=True))
-    always = frozenset(hold.loc[hold["always_default"].astype(str).str.lower() == "true", "variable"])
+    defaults, always = fill_rules(hold)
     values = fill_values(held, variables, strategy, train_rows, defaults, always)
     filled = fill_remaining(held, mask, values)
     return filled, mask, values

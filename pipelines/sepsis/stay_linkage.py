@@ -10,12 +10,13 @@ work (millions of chart rows) stays in SQL.
 from __future__ import annotations
 
 from ..sources.duckdb_catalog import MimicCatalog
+from ..sources.spark_catalog import SparkCatalog
 from .stage_sql import StageCounts, count_by_rule, count_rows, run_sql_file
 
 TABLES = ("all_events", "all_doses", "q_stay_linkage")
 
 
-def link_events_to_stays(cat: MimicCatalog) -> StageCounts:
+def link_events_to_stays(cat: MimicCatalog | SparkCatalog) -> StageCounts:
     """Union the measurement and dose concepts; events of an unknown stay, or charted more than 24 h
     outside their stay's hospital admission (which would otherwise vanish from every count), go to
     quarantine."""

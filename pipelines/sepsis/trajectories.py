@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,32 +24,52 @@ class Exclusions:
 
     keep_stays: set[int]
     funnel: list[FunnelStep]
-    quarantined: pd.DataFrame
+    quarantined: Any  # a pandas frame; on the Spark engine a Spark DataFrame of the same columns
+
+
+def exclusion_rules(config: SepsisPipelineConfig) -> list[tuple[str, str]]:
+    """The post-binning exclusion rules in the order they apply: (rule, description)."""
+    inc = config.inclusion
+    rules = [("extreme_fluid", f"no bin with more than {inc.max_fluid_ml_per_bin:g} mL IV fluid")]
+    if inc.exclude_treatment_withdrawal:
+        rules.append(("treatment_withdrawal",
+                      "not dead within 24 h of the window end after vasopressors stopped"))
+    return rules
+
+
+def exclusion_funnel(config: SepsisPipelineConfig, stays_by_rule: Mapping[str, int], remaining: int
+                     ) -> list[FunnelStep]:
+    """The funnel steps of the exclusions from the number of stays each rule excluded."""
+    funnel = []
+    for rule, description in exclusion_rules(config):
+        remaining -= int(stays_by_rule.get(rule, 0))
+        funnel.append(FunnelStep(rule=rule, description=description, remaining=remaining))
+    return funnel
 
 
 def post_binning_exclusions(
     grid: pd.DataFrame, cohort: pd.DataFrame, config: SepsisPipelineConfig, remaining: int
 ) -> Exclusions:
-    """AI Clinician exclusions: extreme fluid in one bin; death soon after vasopressors were stopped."""
+    """AI Clinician exclusions: extreme fluid in one bin; death soon after vasopressors were stopped.
+
+    Each stay is judged on its own rows, so the rows of any set of whole stays give the same result
+    for those stays (the Spark engine runs this on groups of stays)."""
     inc = config.inclusion
-    funnel, parts = [], []
+    parts: list[pd.DataFrame] = []
+    by_rule: dict[str, int] = {}
     keep = set(cohort["stay_id"].tolist())
     extreme = set(grid.loc[grid["fluid_ml"] > inc.max_fluid_ml_per_bin, "stay_id"].tolist()) & keep
-    rules = [("extreme_fluid", f"no bin with more than {inc.max_fluid_ml_per_bin:g} mL IV fluid", extreme)]
+    rules: list[tuple[str, set[int]]] = [("extreme_fluid", extreme)]
     if inc.exclude_treatment_withdrawal:
         last = grid.groupby("stay_id").tail(1).set_index("stay_id")["norepi_eq_mcg_kg_min"]
         ever = grid.groupby("stay_id")["norepi_eq_mcg_kg_min"].max()
         c_ = cohort.set_index("stay_id")
         died_soon = c_["deathtime"].notna() & (c_["deathtime"] <= c_["window_end"] + pd.Timedelta(hours=24))
         stopped = (ever.reindex(c_.index).fillna(0) > 0) & (last.reindex(c_.index).fillna(0) == 0)
-        rules.append(
-            (
-                "treatment_withdrawal",
-                "not dead within 24 h of the window end after vasopressors stopped",
-                set(c_.index[died_soon & stopped].tolist()) & keep,
-            )
-        )
-    for rule, description, stays in rules:
+        rules.append(("treatment_withdrawal", set(c_.index[died_soon & stopped].tolist()) & keep))
+    descriptions = dict(exclusion_rules(config))
+    for rule, stays in rules:
+        description = descriptions[rule]
         stays = stays & keep
         rows = grid[grid["stay_id"].isin(stays)].rename(columns={"bin": c.STEP})
         parts.append(
@@ -62,11 +84,11 @@ def post_binning_exclusions(
             )
         )
         keep -= stays
-        remaining -= len(stays)
-        funnel.append(FunnelStep(rule=rule, description=description, remaining=remaining))
+        by_rule[rule] = len(stays)
     nonempty = [p for p in parts if not p.empty]
     return Exclusions(
-        keep, funnel, pd.concat(nonempty, ignore_index=True) if nonempty else empty_quarantine(["stay_id"])
+        keep, exclusion_funnel(config, by_rule, remaining),
+        pd.concat(nonempty, ignore_index=True) if nonempty else empty_quarantine(["stay_id"]),
     )
 
 
@@ -78,11 +100,17 @@ def add_actions(
         fluid_col: fit_dose_edges(grid.loc[train, fluid_col], n_bins),
         c.NOREPI_EQ_MCG_KG_MIN: fit_dose_edges(grid.loc[train, c.NOREPI_EQ_MCG_KG_MIN], n_bins),
     }
+    return apply_actions(grid, edges, fluid_col, n_bins), edges
+
+
+def apply_actions(grid: pd.DataFrame, edges: Mapping[str, list[float]], fluid_col: str, n_bins: int
+                  ) -> pd.DataFrame:
+    """The dose bins and the combined 0..n^2-1 action for edges fitted before (row by row)."""
     out = grid.copy()
     out[c.FLUID_BIN] = discretize_doses(out[fluid_col], edges[fluid_col])
     out[c.VASO_BIN] = discretize_doses(out[c.NOREPI_EQ_MCG_KG_MIN], edges[c.NOREPI_EQ_MCG_KG_MIN])
     out[c.ACTION] = combine_actions(out[c.FLUID_BIN].to_numpy(), out[c.VASO_BIN].to_numpy(), n_bins)
-    return out, edges
+    return out
 
 
 def add_rewards_and_ends(

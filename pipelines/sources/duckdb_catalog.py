@@ -319,6 +319,27 @@ class MimicCatalog:
         except (duckdb.ConversionException, duckdb.InvalidInputException, duckdb.IOException) as exc:
             raise raw_read_error(exc, what) from exc
 
+    def rows(self, sql: str, *, what: str = "query") -> list[tuple[Any, ...]]:
+        """Run a query and return its rows (for counts and other small results)."""
+        try:
+            return self.con.execute(sql).fetchall()
+        except (duckdb.ConversionException, duckdb.InvalidInputException, duckdb.IOException) as exc:
+            raise raw_read_error(exc, what) from exc
+
+    def register(self, name: str, frame: pd.DataFrame) -> None:
+        """Make a (small) pandas frame readable as the table `name`."""
+        self.con.register(name, frame)
+
+    def unregister(self, name: str) -> None:
+        """Forget a frame registered with `register`."""
+        self.con.unregister(name)
+
+    def copy_to_parquet(self, query: str, path: Path) -> Path:
+        """Write the rows of `query` to one parquet file at `path`, atomically, in query order."""
+        from ..outputs import copy_to_parquet
+
+        return copy_to_parquet(self.con, query, path)
+
     def close(self) -> None:
         """Close the DuckDB connection and remove its spill folder."""
         self.con.close()

@@ -2,8 +2,11 @@
 
 The twin of `MimicCatalog` (DuckDB) for `--engine spark`: the same raw-table specs, the same rule
 tables and the same concept SQL files, transpiled DuckDB -> Spark SQL by `sql_transpile` at run time.
-Each concept becomes a persisted temporary view, so later concepts read it like a table. Nothing is
-collected to the driver except row counts; outputs are written by Spark executors.
+Each concept (and each stage table made through `execute`) becomes a persisted temporary view, so
+later SQL reads it like a table. Both catalogs answer the same calls (`execute`, `rows`, `df`,
+`register`, `copy_to_parquet`), so a stage written against them runs on either engine. What reaches
+the driver is what a caller asks for with `rows` or `df` (counts, per-stay frames); row-level tables
+are written by Spark executors (`copy_to_parquet`, `write_frame`).
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+import pandas as pd
 
 from dosewise.data_schemas import BadInputError, atomic_path
 from dosewise.data_schemas.raw_mimic import RawTable, raw_tables
@@ -45,13 +50,49 @@ def _spark_type(duckdb_type: str) -> str:
     return SPARK_TYPES.get(duckdb_type.upper(), "string")
 
 
+def materialize(frame: Any) -> Any:
+    """`frame` computed now and kept (executor memory, spilling to disk), its query plan cut off.
+
+    A concept or stage table is read by several later ones; without the cut each reads the whole
+    plan of everything before it, and planning the stage SQL alone then takes minutes and runs the
+    driver out of memory (plans grow with every view), whatever the data size."""
+    return frame.localCheckpoint(eager=True)
+
+
+def arrow_table(frame: pd.DataFrame) -> Any:
+    """A pandas frame as an Arrow table for Spark: columns of no type (all missing) become strings,
+    categoricals their values."""
+    import pyarrow as pa
+
+    frame = frame.astype({c: "str" for c in frame if isinstance(frame[c].dtype, pd.CategoricalDtype)})
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    for i, field in enumerate(table.schema):
+        if pa.types.is_null(field.type):
+            table = table.set_column(i, field.name, table.column(i).cast(pa.string()))
+    return table
+
+
+def to_pandas(frame: Any) -> pd.DataFrame:
+    """A Spark DataFrame as pandas through Arrow: integer columns with NULLs as nullable Int64 (as
+    DuckDB gives them), timestamps as datetime64[ns]."""
+    import pyarrow as pa
+
+    table = frame.toArrow()
+    out = table.to_pandas(coerce_temporal_nanoseconds=True)
+    for field in table.schema:
+        if pa.types.is_integer(field.type) and table.column(field.name).null_count:
+            out[field.name] = pd.array(table.column(field.name).to_pylist(), dtype="Int64")
+    return out
+
+
 class SparkCatalog:
     """A Spark session holding the raw tables, the rule tables and the concept views."""
 
     def __init__(self, layout: SourceLayout, params: Mapping[str, Any], settings: SparkSettings) -> None:
         self.layout = layout
         self.spark = start_session(settings)
-        for name, frame in load_rules().items():
+        self.rules = load_rules()
+        for name, frame in self.rules.items():
             self.spark.createDataFrame(
                 frame.astype(object).where(frame.notna(), None)
             ).createOrReplaceTempView(f"rule_{name}")
@@ -122,7 +163,7 @@ class SparkCatalog:
                     f"Concept file {name}.sql must create table `{name}`. Got {statement.table}.",
                     "Name the file after the table it creates.",
                 )
-            self.spark.sql(statement.sql).persist().createOrReplaceTempView(name)
+            materialize(self.spark.sql(statement.sql)).createOrReplaceTempView(name)
             self.built.append(name)
         return order
 
@@ -146,6 +187,58 @@ class SparkCatalog:
         self.built.append(name)
         self.stand_ins.append(name)
 
+    def execute(self, sql: str, *, what: str, params: Mapping[str, Any] | None = None) -> None:
+        """Run one DuckDB statement on Spark (transpiled): `CREATE [OR REPLACE] TABLE name AS query`
+        becomes the persisted temporary view `name`; `$name` parameters become Spark `:name` markers."""
+        statement = transpile_statement(sql, what)
+        frame = self.spark.sql(statement.sql, args=dict(params)) if params else self.spark.sql(statement.sql)
+        if statement.table is not None:
+            if self.spark.catalog.tableExists(statement.table):
+                self.spark.catalog.dropTempView(statement.table)
+            materialize(frame).createOrReplaceTempView(statement.table)
+
+    def query(self, sql: str, *, what: str = "query", params: Mapping[str, Any] | None = None) -> Any:
+        """The Spark DataFrame of one DuckDB query (transpiled); nothing is computed yet."""
+        statement = transpile_statement(sql, what)
+        return self.spark.sql(statement.sql, args=dict(params)) if params else self.spark.sql(statement.sql)
+
+    def rows(self, sql: str, *, what: str = "query") -> list[tuple[Any, ...]]:
+        """The rows of one DuckDB query, collected to the driver (counts and other small results)."""
+        return [tuple(r) for r in self.query(sql, what=what).collect()]
+
+    def df(self, sql: str, *, what: str) -> pd.DataFrame:
+        """A (small) query result as pandas, with DuckDB's dtypes: integers with NULLs as Int64."""
+        return to_pandas(self.query(sql, what=what))
+
+    def register(self, name: str, frame: pd.DataFrame) -> None:
+        """Make a (small) pandas frame readable as the table `name` (through Arrow, types kept)."""
+        self.spark.createDataFrame(arrow_table(frame)).createOrReplaceTempView(name)
+
+    def unregister(self, name: str) -> None:
+        """Forget a frame registered with `register`."""
+        self.spark.catalog.dropTempView(name)
+
+    def copy_to_parquet(self, query: str, path: Path) -> Path:
+        """Write the rows of a DuckDB `query` (transpiled) to one parquet file at `path`, in its order."""
+        return self.write_frame(self.query(query, what=path.name), path)
+
+    def write_frame(self, frame: Any, path: Path) -> Path:
+        """Write a Spark DataFrame to one zstd parquet file at `path` atomically, rows in its order."""
+        staging = Path(tempfile.mkdtemp(prefix="dosewise-spark-"))
+        try:
+            frame.coalesce(1).write.mode("overwrite").option("compression", "zstd").parquet(
+                str(staging / "out")
+            )
+            parts = sorted((staging / "out").glob("part-*.parquet"))
+            with atomic_path(path) as tmp:
+                if parts:
+                    shutil.move(str(parts[0]), tmp)
+                else:  # no rows and no file: an empty table of the frame's columns
+                    to_pandas(frame.limit(0)).to_parquet(tmp, index=False, compression="zstd")
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return path
+
     def count(self, name: str) -> int:
         """Rows of a built concept (the only value collected to the driver)."""
         return int(self.spark.table(name).count())
@@ -158,22 +251,11 @@ class SparkCatalog:
             for k in ("stay_id", "subject_id", "hadm_id", "charttime", "starttime", "hr")
             if k in frame.columns
         ]
-        ordered = frame.orderBy(*keys, *[c for c in frame.columns if c not in keys])
-        staging = Path(tempfile.mkdtemp(prefix=f"dosewise-spark-{name}-"))
-        try:
-            ordered.coalesce(1).write.mode("overwrite").option("compression", "zstd").parquet(
-                str(staging / "out")
-            )
-            (part,) = sorted((staging / "out").glob("part-*.parquet"))
-            with atomic_path(path) as tmp:
-                shutil.move(str(part), tmp)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-        return path
+        return self.write_frame(frame.orderBy(*keys, *[c for c in frame.columns if c not in keys]), path)
 
     def close(self) -> None:
         """Stop the Spark session."""
         self.spark.stop()
 
 
-__all__ = ["SparkCatalog"]
+__all__ = ["SparkCatalog", "arrow_table", "materialize", "to_pandas"]

@@ -13,6 +13,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import warnings
 from typing import Any
 from urllib.parse import urlparse
@@ -39,8 +40,10 @@ class SparkSettings(StrictConfig):
         description="Spark Connect / Databricks Connect URL (sc://HOST:PORT); replaces `master` when set.",
     )
     conf: dict[str, str] = Field(
-        default_factory=lambda: {"spark.sql.shuffle.partitions": "8", "spark.driver.memory": "2g"},
-        description="Extra Spark settings (spark.executor.memory, ...); shuffle partitions 8 suit local[N].",
+        default_factory=dict,
+        description="Extra Spark settings (spark.executor.memory, spark.sql.shuffle.partitions, ...); they "
+        "override the local defaults of `session_defaults` (shuffle partitions = local cores, AQE "
+        "coalescing to 16 MB partitions, 2 GB driver).",
     )
     connect_timeout_s: float = Field(
         default=5.0, gt=0, le=300, description="Seconds to wait for the master or remote to answer."
@@ -122,6 +125,46 @@ def check_reachable(url: str, timeout_s: float) -> None:
         )
 
 
+def local_cores(master: str) -> int | None:
+    """N of `local[N]` (all cores for `local[*]` and `local`); None for a cluster master."""
+    if not master.startswith("local"):
+        return None
+    match = re.fullmatch(r"local(?:\[(\d+|\*)(?:,\s*\d+)?\])?", master.strip())
+    if match is None or match.group(1) in (None, "*"):
+        return os.cpu_count() or 1
+    return max(1, int(match.group(1)))
+
+
+def session_defaults(settings: SparkSettings) -> dict[str, str]:
+    """Settings every session starts with; `settings.conf` overrides any of them.
+
+    Spark's own defaults suit clusters and large data: 200 shuffle partitions make every join and
+    aggregate of a small or local job schedule 200 tasks, most of them empty. On `local[N]` the
+    shuffle partitions are N; adaptive execution (AQE) then coalesces small partitions towards 16 MB
+    instead of keeping one per core (`parallelismFirst = false`). Arrow moves the small frames the ETL
+    collects or registers (cohort, stays, stay keys) between pandas and Spark. Python workers use this
+    interpreter on `local[N]` (on a cluster the executors need dosewise installed in theirs).
+    """
+    conf = {
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.timestampType": "TIMESTAMP_NTZ",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.adaptive.enabled": "true",
+        "spark.sql.adaptive.coalescePartitions.enabled": "true",
+        "spark.sql.adaptive.coalescePartitions.parallelismFirst": "false",
+        "spark.sql.adaptive.advisoryPartitionSizeInBytes": "16m",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+    }
+    cores = None if settings.remote else local_cores(settings.master)
+    if cores is not None:
+        conf.update({
+            "spark.sql.shuffle.partitions": str(cores),
+            "spark.default.parallelism": str(cores),
+            "spark.driver.memory": "2g",
+        })
+    return conf
+
+
 def start_session(settings: SparkSettings) -> Any:
     """A `SparkSession` on `settings` (timestamps without time zone, UTC, no UI, quiet logs)."""
     check_spark_available()
@@ -140,12 +183,11 @@ def start_session(settings: SparkSettings) -> Any:
             ) from exc
     else:
         builder = builder.master(settings.master).config("spark.ui.enabled", "false")
-    conf = {
-        "spark.sql.session.timeZone": "UTC",
-        "spark.sql.timestampType": "TIMESTAMP_NTZ",
-        "spark.ui.showConsoleProgress": "false",
-        **settings.conf,
-    }
+    conf = {**session_defaults(settings), **settings.conf}
+    if settings.remote:  # a Connect server owns its static settings (driver memory, Python)
+        conf = {k: v for k, v in conf.items() if k.startswith("spark.sql.")}
+    if not settings.remote and local_cores(settings.master) is not None:
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # pyspark reads it, not a setting
     for key, value in conf.items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
@@ -154,4 +196,7 @@ def start_session(settings: SparkSettings) -> Any:
     return session
 
 
-__all__ = ["SparkSettings", "check_reachable", "check_spark_available", "start_session"]
+__all__ = [
+    "SparkSettings", "check_reachable", "check_spark_available", "local_cores", "session_defaults",
+    "start_session",
+]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -23,18 +24,29 @@ WHY = {"icustays": "each ICU stay becomes one episode", "admissions": "each stay
        "one admission", "patients": "each stay takes age, sex and date of death from one patient"}
 
 
-def check_unique_keys(con: duckdb.DuckDBPyConnection, version: str, files: Mapping[str, Path]) -> None:
+def _repeats_sql(table: str, key: str, spark: bool) -> str:
+    """Repeated keys, their rows and their distinct rows (the whole row compared: DuckDB's row value,
+    on Spark the row as JSON, which keeps NULLs apart from values)."""
+    q, row = ("`", "to_json(struct(*))") if spark else ('"', f'"{table}"')
+    return (
+        f"SELECT count(*), coalesce(sum(n), 0), coalesce(sum(d), 0) FROM (SELECT {q}{key}{q}, count(*) AS n, "
+        f"count(DISTINCT t) AS d FROM (SELECT {q}{key}{q}, {row} AS t FROM {q}{table}{q}) "
+        f"GROUP BY {q}{key}{q} HAVING count(*) > 1)"
+    )
+
+
+def check_unique_keys(con: Any, version: str, files: Mapping[str, Path]) -> None:
     """Raise `BadInputError` (exit 2) when a key column of icustays, admissions or patients repeats.
 
+    `con` is a DuckDB connection or a `SparkCatalog` (the check runs where the raw tables are).
     Exact duplicate rows and rows that disagree are told apart in the message, since the fix differs."""
+    spark = not isinstance(con, duckdb.DuckDBPyConnection)
     for table, key in UNIQUE_KEYS[version].items():
         if table not in files:
             continue
-        repeated, rows, distinct_rows = con.execute(
-            f'SELECT count(*), coalesce(sum(n), 0), coalesce(sum(d), 0) FROM (SELECT "{key}", count(*) AS n, '
-            f'count(DISTINCT t) AS d FROM (SELECT "{key}", "{table}" AS t FROM "{table}") GROUP BY "{key}" '
-            "HAVING count(*) > 1)"
-        ).fetchone() or (0, 0, 0)
+        sql = _repeats_sql(table, key, spark)
+        found = tuple(con.spark.sql(sql).collect()[0]) if spark else con.execute(sql).fetchone()
+        repeated, rows, distinct_rows = found or (0, 0, 0)
         if not repeated:
             continue
         kind = ("exact duplicate rows" if distinct_rows == repeated
