@@ -18,6 +18,7 @@ from dosewise.data_schemas import BadInputError, make_quarantine
 from dosewise.data_schemas.raw_registry import DELIVERED_PREFIX, PLANNED_PREFIX
 from dosewise.data_schemas.sql_checks import literal, quote
 
+from ..sepsis.stage_sql import run_sql_file
 from ..simulators.oncology_omop import concept_map
 from .cycles import regimen_table
 from .mapping import unit_table
@@ -35,10 +36,12 @@ VARIABLE_UNITS = {
     "tumour_size_mm": "tumour_size_mm",
 }
 DEFAULT_INTERVAL_DAYS = 21
-#: Birth date from year, month and day of birth (January / the 1st where missing; NULL if invalid).
+#: Birth date from year, month and day of birth (January / the 1st where missing; NULL if invalid),
+#: as in pipelines/sql/chemo/mapped_measurements.sql (a portable TRY_CAST of the ISO date).
 BIRTH_SQL = (
-    "TRY(make_date(year_of_birth, CAST(coalesce(month_of_birth, 1) AS BIGINT), "
-    "CAST(coalesce(day_of_birth, 1) AS BIGINT)))"
+    "TRY_CAST(CAST(CAST(year_of_birth AS BIGINT) AS VARCHAR)"
+    " || '-' || lpad(CAST(CAST(coalesce(month_of_birth, 1) AS BIGINT) AS VARCHAR), 2, '0')"
+    " || '-' || lpad(CAST(CAST(coalesce(day_of_birth, 1) AS BIGINT) AS VARCHAR), 2, '0') AS DATE)"
 )
 
 
@@ -168,36 +171,17 @@ def mapped_measurements(
     meas = cmap[(cmap["omop_table"] == "measurement") & (cmap.index != "anc_nadir")]  # nadir: same code
     by_id = {int(k): v for k, v in zip(meas["concept_id"], meas.index, strict=True) if k}
     by_source = dict(zip(meas["source_value"], meas.index, strict=False))
-    register_table(con, "_by_id", pd.DataFrame({"concept_id": list(by_id), "variable": list(by_id.values())}))
-    register_table(
-        con, "_by_src", pd.DataFrame({"source": list(by_source), "variable": list(by_source.values())})
-    )
+    by_id_frame = pd.DataFrame({"concept_id": list(by_id), "variable": list(by_id.values())})
+    register_table(con, "rule_measurement_concepts", by_id_frame)
+    by_source_frame = pd.DataFrame({"source": list(by_source), "variable": list(by_source.values())})
+    register_table(con, "rule_measurement_sources", by_source_frame)
     units = unit_table().rename(columns={"variable": "canon"}).drop_duplicates(["canon", "unit"])
     canon = pd.DataFrame({"variable": list(VARIABLE_UNITS), "canon": list(VARIABLE_UNITS.values())})
-    register_table(con, "_canon", canon)
-    register_table(con, "_units", units[["canon", "unit", "multiply"]].astype({"multiply": float}))
-    con.execute(
-        f"""CREATE OR REPLACE TABLE _mm AS
-        WITH life AS (
-            SELECT p.person_id, {BIRTH_SQL} AS birth, d.death FROM person p
-            LEFT JOIN (SELECT person_id, min(death_date) AS death FROM death GROUP BY 1) d USING (person_id)),
-        m AS (SELECT m.*, coalesce(i.variable, s.variable) AS variable
-            FROM measurement m LEFT JOIN _by_id i ON m.measurement_concept_id = i.concept_id
-            LEFT JOIN _by_src s ON m.measurement_source_value = s.source)
-        SELECT m.person_id, m.measurement_id, m.measurement_date, m.variable, m.value_as_number,
-            m.unit_source_value, m._row,
-            m.variable IS NOT NULL AND f._row IS NULL AS dup,
-            coalesce(m.measurement_date < l.birth OR m.measurement_date > l.death, false) AS outside,
-            CASE WHEN m.variable = 'ecog' THEN 1.0 ELSE u.multiply END AS factor
-        FROM m LEFT JOIN life l USING (person_id)
-        LEFT JOIN (SELECT min(_row) AS _row FROM m WHERE variable IS NOT NULL  -- the first of equal rows
-            GROUP BY person_id, measurement_date, variable, value_as_number, unit_source_value) f
-            ON m._row = f._row
-        LEFT JOIN _canon c ON m.variable = c.variable
-        LEFT JOIN _units u ON c.canon = u.canon AND coalesce(m.unit_source_value, '') = u.unit"""
-    )
+    register_table(con, "rule_canonical_units", canon)
+    register_table(con, "rule_unit_factors", units[["canon", "unit", "multiply"]].astype({"multiply": float}))
+    run_sql_file(con, "mapped_measurements", folder="chemo")
     extra["measurement_rows_not_in_concept_map"] = count(
-        con, "SELECT count(*) FROM _mm WHERE variable IS NULL"
+        con, "SELECT count(*) FROM mapped_measurements WHERE variable IS NULL"
     )
     steps = (
         (
@@ -215,7 +199,7 @@ def mapped_measurements(
         quarantine.append(
             _quarantine(
                 con,
-                f"SELECT {cols} FROM _mm WHERE {kept} AND {where} ORDER BY _row",
+                f"SELECT {cols} FROM mapped_measurements WHERE {kept} AND {where} ORDER BY _row",
                 stage="omop_measurement",
                 rule=rule,
                 column=column,
@@ -226,5 +210,5 @@ def mapped_measurements(
         kept += f" AND NOT ({where})"
     con.execute(
         "CREATE OR REPLACE VIEW meas AS SELECT person_id AS patient_id, measurement_date, variable, "
-        f"value_as_number * factor AS value, _row FROM _mm WHERE {kept}"
+        f"value_as_number * factor AS value, _row FROM mapped_measurements WHERE {kept}"
     )

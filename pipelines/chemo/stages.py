@@ -4,7 +4,7 @@ stages: read this list to find where any table, frame or output column is made.
 Each stage is named after the module that implements it, declares what it reads and what it makes
 (DuckDB tables, pandas frames, output files) and lists its SQL files (`pipelines/sql/chemo/`, one
 table each, run in this order; the tables whose SQL depends on the concept map or on the drugs
-found, `dx`, `cyc`, `_mm`/`meas` and `_rows`, are built in `omop_sql.py` / `omop_cycles.py`).
+found, `dx`, `cyc`, `meas` and `_rows`, are built in `omop_sql.py` / `omop_cycles.py`).
 Stages after `sources` run per patient batch (`stage_runs.py`); every stage writes its row and
 quarantine counts to the manifest (`RunManifest.stages`). Trial records (one row per patient) run
 `trial_pipeline.py` instead.
@@ -21,9 +21,11 @@ CHEMO_STAGES: tuple[Stage, ...] = (
           ("registry export or OMOP CDM files", "truth/behaviour.parquet (simulator)",
            "rules/omop_concepts.csv", "rules/chemo_units.csv", "rules/chemo_regimens.csv", "config"),
           ("person", "drug_exposure", "measurement", "observation", "death", "episode", "episode_event",
-           "dx", "cyc", "meas", "cycle_schedule", "placed_measurements", "graded_cycles", "outcome_dates",
+           "dx", "cyc", "mapped_measurements", "meas", "cycle_schedule", "placed_measurements",
+           "graded_cycles", "outcome_dates",
            "_bucket", "_rows", "rows frame", "quarantine/sources.parquet"),
-          sql=("cycle_schedule", "placed_measurements", "graded_cycles", "outcome_dates"),
+          sql=("mapped_measurements", "cycle_schedule", "placed_measurements", "graded_cycles",
+               "outcome_dates"),
           summary="detect the format; OMOP: tables checked row by row in DuckDB (omop.py), cycles from "
                   "episodes and drug exposures, measurements by the concept map (omop_sql.py), placed on "
                   "the cycles (SQL files), read in patient batches (omop_cycles.py); registry: the "
