@@ -74,9 +74,8 @@ class ChemoRewardConfig(StrictConfig):
         "pipelines/chemo/censoring.py); in cycle trajectories each cycle's penalties are divided by G "
         "at the cycle's scheduled day too; every episode ends terminal. The value estimated is then the "
         "value had no one been lost to follow-up (censoring independent of the outcome). G is estimated over "
-        "the patients processed together: the whole export for registries, each batch of "
-        "`input.batch_patients` for OMOP (each batch's G is consistent; outputs then depend on the batch "
-        "size).",
+        "all patients of the run (OMOP input in patient batches too: G is fitted once, between the "
+        "two passes, so outputs do not depend on the batch size).",
     )
     censoring_strata: Literal["none", "first_action"] = Field(
         default="first_action",

@@ -18,6 +18,8 @@ full-outcome value (Robins & Rotnitzky 1992; Bang & Tsiatis 2000; `censoring.py`
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
@@ -70,19 +72,36 @@ def patient_outcomes(patients: pd.DataFrame, config: ChemoRewardConfig) -> pd.Da
     )
 
 
+CensoringCurves = dict[int, Callable[[np.ndarray], np.ndarray]]
+
+
+def censoring_curves(outcomes: pd.DataFrame, strata: np.ndarray) -> CensoringCurves:
+    """G per stratum: the reverse Kaplan-Meier of the follow-up of the patients of `outcomes`
+    (from `patient_outcomes`; `strata` aligned with it). A run in patient batches fits them once
+    on all patients and passes them to every batch."""
+    censored = outcomes["end_reason"].to_numpy() == "censored"
+    time = outcomes["endpoint_days"].to_numpy(np.float64)
+    return {
+        int(s): censoring_survival_curve(time[strata == s], ~censored[strata == s]) for s in np.unique(strata)
+    }
+
+
 def censoring_weights(
-    outcomes: pd.DataFrame, strata: np.ndarray, days: np.ndarray, patient_of_day: np.ndarray
+    outcomes: pd.DataFrame,
+    strata: np.ndarray,
+    days: np.ndarray,
+    patient_of_day: np.ndarray,
+    curves: CensoringCurves | None = None,
 ) -> np.ndarray:
     """1 / G(day-) for each (patient, day) pair, G the reverse Kaplan-Meier of the follow-up in the
-    patient's stratum (`outcomes` from `patient_outcomes`, `strata` aligned with it)."""
+    patient's stratum (`outcomes` from `patient_outcomes`, `strata` aligned with it; `curves`
+    fitted beforehand, else on these patients)."""
     weights = np.ones(len(days))
     row_of = pd.Index(outcomes["patient_id"].to_numpy()).get_indexer(patient_of_day)
     stratum_of = strata[row_of]
-    censored = outcomes["end_reason"].to_numpy() == "censored"
-    time = outcomes["endpoint_days"].to_numpy(np.float64)
+    fitted = curves if curves is not None else censoring_curves(outcomes, strata)
     for stratum in np.unique(strata):
-        rows = strata == stratum
-        g = censoring_survival_curve(time[rows], ~censored[rows])
+        g = fitted[int(stratum)]
         at = stratum_of == stratum
         weights[at] = 1.0 / np.maximum(g(days[at]), 1e-12)
     return weights
@@ -94,8 +113,12 @@ def rewards_and_ends(
     reward: ChemoRewardConfig,
     episode: ChemoEpisodeConfig,
     decision_days: np.ndarray | None = None,
+    curves: CensoringCurves | None = None,
 ) -> pd.DataFrame:
     """`reward`, `terminal`, `timeout` for each row of `cycles` (sorted by patient and cycle).
+
+    `curves`: G per stratum fitted on all patients of the run (`censoring_curves`), for a run in
+    patient batches; None fits them on the patients of `outcomes`.
 
     `decision_days` (days from the patient's first cycle to each cycle's scheduled start) place the
     cycle penalties in time for `reward.censoring = "ipcw_km"`; None: the records hold no loss to
@@ -114,9 +137,10 @@ def rewards_and_ends(
         ids = cycles["patient_id"].to_numpy()
         strata = _censoring_strata(cycles, outcomes, reward)
         if decision_days is not None:
-            penalties = penalties * censoring_weights(outcomes, strata, np.asarray(decision_days, float), ids)
+            days = np.asarray(decision_days, float)
+            penalties = penalties * censoring_weights(outcomes, strata, days, ids, curves)
         horizon = np.full(len(cycles), float(reward.horizon_days))
-        outcome = outcome * censoring_weights(outcomes, strata, horizon, ids)
+        outcome = outcome * censoring_weights(outcomes, strata, horizon, ids, curves)
         terminal = last_np
         timeout = np.zeros(len(cycles), dtype=bool)
     values = penalties + outcome
@@ -127,7 +151,18 @@ def _censoring_strata(cycles: pd.DataFrame, outcomes: pd.DataFrame, reward: Chem
     """Censoring stratum of each patient of `outcomes`: 0 (pooled) or the first cycle's action bin."""
     if reward.censoring_strata == "none" or "action" not in cycles.columns:
         return np.zeros(len(outcomes), dtype=np.int64)
-    first = cycles.groupby("patient_id", sort=False)["action"].first()
+    return censoring_strata(first_actions(cycles), outcomes, reward)
+
+
+def first_actions(cycles: pd.DataFrame) -> pd.Series:
+    """Each patient's first cycle action bin (`cycles` sorted by patient and cycle, with `action`)."""
+    return cycles.groupby("patient_id", sort=False)["action"].first()
+
+
+def censoring_strata(first: pd.Series, outcomes: pd.DataFrame, reward: ChemoRewardConfig) -> np.ndarray:
+    """Censoring stratum of each patient of `outcomes` from the first actions `first` (by patient)."""
+    if reward.censoring_strata == "none":
+        return np.zeros(len(outcomes), dtype=np.int64)
     return np.asarray(first.reindex(outcomes["patient_id"].to_numpy()).fillna(-1).to_numpy(np.int64))
 
 

@@ -54,11 +54,18 @@ from .canonical import HELD_PREFIX, canonical_cycles, canonical_patients, fill_l
 from .config import ChemoPipelineConfig
 from .cycles import apply_cycle_rules, unknown_regimen_error
 from .manifests import episode_id_function, episode_ids
-from .rewards import reward_description
+from .rewards import (
+    CensoringCurves,
+    censoring_curves,
+    censoring_strata,
+    first_actions,
+    patient_outcomes,
+    reward_description,
+)
 from .sources import ChemoSource, CycleBatches, covered_by, detect_chemo_source, open_chemo_source
 from .stages import STAGE_NAMES
 from .states import LAB_COLUMNS, STATE_COLUMNS
-from .trajectories import assemble
+from .trajectories import add_actions, assemble
 from .units import convert_units
 
 STAGES = STAGE_NAMES
@@ -110,6 +117,8 @@ class ChemoRun:
     episode_ids: dict[str, str] | None = None
     splits: pd.DataFrame | None = None
     has_prob: bool = False
+    first_actions: list[pd.Series] = field(default_factory=list)  # per batch, for the censoring strata
+    censoring: CensoringCurves | None = None
 
     @contextmanager
     def clock(self, stage: str) -> Iterator[StageTotals]:
@@ -186,6 +195,8 @@ def _batch_units_and_states(run: ChemoRun, kept: pd.DataFrame, j: int, part: Pat
             run.missing[col] += n
         write_table_atomic(held, part)
         run.parts.append((j, part, patients))
+        if run.config.reward.censoring == "ipcw_km":  # G is fitted on all patients between the passes
+            run.first_actions.append(first_actions(add_actions(cycles, run.config.actions.rdi_edges)))
         t.rows_in += len(converted)
         first = str(cycles["patient_id"].iloc[0])
         if run.first_cycle is None or first < run.first_cycle[0]:
@@ -254,6 +265,10 @@ def _after_first_pass(run: ChemoRun, batches: CycleBatches) -> None:
     patients = pd.concat([p for _, _, p in run.parts], ignore_index=True)
     run.patients = patients.sort_values("patient_id", kind="stable").reset_index(drop=True)
     run.episode_ids, run.splits = episode_ids(run.patients, run.config, run.ids)
+    if run.first_actions:  # reward.censoring = ipcw_km: G per stratum from all patients, once
+        outcomes = patient_outcomes(run.patients, run.config.reward)
+        strata = censoring_strata(pd.concat(run.first_actions), outcomes, run.config.reward)
+        run.censoring = censoring_curves(outcomes, strata)
     sources = run.totals["sources"]
     sources.rows_in = batches.n_read
     sources.quarantine.insert(0, batches.boundary_quarantine())
@@ -279,7 +294,8 @@ def second_pass(run: ChemoRun, batches: CycleBatches, bar: Any) -> None:
                 t.rows_out += len(cycles)
             with run.clock("trajectories") as t:
                 behaviour = batches.behaviour(j) if run.has_prob else None
-                traj = assemble(cycles, patients, config, run.need("episode_ids"), behaviour, sd, interval)
+                traj = assemble(cycles, patients, config, run.need("episode_ids"), behaviour, sd, interval,
+                                run.censoring)
                 traj = validate_frame(traj, schema, "chemo trajectories")
                 t.rows_in += len(cycles)
                 t.rows_out += len(traj)

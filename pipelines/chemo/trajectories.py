@@ -20,7 +20,7 @@ from dosewise.data_schemas import columns as c
 from ..binning import discretize_doses
 from ..simulators.oncology_policy import OPTIONS, option_rdi, rdi_bin_probabilities, rdi_density
 from .config import ChemoPipelineConfig
-from .rewards import patient_outcomes, rewards_and_ends
+from .rewards import CensoringCurves, patient_outcomes, rewards_and_ends
 from .states import STATE_COLUMNS, cycle_states
 
 
@@ -71,11 +71,13 @@ def assemble(
     behaviour: pd.DataFrame | None,
     dose_noise_sd: float,
     interval_days: float | None = None,
+    censoring: CensoringCurves | None = None,
 ) -> pd.DataFrame:
     """One trajectory row per cycle with every contract column (see module doc).
 
     `interval_days`: the planned interval the behaviour probabilities are of (default: the first
-    cycle's; a run in batches passes the whole run's first).
+    cycle's); `censoring`: G per stratum for `reward.censoring = "ipcw_km"` (default: fitted on
+    these patients). A run in batches passes both from the whole run.
     """
     states = cycle_states(cycles, patients)
     frame = add_actions(cycles, config.actions.rdi_edges)
@@ -83,7 +85,7 @@ def assemble(
     decision_days = (frame["cycle_start_date"] - first).dt.days.to_numpy(np.float64) - frame[c.DELAY_DAYS]
     outcomes = patient_outcomes(patients, config.reward)
     days = decision_days.to_numpy(np.float64)
-    ends = rewards_and_ends(frame, outcomes, config.reward, config.episode, days)
+    ends = rewards_and_ends(frame, outcomes, config.reward, config.episode, days, censoring)
     frame = pd.concat(
         [
             frame[

@@ -7,11 +7,15 @@ from __future__ import annotations
 import importlib
 import json
 import re
+import shutil
 from importlib.resources import files
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
+from dosewise.data_schemas import columns as c
+from dosewise.pipelines import ChemoPipelineConfig, run_chemo_pipeline
 from dosewise.pipelines.chemo.stage_runs import STAGES
 from dosewise.pipelines.chemo.stages import CHEMO_STAGES, SQL_FOLDER, STAGE_NAMES
 from dosewise.pipelines.sepsis.stage_sql import stage_sql
@@ -67,3 +71,22 @@ def test_the_stage_list_names_its_modules_and_declares_every_table_it_reads() ->
         listed += stage.sql
     on_disk = sorted(e.name.removesuffix(".sql") for e in SQL_DIR.iterdir() if e.name.endswith(".sql"))
     assert sorted(listed) == on_disk  # every chemo SQL file belongs to exactly one stage
+
+
+def test_ipcw_censoring_is_fitted_on_all_patients_not_per_batch(sources: Path, tmp_path: Path) -> None:
+    src = tmp_path / "censored"
+    shutil.copytree(sources / "omop", src)
+    obs = pd.read_csv(src / "observation.csv", dtype=str, keep_default_na=False)
+    lost = (obs["observation_source_value"] == "last_followup") & (obs["person_id"].astype(int) % 3 == 0)
+    obs.loc[lost, "observation_date"] = (pd.to_datetime(obs.loc[lost, "observation_date"])
+                                         - pd.Timedelta(days=150)).dt.strftime("%Y-%m-%d")
+    obs.to_csv(src / "observation.csv", index=False)
+    frames = []
+    for batch in (100_000, 7):
+        settings = {"output": {"id_salt": "censor-salt-0123456789"}, "reward": {"censoring": "ipcw_km"},
+                    "input": {"batch_patients": batch, "unknown_regimen": "quarantine"}}
+        out = tmp_path / f"out{batch}"
+        run_chemo_pipeline(ChemoPipelineConfig(**settings), src, out, show_progress=False)
+        frames.append(pd.read_parquet(out / "trajectories.parquet"))
+    assert frames[0][c.REWARD].max() > 1.0  # some outcome rewards were divided by G < 1
+    pd.testing.assert_frame_equal(frames[0], frames[1], check_exact=True)
