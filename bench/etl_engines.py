@@ -35,8 +35,9 @@ from etl_sepsis import GENERATE, PEAK, reused, rows_per_stay, run_child
 
 from dosewise.data_schemas.console import print_table
 
-# Spark's JVM is a child of the Python process: its CPU time and VmHWM are read from /proc before
-# the interpreter exits (the JVM lives until then).
+# Spark's JVM is a child of the Python process: its CPU time (with that of the Python workers it
+# started and reaped) and VmHWM are read from /proc before the interpreter exits (the JVM lives
+# until then). The workers' memory is not in the peak RSS.
 ENGINE_RUN = (
     PEAK
     + """
@@ -55,7 +56,9 @@ def jvm_children():
         if int(stat[1]) == os.getpid():
             hwm = [int(l.split()[1]) for l in status.splitlines() if l.startswith("VmHWM")]
             ticks = os.sysconf("SC_CLK_TCK")
-            found.append(((int(stat[11]) + int(stat[12])) / ticks, (hwm[0] if hwm else 0) / 2**20))
+            # utime + stime, and cutime + cstime: the Python worker daemon and its pandas UDF
+            # workers, which the JVM starts and reaps when the session stops
+            found.append((sum(int(x) for x in stat[11:15]) / ticks, (hwm[0] if hwm else 0) / 2**20))
     return found
 start = time.perf_counter()
 conf = dict(kv.split("=", 1) for kv in sys.argv[5].split(",") if kv)
