@@ -3,11 +3,12 @@ the selection regret and the rank correlation of the validation estimates with t
 
 The data: clinician episodes simulated with a seed the tests do not use (7), 20,000 of them in the
 train split (plus 5,000 validation and 5,000 test episodes). The sweep: pessimistic model-based
-planning over `min_count` x `penalty` x `gamma` (12 trials), selected by the shipped rule, the WIS
-one-sided 95 % lower bound on validation with an ESS floor. The validation OPE also computes tabular
-FQE fitted on the validation episodes themselves (`fqe.fit_split = same`: independent of the train
-episodes the planner fitted; fitted on train it would score the planner's own model, which is
-optimistic), and a second table shows what selecting by each computed estimator would have picked.
+planning over `min_count` x `penalty` x `gamma` (12 trials), selected as `sweep_demo` selects: the
+one-sided 95 % lower bound of tabular FQE fitted on the validation episodes themselves
+(`fqe.fit_split = same`: independent of the train episodes the planner fitted; fitted on train it
+would score the planner's own model, which is optimistic), with the WIS ESS floor. The validation OPE
+also computes WIS, and a second table shows what selecting by each computed estimator would pick
+(`--set selection.estimator=WIS` selects by WIS).
 The behaviour model is fitted once for the whole sweep (`behaviour.cache_dir`, set by the sweep).
 `--set` changes any sweep key. Goals (issue 17): selected >= 0.83, regret <= 0.005; clinicians 0.782,
 optimum 0.875.

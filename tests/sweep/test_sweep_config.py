@@ -61,9 +61,9 @@ def test_empty_space_and_empty_values(tmp_path: Path) -> None:
 
 
 def test_selection_estimator_must_be_computed(tmp_path: Path) -> None:
-    code, output = _sweep(tmp_path, "selection.estimator=FQE")
+    code, output = _sweep(tmp_path, "evaluate.settings.estimators=['WIS']")  # sweep_demo selects by FQE
     assert code == 2 and "`selection.estimator` must be one of the estimators" in output
-    code, output = _sweep(tmp_path, "selection.estimator=FQE", "evaluate.settings.estimators=['FQE']")
+    code, output = _sweep(tmp_path, "evaluate.settings.estimators=['FQE']")
     assert code == 2 and "must have WIS (or IS)" in output
     assert not (tmp_path / "s").exists()
 
