@@ -38,7 +38,7 @@ def _config(out: Path, args: argparse.Namespace):  # type: ignore[no-untyped-def
     return load_sweep_config("sweep_demo", [
         f"out={str(out)!r}", f"data.episodes={args.episodes}", f"train.settings.n_steps={args.steps}",
         f"search.space={SPACE}", f"search.seeds={seeds}", "evaluate.settings.estimators=['WIS']",
-        "evaluate.settings.n_bootstrap=200", "selection.min_ess=1",
+        "evaluate.settings.n_bootstrap=200", "selection.estimator='WIS'", "selection.min_ess=1",
     ])
 
 
