@@ -24,6 +24,9 @@ KEYS = ["patient_id", "cycle_number"]
 ROW_KEYS = ["cycle_number"]
 ID_COLUMN = "patient_id"
 STAGE = "cycles"
+# OMOP input: a cycle's drug exposures whose concept is not in the map (quarantined at the boundary
+# with `input.unknown_regimen = quarantine`); such a cycle's delivered dose is incomplete.
+UNKNOWN_DRUG_EXPOSURES = "unknown_drug_exposures"
 
 
 @dataclass
@@ -92,6 +95,21 @@ def unknown_regimen_error(counts: dict[str, int]) -> BadInputError:
     )
 
 
+def _unknown_drug_cycles(result: CycleResult) -> None:
+    """A cycle with a quarantined (unmapped) drug exposure is not a hold: its delivered dose is
+    unknown, so the cycle and the patient's later ones are quarantined (as for a cycle-number gap)."""
+    if UNKNOWN_DRUG_EXPOSURES not in result.cycles:
+        return
+    truncate_at(
+        result,
+        (result.cycles[UNKNOWN_DRUG_EXPOSURES] > 0).to_numpy(),
+        "cycle_with_unknown_drug",
+        "a drug exposure of this cycle has a concept not in the map (quarantined): delivered dose incomplete",
+        UNKNOWN_DRUG_EXPOSURES,
+    )
+    result.cycles = result.cycles.drop(columns=UNKNOWN_DRUG_EXPOSURES)
+
+
 def apply_cycle_rules(frame: pd.DataFrame, on_unknown_regimen: str, max_rdi: float) -> CycleResult:
     """Duplicates, regimens, cycle numbering, dates, doses and BSA (see module doc)."""
     result = CycleResult(frame.reset_index(drop=True))
@@ -108,6 +126,7 @@ def apply_cycle_rules(frame: pd.DataFrame, on_unknown_regimen: str, max_rdi: flo
         "two different rows share this patient's cycle number",
         "cycle_number",
     )
+    _unknown_drug_cycles(result)
     c = result.cycles
     expected = c.groupby("patient_id", sort=False).cumcount() + 1
     truncate_at(

@@ -20,7 +20,7 @@ from dosewise.data_schemas.sql_checks import literal, quote
 
 from ..sepsis.stage_sql import run_sql_file
 from ..simulators.oncology_omop import concept_map
-from .cycles import regimen_table
+from .cycles import UNKNOWN_DRUG_EXPOSURES, regimen_table
 from .mapping import unit_table
 from .omop import count, register_table
 
@@ -106,6 +106,10 @@ def _drugs(con: duckdb.DuckDBPyConnection, on_unknown: str, quarantine: list[pd.
                 key="drug_exposure_id",
             )
         )
+    con.execute(  # their cycles are incomplete: quarantined by the cycle rules, not read as holds
+        "CREATE OR REPLACE TABLE _unknown_drug_cycles AS SELECT episode_id, count(*) AS n FROM dx "
+        "WHERE drug IS NULL GROUP BY 1"
+    )
     con.execute("DELETE FROM dx WHERE drug IS NULL")
     return [r[0] for r in con.execute("SELECT DISTINCT drug FROM dx ORDER BY drug").fetchall()]
 
@@ -152,12 +156,14 @@ def cycle_episodes(
             coalesce(reg.regimen, 'unknown') AS regimen,
             coalesce(w.start, e.episode_start_date) AS cycle_start_date{delivered}{planned},
             coalesce(p.cycle_days, {DEFAULT_INTERVAL_DAYS})::DOUBLE AS planned_interval_days,
+            coalesce(u.n, 0)::BIGINT AS {UNKNOWN_DRUG_EXPOSURES},
             row_number() OVER (ORDER BY e.person_id, e.episode_number NULLS LAST,
                 coalesce(w.start, e.episode_start_date) NULLS LAST, e._row, reg.reg_row NULLS LAST) - 1
                 AS _key
         FROM episode e LEFT JOIN reg ON e.episode_parent_id = reg.parent_id
         LEFT JOIN _wide w ON e.episode_id = w.episode_id
         LEFT JOIN _plans p ON reg.regimen = p.regimen
+        LEFT JOIN _unknown_drug_cycles u ON e.episode_id = u.episode_id
         WHERE e.episode_concept_id = {int(cmap.loc["treatment_cycle", "concept_id"])}"""
     )
     return drugs

@@ -217,6 +217,8 @@ def test_omop_unknown_drug_concept_and_measurements_outside_life(
         run_chemo_pipeline(ChemoPipelineConfig(**SALT), src, tmp_path / "o", show_progress=False)
     rules, _ = _run(src, tmp_path, input={"unknown_regimen": "quarantine"})
     assert rules["unknown_drug_concept"] == 1 and rules["measurement_outside_life"] >= 1
+    # the exposure's cycle is incomplete, not a hold: it is quarantined (and the patient's later cycles)
+    assert rules["cycle_with_unknown_drug"] == 1
 
 
 def test_check_sources_recognises_registry_and_omop(clean: dict[str, Path], tmp_path: Path) -> None:
