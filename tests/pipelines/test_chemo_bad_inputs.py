@@ -221,6 +221,20 @@ def test_omop_unknown_drug_concept_and_measurements_outside_life(
     assert rules["cycle_with_unknown_drug"] == 1
 
 
+def test_unknown_drug_cycle_with_the_simulator_truth_is_quarantined_not_held(tmp_path: Path) -> None:
+    """With the truth attached, a cycle read as a hold that the simulated clinicians never gave had
+    behaviour_prob 0 and stopped the run; the incomplete cycle is now quarantined instead."""
+    src = tmp_path / "omop"
+    write_synthetic_oncology(src, 30, seed=4, fmt="omop", file_format="csv")
+    drugs = pd.read_csv(src / "drug_exposure.csv")
+    drugs.loc[[0, 7], "drug_concept_id"] = 999999002
+    drugs.to_csv(src / "drug_exposure.csv", index=False)
+    rules, _ = _run(src, tmp_path, input={"unknown_regimen": "quarantine"})
+    assert rules["unknown_drug_concept"] == 2 and 1 <= rules["cycle_with_unknown_drug"] <= 2
+    traj = pd.read_parquet(tmp_path / "out" / "trajectories.parquet")
+    assert (traj["behaviour_prob"] > 0).all()
+
+
 def test_check_sources_recognises_registry_and_omop(clean: dict[str, Path], tmp_path: Path) -> None:
     for fmt, label in (("registry", "Flat cycle-level registry"), ("omop", "OMOP CDM v5.4")):
         result = CliRunner().invoke(app, ["etl", "check-sources", "--source", str(clean[fmt])])
