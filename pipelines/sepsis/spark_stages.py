@@ -21,13 +21,12 @@ from typing import Any
 
 import pandas as pd
 
+from dosewise.data_schemas import columns as c
 from dosewise.data_schemas import (
-    TrajectoryDatasetInfo,
     trajectory_schema_for,
     validate_frame,
     write_table_atomic,
 )
-from dosewise.data_schemas import columns as c
 from dosewise.data_schemas.quarantine import QUARANTINE_COLUMNS
 
 from ..cleaning.imputation import FILLED, fill_remaining, fill_values_from
@@ -39,7 +38,7 @@ from .actions import edge_quantiles, edges_from_quantiles
 from .binning import pivot_binned
 from .doses import fluid_in_windows, quarantine_doses
 from .outputs import cohort_table
-from .stage_runs import STAGE_RUNS, SepsisRun
+from .stage_runs import STAGE_RUNS, SepsisRun, trajectory_info
 from .stage_sql import count_rows, run_sql_file
 from .states import add_derived, fill_rules, hold_states, make_grid, pivot_measurements, state_columns
 from .trajectories import (
@@ -50,7 +49,6 @@ from .trajectories import (
     exclusion_funnel,
     finite_states,
     post_binning_exclusions,
-    reward_description,
 )
 
 DOSE_COLUMNS = ["fluid_ml", "fluid_raw_ml", c.NOREPI_EQ_MCG_KG_MIN]
@@ -202,13 +200,8 @@ def trajectories(run: SepsisRun, log: StageLog) -> None:
     grid = run.spark_frames["grid"].withColumnRenamed("fluid_ml", fluid_col).withColumnRenamed(
         "fluid_raw_ml", raw_col)
     edges = _dose_edges(run, grid, fluid_col)
+    run.info = trajectory_info(run, edges)
     n = config.actions.bins_per_dose
-    run.info = TrajectoryDatasetInfo(
-        state_columns=run.states, n_actions=n * n,
-        continuous_action_columns=[fluid_col, c.NOREPI_EQ_MCG_KG_MIN],
-        action_bin_edges=edges, action_grid=[n, n], bin_hours=h,
-        ids_pseudonymised=config.output.pseudonymize_ids, reward_description=reward_description(config),
-    )
     schema, states_ = trajectory_schema_for(run.info), run.states
     columns = [c.EPISODE_ID, c.STEP, c.BIN_START, *states_, fluid_col, raw_col,
                c.NOREPI_EQ_MCG_KG_MIN, c.ACTION, c.REWARD, c.TERMINAL, c.TIMEOUT]

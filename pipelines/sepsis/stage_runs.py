@@ -248,6 +248,17 @@ def states(run: SepsisRun, log: StageLog) -> None:
             rows_quarantined=len(excl.quarantined))
 
 
+def trajectory_info(run: SepsisRun, edges: Any) -> TrajectoryDatasetInfo:
+    """The dataset description both engines write: states, the n x n dose grid and its edges."""
+    config, n = run.config, run.config.actions.bins_per_dose
+    return TrajectoryDatasetInfo(
+        state_columns=run.states, n_actions=n * n,
+        continuous_action_columns=[c.fluid_column(run.h), c.NOREPI_EQ_MCG_KG_MIN],
+        action_bin_edges=edges, action_grid=[n, n], bin_hours=run.h,
+        ids_pseudonymised=config.output.pseudonymize_ids, reward_description=reward_description(config),
+    )
+
+
 def trajectories(run: SepsisRun, log: StageLog) -> None:
     """Action bins (fit on train), rewards and episode ends; the validated trajectories frame."""
     config, h, cohort_frame = run.config, run.h, run.need("cohort")
@@ -263,13 +274,7 @@ def trajectories(run: SepsisRun, log: StageLog) -> None:
                c.NOREPI_EQ_MCG_KG_MIN, c.ACTION, c.REWARD, c.TERMINAL, c.TIMEOUT]
     traj = finite_states(grid, run.states)[columns]
     traj = traj.sort_values([c.EPISODE_ID, c.STEP], kind="stable").reset_index(drop=True)
-    n = config.actions.bins_per_dose
-    run.info = TrajectoryDatasetInfo(
-        state_columns=run.states, n_actions=n * n,
-        continuous_action_columns=[fluid_col, c.NOREPI_EQ_MCG_KG_MIN],
-        action_bin_edges=edges, action_grid=[n, n], bin_hours=h,
-        ids_pseudonymised=config.output.pseudonymize_ids, reward_description=reward_description(config),
-    )
+    run.info = trajectory_info(run, edges)
     run.traj = validate_frame(traj, trajectory_schema_for(run.info), "sepsis trajectories")
     run.grid = grid
     log.set(len(grid), len(run.traj))
