@@ -9,6 +9,7 @@ from pydantic import Field, field_validator
 
 from dosewise.data_schemas import StrictConfig
 
+from ..sources.spark_engine import SparkSettings
 from .mapping import RegistryMapping
 
 TOXICITY_CATEGORIES = (
@@ -155,6 +156,13 @@ class ChemoPipelineConfig(StrictConfig):
 
     kind: Literal["chemo_pipeline"] = Field(default="chemo_pipeline", description="Config kind.")
     seed: int = Field(default=0, description="Seed of the patient-level split.")
+    engine: Literal["duckdb", "spark"] = Field(
+        default="duckdb",
+        description="Engine of the cycle ETL (OMOP CDM or flat registry input): in-process DuckDB and "
+        "pandas, or Spark (`spark`: the OMOP checks and SQL transpiled by sqlglot, the per-patient "
+        "stages as grouped pandas UDFs; needs pyspark and Java 17+). Trial records run on DuckDB only.",
+    )
+    spark: SparkSettings = Field(default_factory=SparkSettings, description="Spark master/remote, settings.")
     input: ChemoInputConfig = Field(default_factory=ChemoInputConfig, description="Input format.")
     actions: ChemoActionConfig = Field(default_factory=ChemoActionConfig, description="RDI bins.")
     reward: ChemoRewardConfig = Field(default_factory=ChemoRewardConfig, description="Rewards.")

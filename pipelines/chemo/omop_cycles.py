@@ -27,14 +27,14 @@ from dosewise.data_schemas.validation import split_valid
 from ..sepsis.stage_sql import run_sql_file
 from ..simulators.oncology_omop import concept_map
 from .config import TOXICITY_CATEGORIES, ChemoPipelineConfig
-from .omop import load_tables, omop_connection, register_table
+from .omop import Tables, fetch, load_tables, omop_connection, register_table, run
 from .omop_sql import BIRTH_SQL, cycle_episodes, mapped_measurements
 
 #: The SQL files (pipelines/sql/chemo/) that place measurements and observations on the cycles.
 PLACING_SQL = ("cycle_schedule", "placed_measurements", "graded_cycles", "outcome_dates")
 
 
-def place_on_cycles(con: duckdb.DuckDBPyConnection) -> None:
+def place_on_cycles(con: Tables) -> None:
     """Tables `cycle_schedule`, `placed_measurements`, `graded_cycles`, `outcome_dates` (module doc).
 
     Each as-of match is a join within the patient and a window of dates, keeping the latest row
@@ -56,7 +56,7 @@ def place_on_cycles(con: duckdb.DuckDBPyConnection) -> None:
         run_sql_file(con, table, settings, folder="chemo")
 
 
-def patient_buckets(con: duckdb.DuckDBPyConnection, episode_id: Callable[[list[str]], list[str]],
+def patient_buckets(con: Tables, episode_id: Callable[[list[str]], list[str]],
                     batch_patients: int) -> int:
     """Table `_bucket`: each patient of `cyc` in a batch of `batch_patients`, in episode-id order.
 
@@ -64,7 +64,7 @@ def patient_buckets(con: duckdb.DuckDBPyConnection, episode_id: Callable[[list[s
     batches' trajectories, written one after another, are the whole run's in order. Returns the
     number of batches.
     """
-    people = [r[0] for r in con.execute("SELECT DISTINCT patient_id FROM cyc ORDER BY 1").fetchall()]
+    people = [r[0] for r in fetch(con, "SELECT DISTINCT patient_id FROM cyc ORDER BY 1")]
     ids = episode_id([str(p) for p in people])
     order = sorted(range(len(people)), key=ids.__getitem__)
     bucket = [0] * len(people)
@@ -75,15 +75,23 @@ def patient_buckets(con: duckdb.DuckDBPyConnection, episode_id: Callable[[list[s
     return max(bucket, default=-1) + 1
 
 
-def cycle_rows_table(con: duckdb.DuckDBPyConnection) -> None:
+def columns_of(con: Tables, table: str) -> list[str]:
+    """The column names of `table`."""
+    if isinstance(con, duckdb.DuckDBPyConnection):
+        return [str(r[0]) for r in con.execute(f"DESCRIBE {quote(table)}").fetchall()]
+    return list(con.spark.table(table).columns)
+
+
+def cycle_rows_table(con: Tables) -> None:
     """Table `_rows`: cycles with every placed value and the patient's birth, sex and death, by batch."""
     cmap = concept_map()
     male, female = (int(cmap.loc[k, "concept_id"]) for k in ("male", "female"))
-    has_source = "gender_source_value" in [r[0] for r in con.execute("DESCRIBE person").fetchall()]
+    has_source = "gender_source_value" in columns_of(con, "person")
     sex = f"CASE p.gender_concept_id WHEN {male} THEN 'M' WHEN {female} THEN 'F' END"
     if has_source:
         sex = f"coalesce({sex}, p.gender_source_value)"
-    con.execute(
+    run(
+        con,
         f"""CREATE OR REPLACE TABLE _rows AS WITH pp AS (
             SELECT person_id AS patient_id, {BIRTH_SQL} AS birth_date, {sex} AS sex FROM person p),
         dd AS (SELECT person_id AS patient_id, min(death_date) AS death_date FROM death GROUP BY 1)
@@ -102,6 +110,12 @@ def cycle_rows(con: duckdb.DuckDBPyConnection, bucket: int) -> pd.DataFrame:
     frame = con.execute(
         "SELECT * EXCLUDE (_key, _bucket) FROM _rows WHERE _bucket = $b ORDER BY _key", {"b": bucket}
     ).df()
+    return registry_shaped(frame)
+
+
+def registry_shaped(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows of `_rows` (in `_key` order) as a registry export reads: dates as datetime64[ns], counts
+    in 1e9/L, patient ids as strings."""
     for col in DATE_COLUMNS:
         frame[col] = pd.to_datetime(frame[col]).astype("datetime64[ns]")
     frame["anc_unit"] = "10^9/L"

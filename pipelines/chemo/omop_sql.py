@@ -11,7 +11,7 @@ rules/chemo_units.csv does not know. Ties keep file order (`_row`), as a stable 
 
 from __future__ import annotations
 
-import duckdb
+import numpy as np
 import pandas as pd
 
 from dosewise.data_schemas import BadInputError, make_quarantine
@@ -22,7 +22,7 @@ from ..sepsis.stage_sql import run_sql_file
 from ..simulators.oncology_omop import concept_map
 from .cycles import UNKNOWN_DRUG_EXPOSURES, regimen_table
 from .mapping import unit_table
-from .omop import count, register_table
+from .omop import Tables, count, fetch, frame, register_table, run
 
 VARIABLE_UNITS = {
     "anc": "anc_1e9_per_l",
@@ -46,7 +46,7 @@ BIRTH_SQL = (
 
 
 def _quarantine(
-    con: duckdb.DuckDBPyConnection,
+    con: Tables,
     sql: str,
     *,
     stage: str,
@@ -59,13 +59,13 @@ def _quarantine(
 
     The person stays out of `row_key`, in its own column, for the writer to pseudonymise.
     """
-    rows = con.execute(sql).df()
+    rows = frame(con, sql)
     return make_quarantine(
         rows, stage=stage, rule=rule, column=column, reason=reason, key_columns=[key], id_column="person_id"
     )
 
 
-def _drugs(con: duckdb.DuckDBPyConnection, on_unknown: str, quarantine: list[pd.DataFrame]) -> list[str]:
+def _drugs(con: Tables, on_unknown: str, quarantine: list[pd.DataFrame]) -> list[str]:
     """Table `dx`: each cycle's linked drug exposures with the drug's name; unknown concepts handled."""
     cmap = concept_map()
     known = cmap[cmap["omop_table"] == "drug_exposure"]
@@ -74,8 +74,9 @@ def _drugs(con: duckdb.DuckDBPyConnection, on_unknown: str, quarantine: list[pd.
         con, "_drug_map", pd.DataFrame({"concept_id": list(name_of), "drug": list(name_of.values())})
     )
     field = int(cmap.loc["drug_exposure_event_field", "concept_id"])
-    con.execute(
-        "CREATE OR REPLACE TABLE dx AS SELECT ev.episode_id, ev._row AS ev_row, d.drug_exposure_id, "
+    run(
+        con,
+        "CREATE OR REPLACE TABLE _dx AS SELECT ev.episode_id, ev._row AS ev_row, d.drug_exposure_id, "
         "d.person_id, d.drug_concept_id, d.drug_exposure_start_date, d.quantity, m.drug "
         "FROM episode_event ev "
         "JOIN drug_exposure d ON ev.event_id = d.drug_exposure_id "
@@ -83,9 +84,8 @@ def _drugs(con: duckdb.DuckDBPyConnection, on_unknown: str, quarantine: list[pd.
         f"WHERE ev.episode_event_field_concept_id = {field}"
     )
     counts = dict(
-        con.execute(
-            "SELECT drug_concept_id, count(*) AS n FROM dx WHERE drug IS NULL GROUP BY 1 ORDER BY n DESC, 1"
-        ).fetchall()
+        fetch(con, "SELECT drug_concept_id, count(*) AS n FROM _dx WHERE drug IS NULL GROUP BY 1 "
+                   "ORDER BY n DESC, 1")
     )
     if counts and on_unknown == "error":
         raise BadInputError(
@@ -97,7 +97,7 @@ def _drugs(con: duckdb.DuckDBPyConnection, on_unknown: str, quarantine: list[pd.
         quarantine.append(
             _quarantine(
                 con,
-                "SELECT drug_exposure_id, person_id, drug_concept_id FROM dx WHERE drug IS NULL "
+                "SELECT drug_exposure_id, person_id, drug_concept_id FROM _dx WHERE drug IS NULL "
                 "ORDER BY ev_row",
                 stage="omop_drug_exposure",
                 rule="unknown_drug_concept",
@@ -106,16 +106,15 @@ def _drugs(con: duckdb.DuckDBPyConnection, on_unknown: str, quarantine: list[pd.
                 key="drug_exposure_id",
             )
         )
-    con.execute(  # their cycles are incomplete: quarantined by the cycle rules, not read as holds
-        "CREATE OR REPLACE TABLE _unknown_drug_cycles AS SELECT episode_id, count(*) AS n FROM dx "
-        "WHERE drug IS NULL GROUP BY 1"
-    )
-    con.execute("DELETE FROM dx WHERE drug IS NULL")
-    return [r[0] for r in con.execute("SELECT DISTINCT drug FROM dx ORDER BY drug").fetchall()]
+    run(con,  # their cycles are incomplete: quarantined by the cycle rules, not read as holds
+        "CREATE OR REPLACE TABLE _unknown_drug_cycles AS SELECT episode_id, count(*) AS n FROM _dx "
+        "WHERE drug IS NULL GROUP BY 1")
+    run(con, "CREATE OR REPLACE TABLE dx AS SELECT * FROM _dx WHERE drug IS NOT NULL")
+    return [str(r[0]) for r in fetch(con, "SELECT DISTINCT drug FROM dx ORDER BY drug")]
 
 
 def cycle_episodes(
-    con: duckdb.DuckDBPyConnection, on_unknown: str, quarantine: list[pd.DataFrame]
+    con: Tables, on_unknown: str, quarantine: list[pd.DataFrame]
 ) -> list[str]:
     """Table `cyc`: one row per Treatment Cycle episode in (patient, cycle, start) order, `_key` 0.. .
 
@@ -125,29 +124,27 @@ def cycle_episodes(
     cmap = concept_map()
     drugs = _drugs(con, on_unknown, quarantine)
     regimens = regimen_table()
-    register_table(con, "_plan", regimens[["regimen", "drug", "planned_dose_mg_per_m2", "cycle_days"]])
+    plan = regimens[["regimen", "drug", "planned_dose_mg_per_m2", "cycle_days"]]
+    register_table(con, "_plan", plan.assign(_i=np.arange(1, len(plan) + 1, dtype="int64")))  # file order
     plans = "".join(
         f", max(CASE WHEN drug = {literal(d)} THEN planned_dose_mg_per_m2 END)::DOUBLE "
         f"AS {quote(PLANNED_PREFIX + d)}"
         for d in drugs
     )
-    con.execute(  # per regimen: planned dose of each drug found, and the first row's cycle length
+    run(con,  # per regimen: planned dose of each drug found, and the first row's cycle length
         f"CREATE OR REPLACE TABLE _plans AS SELECT regimen, arg_min(cycle_days, _i) AS cycle_days{plans} "
-        "FROM (SELECT *, row_number() OVER () AS _i FROM _plan) GROUP BY regimen"
-    )
+        "FROM _plan GROUP BY regimen")
     wide = "".join(
         f", max(CASE WHEN drug = {literal(d)} THEN mg END) AS {quote(DELIVERED_PREFIX + d)}" for d in drugs
     )
-    con.execute(
-        "CREATE OR REPLACE TABLE _per AS SELECT episode_id, drug, coalesce(sum(quantity), 0.0) AS mg, "
-        "min(drug_exposure_start_date) AS start FROM dx GROUP BY episode_id, drug"
-    )
-    con.execute(
-        f"CREATE OR REPLACE TABLE _wide AS SELECT episode_id, min(start) AS start{wide} FROM _per GROUP BY 1"
-    )
+    run(con, "CREATE OR REPLACE TABLE _per AS SELECT episode_id, drug, coalesce(sum(quantity), 0.0) AS mg, "
+             "min(drug_exposure_start_date) AS start FROM dx GROUP BY episode_id, drug")
+    run(con, f"CREATE OR REPLACE TABLE _wide AS SELECT episode_id, min(start) AS start{wide} FROM _per "
+             "GROUP BY 1")
     delivered = "".join(f", w.{quote(DELIVERED_PREFIX + d)}" for d in drugs)
     planned = "".join(f", p.{quote(PLANNED_PREFIX + d)}" for d in drugs)
-    con.execute(
+    run(
+        con,
         f"""CREATE OR REPLACE TABLE cyc AS
         WITH reg AS (
             SELECT episode_id AS parent_id, episode_source_value AS regimen, _row AS reg_row FROM episode
@@ -170,7 +167,7 @@ def cycle_episodes(
 
 
 def mapped_measurements(
-    con: duckdb.DuckDBPyConnection, quarantine: list[pd.DataFrame], extra: dict[str, int]
+    con: Tables, quarantine: list[pd.DataFrame], extra: dict[str, int]
 ) -> None:
     """Table `meas`: measurements found by the concept map, inside life, units converted (see module doc)."""
     cmap = concept_map()
@@ -214,7 +211,8 @@ def mapped_measurements(
             )
         )
         kept += f" AND NOT ({where})"
-    con.execute(
+    run(
+        con,
         "CREATE OR REPLACE VIEW meas AS SELECT person_id AS patient_id, measurement_date, variable, "
         f"value_as_number * factor AS value, _row FROM mapped_measurements WHERE {kept}"
     )

@@ -18,7 +18,7 @@ from typing import Any
 import duckdb
 
 from ..sources.duckdb_catalog import MimicCatalog
-from ..sources.spark_catalog import SparkCatalog
+from ..sources.spark_catalog import SparkCatalog, SparkTables
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ def stage_sql(table: str, folder: str = "sepsis") -> StageSql:
     return StageSql(table, sql, _header_list(sql, "depends"), _header_list(sql, "params"))
 
 
-def run_sql_file(con: duckdb.DuckDBPyConnection | MimicCatalog | SparkCatalog, table: str,
+def run_sql_file(con: duckdb.DuckDBPyConnection | MimicCatalog | SparkTables, table: str,
                  settings: Mapping[str, Any] | None = None, folder: str = "sepsis") -> None:
     """Make `table` from its SQL file, passing the file's declared parameters from `settings`
     (on Spark the file is transpiled and the table is a checkpointed temporary view)."""
@@ -52,7 +52,7 @@ def run_sql_file(con: duckdb.DuckDBPyConnection | MimicCatalog | SparkCatalog, t
     if missing:
         raise KeyError(f"{table}.sql needs the settings {missing}")
     params = {p: (settings or {})[p] for p in item.params}
-    if isinstance(con, MimicCatalog | SparkCatalog):
+    if isinstance(con, MimicCatalog | SparkTables):
         where = f"stage table `{table}` (pipelines/sql/{folder}/{table}.sql)"
         con.execute(item.sql, what=where, params=params)
     else:

@@ -85,12 +85,95 @@ def to_pandas(frame: Any) -> pd.DataFrame:
     return out
 
 
-class SparkCatalog:
-    """A Spark session holding the raw tables, the rule tables and the concept views."""
+class SparkTables:
+    """Tables of a Spark session as persisted temporary views, run with DuckDB SQL (transpiled).
+
+    The engine-neutral half of the catalog: `execute`, `query`, `rows`, `df`, `register`, `write_frame`,
+    the same calls `MimicCatalog` answers for DuckDB. `SparkCatalog` adds the MIMIC raw tables and
+    concepts; the chemotherapy ETL's OMOP tables are made on it directly (`chemo/spark_omop.py`).
+    """
+
+    def __init__(self, spark: Any) -> None:
+        self.spark = spark
+
+    def execute(self, sql: str, *, what: str, params: Mapping[str, Any] | None = None) -> None:
+        """Run one DuckDB statement on Spark (transpiled): `CREATE [OR REPLACE] TABLE name AS query`
+        becomes the persisted temporary view `name`; `$name` parameters become Spark `:name` markers."""
+        statement = transpile_statement(sql, what)
+        frame = self.spark.sql(statement.sql, args=dict(params)) if params else self.spark.sql(statement.sql)
+        if statement.table is not None:
+            if self.spark.catalog.tableExists(statement.table):
+                self.spark.catalog.dropTempView(statement.table)
+            materialize(frame).createOrReplaceTempView(statement.table)
+
+    def query(self, sql: str, *, what: str = "query", params: Mapping[str, Any] | None = None) -> Any:
+        """The Spark DataFrame of one DuckDB query (transpiled); nothing is computed yet."""
+        statement = transpile_statement(sql, what)
+        return self.spark.sql(statement.sql, args=dict(params)) if params else self.spark.sql(statement.sql)
+
+    def rows(self, sql: str, *, what: str = "query") -> list[tuple[Any, ...]]:
+        """The rows of one DuckDB query, collected to the driver (counts and other small results)."""
+        return [tuple(r) for r in self.query(sql, what=what).collect()]
+
+    def df(self, sql: str, *, what: str) -> pd.DataFrame:
+        """A (small) query result as pandas, with DuckDB's dtypes: integers with NULLs as Int64."""
+        return to_pandas(self.query(sql, what=what))
+
+    def register(self, name: str, frame: pd.DataFrame) -> None:
+        """Make a (small) pandas frame readable as the table `name` (through Arrow, types kept)."""
+        self.spark.createDataFrame(arrow_table(frame)).createOrReplaceTempView(name)
+
+    def unregister(self, name: str) -> None:
+        """Forget a frame registered with `register`."""
+        self.spark.catalog.dropTempView(name)
+
+    def copy_to_parquet(self, query: str, path: Path) -> Path:
+        """Write the rows of a DuckDB `query` (transpiled) to one parquet file at `path`, in its order."""
+        return self.write_frame(self.query(query, what=path.name), path)
+
+    def write_frame(self, frame: Any, path: Path) -> Path:
+        """Write a Spark DataFrame to one zstd parquet file at `path` atomically, rows in its order."""
+        staging = Path(tempfile.mkdtemp(prefix="dosewise-spark-"))
+        try:
+            frame.coalesce(1).write.mode("overwrite").option("compression", "zstd").parquet(
+                str(staging / "out")
+            )
+            parts = sorted((staging / "out").glob("part-*.parquet"))
+            with atomic_path(path) as tmp:
+                if parts:
+                    shutil.move(str(parts[0]), tmp)
+                else:  # no rows and no file: an empty table of the frame's columns
+                    to_pandas(frame.limit(0)).to_parquet(tmp, index=False, compression="zstd")
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return path
+
+    def count(self, name: str) -> int:
+        """Rows of a built concept (the only value collected to the driver)."""
+        return int(self.spark.table(name).count())
+
+    def write_parquet(self, name: str, path: Path) -> Path:
+        """Write a concept to one parquet file at `path`, rows sorted by the source ids (atomically)."""
+        frame = self.spark.table(name)
+        keys = [
+            k
+            for k in ("stay_id", "subject_id", "hadm_id", "charttime", "starttime", "hr")
+            if k in frame.columns
+        ]
+        return self.write_frame(frame.orderBy(*keys, *[c for c in frame.columns if c not in keys]), path)
+
+    def close(self) -> None:
+        """Stop the Spark session."""
+        self.spark.stop()
+
+
+
+class SparkCatalog(SparkTables):
+    """A Spark session holding the raw MIMIC tables, the rule tables and the concept views."""
 
     def __init__(self, layout: SourceLayout, params: Mapping[str, Any], settings: SparkSettings) -> None:
         self.layout = layout
-        self.spark = start_session(settings)
+        super().__init__(start_session(settings))
         self.rules = load_rules()
         for name, frame in self.rules.items():
             self.spark.createDataFrame(
@@ -187,75 +270,5 @@ class SparkCatalog:
         self.built.append(name)
         self.stand_ins.append(name)
 
-    def execute(self, sql: str, *, what: str, params: Mapping[str, Any] | None = None) -> None:
-        """Run one DuckDB statement on Spark (transpiled): `CREATE [OR REPLACE] TABLE name AS query`
-        becomes the persisted temporary view `name`; `$name` parameters become Spark `:name` markers."""
-        statement = transpile_statement(sql, what)
-        frame = self.spark.sql(statement.sql, args=dict(params)) if params else self.spark.sql(statement.sql)
-        if statement.table is not None:
-            if self.spark.catalog.tableExists(statement.table):
-                self.spark.catalog.dropTempView(statement.table)
-            materialize(frame).createOrReplaceTempView(statement.table)
 
-    def query(self, sql: str, *, what: str = "query", params: Mapping[str, Any] | None = None) -> Any:
-        """The Spark DataFrame of one DuckDB query (transpiled); nothing is computed yet."""
-        statement = transpile_statement(sql, what)
-        return self.spark.sql(statement.sql, args=dict(params)) if params else self.spark.sql(statement.sql)
-
-    def rows(self, sql: str, *, what: str = "query") -> list[tuple[Any, ...]]:
-        """The rows of one DuckDB query, collected to the driver (counts and other small results)."""
-        return [tuple(r) for r in self.query(sql, what=what).collect()]
-
-    def df(self, sql: str, *, what: str) -> pd.DataFrame:
-        """A (small) query result as pandas, with DuckDB's dtypes: integers with NULLs as Int64."""
-        return to_pandas(self.query(sql, what=what))
-
-    def register(self, name: str, frame: pd.DataFrame) -> None:
-        """Make a (small) pandas frame readable as the table `name` (through Arrow, types kept)."""
-        self.spark.createDataFrame(arrow_table(frame)).createOrReplaceTempView(name)
-
-    def unregister(self, name: str) -> None:
-        """Forget a frame registered with `register`."""
-        self.spark.catalog.dropTempView(name)
-
-    def copy_to_parquet(self, query: str, path: Path) -> Path:
-        """Write the rows of a DuckDB `query` (transpiled) to one parquet file at `path`, in its order."""
-        return self.write_frame(self.query(query, what=path.name), path)
-
-    def write_frame(self, frame: Any, path: Path) -> Path:
-        """Write a Spark DataFrame to one zstd parquet file at `path` atomically, rows in its order."""
-        staging = Path(tempfile.mkdtemp(prefix="dosewise-spark-"))
-        try:
-            frame.coalesce(1).write.mode("overwrite").option("compression", "zstd").parquet(
-                str(staging / "out")
-            )
-            parts = sorted((staging / "out").glob("part-*.parquet"))
-            with atomic_path(path) as tmp:
-                if parts:
-                    shutil.move(str(parts[0]), tmp)
-                else:  # no rows and no file: an empty table of the frame's columns
-                    to_pandas(frame.limit(0)).to_parquet(tmp, index=False, compression="zstd")
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-        return path
-
-    def count(self, name: str) -> int:
-        """Rows of a built concept (the only value collected to the driver)."""
-        return int(self.spark.table(name).count())
-
-    def write_parquet(self, name: str, path: Path) -> Path:
-        """Write a concept to one parquet file at `path`, rows sorted by the source ids (atomically)."""
-        frame = self.spark.table(name)
-        keys = [
-            k
-            for k in ("stay_id", "subject_id", "hadm_id", "charttime", "starttime", "hr")
-            if k in frame.columns
-        ]
-        return self.write_frame(frame.orderBy(*keys, *[c for c in frame.columns if c not in keys]), path)
-
-    def close(self) -> None:
-        """Stop the Spark session."""
-        self.spark.stop()
-
-
-__all__ = ["SparkCatalog", "arrow_table", "materialize", "to_pandas"]
+__all__ = ["SparkCatalog", "SparkTables", "arrow_table", "materialize", "to_pandas"]
