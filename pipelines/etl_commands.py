@@ -106,14 +106,22 @@ def etl_chemo(
         str | None, typer.Option(help="chemo_registry, chemo_omop or a TOML path (default: detected).")
     ] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override: dotted.key=value.")] = None,
+    engine: EngineOption = None,
+    spark_master: SparkMasterOption = None,
+    spark_remote: SparkRemoteOption = None,
 ) -> None:
-    """Oncology records -> chemotherapy cycle trajectories (RDI action, manifest written last)."""
+    """Oncology records -> chemotherapy cycle trajectories (RDI action, manifest written last).
+
+    `--engine spark` runs the OMOP CDM stages on Spark (`local[2]` unless `--spark-master`/
+    `--spark-remote` or the config's `spark.*` say otherwise); the outputs and the manifest are the
+    same files. A flat registry export and trial records run on DuckDB/pandas only (exit 2 on spark)."""
     from . import ChemoPipelineConfig, config_folder, run_chemo_pipeline
 
     overrides = list(set_ or [])
     if config is None:
         config = "chemo_registry"
         overrides.insert(0, "input.format=auto")
+    overrides += engine_overrides(engine, spark_master, spark_remote)
     cfg = load_config(config, ChemoPipelineConfig, overrides, search=[config_folder()])
     quiet = cli_state(ctx).quiet
     start = time.perf_counter()
@@ -125,6 +133,8 @@ def etl_chemo(
     trial = manifest.extra.get("design") == "trial"
     print_summary("Chemotherapy ETL", [
         ("source", f"{source} ({manifest.extra['source_format']})"),
+        ("engine", cfg.engine if cfg.engine == "duckdb"
+         else f"spark ({cfg.spark.remote or cfg.spark.master})"),
         ("patients (episodes)", manifest.extra["n_episodes"]),
         ("decision steps" if trial else "cycles (steps)", stages["trajectories"].rows_out),
         ("state variables", len(info.state_columns) if info else 0),

@@ -44,7 +44,7 @@ def run(con: Tables, sql: str, what: str = "OMOP tables") -> None:
         con.execute(sql)
 
 
-def fetch(con: Tables, sql: str) -> list[tuple[object, ...]]:
+def fetch(con: Tables, sql: str) -> list[tuple[Any, ...]]:
     """The rows of a (small) query."""
     if isinstance(con, SparkTables):
         return con.rows(sql, what="OMOP tables")
@@ -60,7 +60,7 @@ def frame(con: Tables, sql: str) -> pd.DataFrame:
 
 def count(con: Tables, sql: str) -> int:
     """The single integer `sql` selects (fetched whole, so the connection is free after)."""
-    return int(fetch(con, sql)[0][0])  # type: ignore[call-overload]
+    return int(fetch(con, sql)[0][0])
 
 
 def register_table(con: Tables, name: str, frame: pd.DataFrame) -> None:

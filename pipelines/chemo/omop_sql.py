@@ -83,7 +83,7 @@ def _drugs(con: Tables, on_unknown: str, quarantine: list[pd.DataFrame]) -> list
         "LEFT JOIN _drug_map m ON d.drug_concept_id = m.concept_id "
         f"WHERE ev.episode_event_field_concept_id = {field}"
     )
-    counts = dict(
+    counts: dict[int, int] = dict(
         fetch(con, "SELECT drug_concept_id, count(*) AS n FROM _dx WHERE drug IS NULL GROUP BY 1 "
                    "ORDER BY n DESC, 1")
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dosewise.data_schemas import RunManifest, staged_output
+from dosewise.data_schemas import BadInputError, RunManifest, staged_output
 
 from ..privacy import RunIds, resolve_salt, salt_change_warnings
 from ..runner import StageRunner
@@ -40,6 +40,12 @@ def run_chemo_pipeline(
     ids = RunIds(resolve_salt(out.id_salt, out.id_salt_env) if out.pseudonymize_ids else "")
     warnings = salt_change_warnings(Path(out_dir), ids)
     trial = _trial_mapping(config)
+    if trial is not None and config.engine == "spark":
+        raise BadInputError(
+            "`--engine spark` runs the cycle-level ETL (OMOP CDM input); trial records (design = trial, "
+            "one row per patient) run on DuckDB/pandas only.",
+            "Run it with --engine duckdb (the default) or --set engine=duckdb.",
+        )
     with staged_output(out_dir) as work:
         if trial is not None:
             from .trial_pipeline import run_trial_into
@@ -73,7 +79,12 @@ def _run_into(
     run = ChemoRun(config, source_dir, out_dir, ids, StageRunner(STAGES, show_progress))
     manifest = RunManifest.start("chemo_trajectories", redacted_config(config), seed=config.seed)
     try:
-        run_cycle_stages(run)
+        if config.engine == "spark":
+            from .spark_stages import run_cycle_stages_spark
+
+            run_cycle_stages_spark(run)
+        else:
+            run_cycle_stages(run)
         info = dataset_info(config, run.has_prob)
         extra = {
             **run.notes,

@@ -1,0 +1,140 @@
+"""`dosewise etl chemo --engine spark` end to end: the same synthetic OMOP CDM folder (with dirt planted
+at every stage that quarantines, and the simulator's truth, so behaviour probabilities are attached)
+gives the same cohort, the same row and quarantine counts per stage by rule, the same splits and the
+same trajectories, in the same order, as on DuckDB.
+
+Tolerance: the OMOP SQL adds no floats in another order (its sums are per cycle and drug, its medians
+are picked values), and the per-patient stages are the same pandas functions on the same rows; floats
+are compared to a relative 1e-9 all the same (`test_spark_engine.FLOAT_RTOL`), everything else exactly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from dosewise.app.cli import app
+from dosewise.data_schemas import RunManifest, load_config, read_trajectories
+from dosewise.pipelines import ChemoPipelineConfig, config_folder, write_synthetic_oncology
+
+from .chemo_fingerprint import _plant_omop_dirt
+from .test_spark_engine import assert_same_table
+
+runner = CliRunner()
+N_PATIENTS, SEED = 50, 5
+SETTINGS = ["input.unknown_regimen=quarantine", "output.id_salt='spark-chemo-salt-0123456789'",
+            "reward.censoring=ipcw_km", "reward.censoring_strata=first_action"]
+
+
+def _plant_text_dates(src: Path) -> None:
+    """Dates Spark would read as the first of the year or month and DuckDB refuses (schema quarantine)."""
+    meas = pd.read_csv(src / "measurement.csv", dtype=str, keep_default_na=False)
+    meas.loc[20, "measurement_date"] = "2020"
+    meas.loc[21, "measurement_date"] = "2020-05"
+    meas.to_csv(src / "measurement.csv", index=False)
+
+
+@pytest.fixture(scope="module")
+def both_engines(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One synthetic OMOP folder, run once on each engine through the command line (local[2])."""
+    pytest.importorskip("pyspark")
+    root = tmp_path_factory.mktemp("chemo_engines")
+    write_synthetic_oncology(root / "omop", N_PATIENTS, seed=SEED, fmt="omop", file_format="csv")
+    _plant_omop_dirt(root / "omop")
+    _plant_text_dates(root / "omop")
+    outs = {}
+    for engine in ("duckdb", "spark"):
+        args = ["--quiet", "etl", "chemo", "--source", str(root / "omop"), "--out", str(root / engine),
+                "--config", "chemo_omop", "--engine", engine]
+        for setting in SETTINGS:
+            args += ["--set", setting]
+        if engine == "spark":
+            args += ["--spark-master", "local[2]"]
+        done = runner.invoke(app, args)
+        assert done.exit_code == 0, done.output
+        outs[engine] = root / engine
+    return outs
+
+
+def _stage_counts(manifest: RunManifest) -> list[tuple[Any, ...]]:
+    return [(s.name, s.rows_in, s.rows_out, s.rows_quarantined, s.quarantined_by_rule)
+            for s in manifest.stages]
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_both_engines_give_the_same_cohort_quarantine_and_trajectories(both_engines: dict[str, Path]) -> None:
+    duck, spark = both_engines["duckdb"], both_engines["spark"]
+    m_duck, m_spark = RunManifest.read(duck), RunManifest.read(spark)
+    assert m_spark.config["engine"] == "spark" and m_duck.config["engine"] == "duckdb"
+    assert _stage_counts(m_duck) == _stage_counts(m_spark)
+    sources = {s.name: s for s in m_duck.stages}["sources"].quarantined_by_rule
+    assert sources["measurement_date:coerce_dtype('datetime64[ns]')"] == 2  # the text dates, on both
+    assert sum(s.rows_quarantined for s in m_duck.stages) >= 20 and m_duck.extra["n_episodes"] >= 40
+    assert m_duck.extra["behaviour_prob"].startswith("known")
+    assert m_duck.extra == m_spark.extra  # notes, filled values, unknown concepts, behaviour
+    assert m_duck.inputs == m_spark.inputs and m_duck.dataset == m_spark.dataset
+    files = sorted(str(p.relative_to(duck)) for p in duck.rglob("*.parquet"))
+    assert files == sorted(str(p.relative_to(spark)) for p in spark.rglob("*.parquet"))
+    assert {"trajectories.parquet", "splits.parquet", "cohort.parquet", "quarantine/units.parquet"} <= set(files)
+    for name in files:
+        a, b = pd.read_parquet(duck / name), pd.read_parquet(spark / name)
+        if name == "trajectories.parquet":  # the same rows in the same order
+            assert a["episode_id"].tolist() == b["episode_id"].tolist()
+            assert a["step"].tolist() == b["step"].tolist()
+            assert a["behaviour_prob"].gt(0).all()
+        assert_same_table(a, b, name)
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_spark_chemo_trajectories_read_back_under_the_dataset_contract(both_engines: dict[str, Path]) -> None:
+    frame, manifest = read_trajectories(both_engines["spark"], split="train")
+    assert len(frame) and manifest.dataset is not None and manifest.dataset.has_behaviour_prob
+    assert frame["action"].between(0, manifest.dataset.n_actions - 1).all()
+
+
+@pytest.mark.spark
+def test_rows_are_numbered_in_file_order_across_partitions() -> None:
+    pytest.importorskip("pyspark")
+    from dosewise.pipelines.chemo.spark_omop import with_row_numbers
+    from dosewise.pipelines.sources.spark_engine import SparkSettings, start_session
+
+    spark = start_session(SparkSettings(master="local[2]"))
+    values = [f"v{i}" for i in range(23)]
+    frame = spark.createDataFrame(spark.sparkContext.parallelize([(v,) for v in values], 4), "value string")
+    assert frame.rdd.getNumPartitions() == 4
+    numbered = with_row_numbers(frame).orderBy("_row").collect()
+    assert [r["_row"] for r in numbered] == list(range(1, 24))
+    assert [r["value"] for r in numbered] == values
+
+
+def test_etl_chemo_refuses_spark_for_trial_records_and_flat_registries(tmp_path: Path) -> None:
+    write_synthetic_oncology(tmp_path / "registry", 4, seed=1, fmt="registry")
+    registry = runner.invoke(app, ["etl", "chemo", "--source", str(tmp_path / "registry"),
+                                   "--out", str(tmp_path / "o1"), "--engine", "spark",
+                                   "--set", "output.pseudonymize_ids=false"])
+    assert registry.exit_code == 2, registry.output
+    text = " ".join(registry.output.split())
+    assert "reads OMOP CDM input only" in text and "--engine duckdb" in text
+    trial = runner.invoke(app, ["etl", "chemo", "--source", str(tmp_path), "--out", str(tmp_path / "o2"),
+                                "--config", "registry_colon", "--engine", "spark",
+                                "--set", "output.pseudonymize_ids=false"])
+    assert trial.exit_code == 2, trial.output
+    text = " ".join(trial.output.split())
+    assert "trial records" in text and "DuckDB/pandas only" in text and "--engine duckdb" in text
+    bad = runner.invoke(app, ["etl", "chemo", "--source", str(tmp_path), "--out", str(tmp_path / "o3"),
+                              "--engine", "polars"])
+    assert bad.exit_code == 2 and "must be duckdb or spark" in bad.output
+    assert not any((tmp_path / o).exists() for o in ("o1", "o2", "o3"))
+
+
+def test_a_chemo_config_sets_the_engine_and_spark_master() -> None:
+    config = load_config("chemo_omop", ChemoPipelineConfig, ["engine='spark'", "spark.master='local[3]'"],
+                         search=[config_folder()])
+    assert config.engine == "spark" and config.spark.master == "local[3]"
+    assert load_config("chemo_omop", ChemoPipelineConfig, [], search=[config_folder()]).engine == "duckdb"
