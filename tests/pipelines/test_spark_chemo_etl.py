@@ -80,7 +80,8 @@ def test_both_engines_give_the_same_cohort_quarantine_and_trajectories(both_engi
     assert m_duck.inputs == m_spark.inputs and m_duck.dataset == m_spark.dataset
     files = sorted(str(p.relative_to(duck)) for p in duck.rglob("*.parquet"))
     assert files == sorted(str(p.relative_to(spark)) for p in spark.rglob("*.parquet"))
-    assert {"trajectories.parquet", "splits.parquet", "cohort.parquet", "quarantine/units.parquet"} <= set(files)
+    assert {"trajectories.parquet", "splits.parquet", "cohort.parquet", "quarantine/units.parquet"} \
+        <= set(files)
     for name in files:
         a, b = pd.read_parquet(duck / name), pd.read_parquet(spark / name)
         if name == "trajectories.parquet":  # the same rows in the same order
