@@ -1,5 +1,8 @@
 """The ETL on DuckDB vs Spark local[2], on synthetic MIMIC-IV at 10^6 and 10^7 chartevents rows.
 
+`--pipeline chemo` runs the whole `etl chemo` on synthetic OMOP CDM (`write_synthetic_oncology`,
+csv.gz; `--sizes` are then patients, default 10,000): the OMOP checks and SQL, then the per-patient
+stages as grouped pandas UDFs on Spark; rows per 1 M are OMOP table rows read.
 `--pipeline sepsis` (default) runs the whole `etl sepsis` (`run_sepsis_pipeline`: concepts, cohort,
 stage SQL, the grid and imputation as grouped pandas UDFs on Spark, outputs); `--pipeline concepts`
 runs `write_concept_tables` alone (every concept SQL file: chart/lab measurements, vitals, GCS,
@@ -14,6 +17,7 @@ is made by `bench/etl_sepsis.py`'s generator child (same seed, same rows per sta
     .venv/bin/python bench/etl_engines.py                          # 1e6, 1e7 rows, whole etl sepsis
     .venv/bin/python bench/etl_engines.py --sizes 1000000 --workdir /tmp/etl-bench --reuse
     .venv/bin/python bench/etl_engines.py --pipeline concepts --sizes 1000000
+    .venv/bin/python bench/etl_engines.py --pipeline chemo --sizes 10000 --workdir /tmp/etl-bench --reuse
 
 Spark runs with the session defaults of `spark_engine.session_defaults` (shuffle partitions = the
 local cores, AQE coalescing); `--spark-conf k=v,...` overrides them.
@@ -64,7 +68,15 @@ start = time.perf_counter()
 conf = dict(kv.split("=", 1) for kv in sys.argv[5].split(",") if kv)
 config = SepsisPipelineConfig.model_validate({"engine": sys.argv[3], "spark": {"conf": conf},
                                               "output": {"pseudonymize_ids": False}})
-if sys.argv[4] == "concepts":
+if sys.argv[4] == "chemo":
+    from dosewise.pipelines import ChemoPipelineConfig, run_chemo_pipeline
+    chemo = ChemoPipelineConfig.model_validate({"engine": sys.argv[3], "spark": {"conf": conf},
+                                                "input": {"format": "omop"},
+                                                "output": {"pseudonymize_ids": False}})
+    m = run_chemo_pipeline(chemo, sys.argv[1], sys.argv[2], show_progress=False)
+    rows = {s.name: [s.rows_in, s.rows_out, s.rows_quarantined] for s in m.stages}
+    stages = {s.name: round(s.seconds, 1) for s in m.stages}
+elif sys.argv[4] == "concepts":
     m = write_concept_tables(sys.argv[1], sys.argv[2], config=config)
     rows = m.extra["rows"]
     stages = {}
@@ -86,16 +98,21 @@ print(json.dumps({"seconds": seconds, "cpu_seconds": cpu, "rss_gb": rss, "rows":
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--sizes", default="1000000,10000000", help="target chartevents rows, comma-separated"
+        "--sizes", default=None,
+        help="target chartevents rows (chemo: patients), comma-separated; default 1e6,1e7 (chemo: 10000)",
     )
     parser.add_argument("--engines", default="duckdb,spark")
-    parser.add_argument("--pipeline", choices=("sepsis", "concepts"), default="sepsis")
+    parser.add_argument("--pipeline", choices=("sepsis", "concepts", "chemo"), default="sepsis")
     parser.add_argument("--spark-conf", default="", help="Spark settings k=v,k=v over the defaults")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workdir", type=Path, default=None, help="keep data here (default: temp)")
     parser.add_argument("--reuse", action="store_true", help="reuse data already generated in --workdir")
     args = parser.parse_args()
     os.environ.setdefault("COLUMNS", "200")
+    if args.pipeline == "chemo":
+        chemo_table(args)
+        return
+    args.sizes = args.sizes or "1000000,10000000"
     rows: list[list[str]] = []
     with tempfile.TemporaryDirectory(prefix="dosewise-engines-") as tmp:
         workdir = args.workdir or Path(tmp)
@@ -143,6 +160,42 @@ def main() -> None:
         ],
         rows,
     )
+
+
+def _omop_source(workdir: Path, patients: int, seed: int, reuse: bool) -> Path:
+    """Synthetic OMOP CDM (csv.gz) of `patients` simulated patients, made once per size."""
+    from dosewise.pipelines import write_synthetic_oncology
+
+    raw = workdir / f"omop_{patients}"
+    if not (reuse and (raw / "person.csv.gz").is_file()):
+        write_synthetic_oncology(raw, patients, seed=seed, fmt="omop", file_format="csv.gz")
+    return raw
+
+
+def chemo_table(args: argparse.Namespace) -> None:
+    """`--pipeline chemo`: etl chemo on both engines per size (patients); same stage counts, checked."""
+    rows: list[list[str]] = []
+    with tempfile.TemporaryDirectory(prefix="dosewise-engines-") as tmp:
+        workdir = args.workdir or Path(tmp)
+        for patients in (int(float(s)) for s in (args.sizes or "10000").split(",")):
+            raw = _omop_source(workdir, patients, args.seed, args.reuse)
+            counts = {}
+            for engine in args.engines.split(","):
+                load = os.getloadavg()[0]
+                result = run_child(ENGINE_RUN, str(raw), str(workdir / f"chemo_{engine}_{patients}"), engine,
+                                   "chemo", args.spark_conf)
+                counts[engine] = result["rows"]
+                read = result["rows"]["sources"][0]
+                rows.append([f"{patients:,}", f"{read:,}", f"{result['rows']['trajectories'][1]:,}", engine,
+                             f"{result['seconds']:.1f}", f"{result['cpu_seconds']:.1f}",
+                             f"{result['rss_gb']:.2f}", f"{load:.1f} / {result['load_1min']:.1f}"])
+                print(json.dumps({"patients": patients, "engine": engine, **result}), file=sys.stderr)
+            if len({json.dumps(c, sort_keys=True) for c in counts.values()}) > 1:
+                raise SystemExit(f"the engines' stage counts differ at {patients} patients: {counts}")
+    print_table(f"etl chemo (OMOP csv.gz), DuckDB vs Spark local[2] ({os.cpu_count()} cores; same "
+                "stage counts, checked)",
+                ["patients", "OMOP rows", "cycles", "engine", "wall s", "CPU s", "peak RSS GB",
+                 "load 1 min (start / end)"], rows)
 
 
 if __name__ == "__main__":

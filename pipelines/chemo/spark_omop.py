@@ -34,12 +34,20 @@ from .omop_sql import cycle_episodes, mapped_measurements
 TEXT_DATE = "^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}$"
 
 
+def _partitions(frame: Any) -> int | None:
+    """The number of partitions of `frame`, or None where the session cannot tell (Spark Connect)."""
+    try:
+        return int(frame.rdd.getNumPartitions())
+    except Exception:  # Spark Connect DataFrames have no RDD
+        return None
+
+
 def with_row_numbers(frame: Any) -> Any:
     """`frame` with `_row` = 1, 2, ... in its (file) order, without moving rows to one partition:
     the position inside each partition plus the rows of the partitions before it (counted first)."""
     from pyspark.sql import functions as F
 
-    if frame.rdd.getNumPartitions() == 1:  # a csv file (multi-line csv is read whole), a small parquet
+    if _partitions(frame) == 1:  # a csv file (multi-line csv is read whole), a small parquet
         return frame.withColumn("_row", F.monotonically_increasing_id() + 1)
     tagged = materialize(frame.withColumn("_part", F.spark_partition_id()).withColumn(
         "_id", F.monotonically_increasing_id()))
