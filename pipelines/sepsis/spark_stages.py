@@ -62,9 +62,9 @@ def _by_stay(run: SepsisRun, fn: Any, *frames: Any, types: dict[str, str] | None
 
 def _small(run: SepsisRun, frame: pd.DataFrame, columns: list[str]) -> Any:
     """A per-stay pandas frame (cohort rows) as a Spark DataFrame."""
-    from ..sources.spark_catalog import arrow_table
+    from ..sources.spark_catalog import spark_frame
 
-    return run.need("cat").spark.createDataFrame(arrow_table(frame[columns]))
+    return spark_frame(run.need("cat").spark, frame[columns])
 
 
 def doses(run: SepsisRun, log: StageLog) -> None:

@@ -72,6 +72,18 @@ def arrow_table(frame: pd.DataFrame) -> Any:
     return table
 
 
+def spark_frame(spark: Any, frame: pd.DataFrame) -> Any:
+    """A (small) pandas frame as a Spark DataFrame through Arrow, its column types kept.
+
+    The schema is passed when there are no rows: Spark Connect cannot infer one from an empty table
+    (CANNOT_INFER_EMPTY_SCHEMA), where the classic session takes it from the Arrow schema."""
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    table = arrow_table(frame)
+    schema = None if table.num_rows else from_arrow_schema(table.schema, prefer_timestamp_ntz=True)
+    return spark.createDataFrame(table, schema=schema)
+
+
 def to_pandas(frame: Any) -> pd.DataFrame:
     """A Spark DataFrame as pandas through Arrow: integer columns with NULLs as nullable Int64 (as
     DuckDB gives them), timestamps as datetime64[ns]."""
@@ -121,7 +133,7 @@ class SparkTables:
 
     def register(self, name: str, frame: pd.DataFrame) -> None:
         """Make a (small) pandas frame readable as the table `name` (through Arrow, types kept)."""
-        self.spark.createDataFrame(arrow_table(frame)).createOrReplaceTempView(name)
+        spark_frame(self.spark, frame).createOrReplaceTempView(name)
 
     def unregister(self, name: str) -> None:
         """Forget a frame registered with `register`."""
@@ -271,4 +283,4 @@ class SparkCatalog(SparkTables):
         self.stand_ins.append(name)
 
 
-__all__ = ["SparkCatalog", "SparkTables", "arrow_table", "materialize", "to_pandas"]
+__all__ = ["SparkCatalog", "SparkTables", "arrow_table", "materialize", "spark_frame", "to_pandas"]

@@ -1,0 +1,91 @@
+"""`dosewise etl sepsis --engine spark --spark-remote sc://…` against a real Spark Connect server.
+
+The server is the one pyspark ships (`sbin/start-connect-server.sh`, `local[2]` behind it), started
+for this module on a free port; the client talks to it over gRPC only (no SparkContext on the client
+side), which is how a Databricks or cluster Connect endpoint is used. The run must give what the
+DuckDB engine gives on the same synthetic MIMIC-IV, compared as in `test_spark_sepsis_etl.py`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from dosewise.app.cli import app
+from dosewise.data_schemas import RunManifest
+from dosewise.pipelines.simulators.synthetic_icu import write_synthetic_icu
+
+from .test_spark_sepsis_etl import N_STAYS, SEED, assert_same_outputs
+
+runner = CliRunner()
+START_TIMEOUT_S = 180  # the server's JVM starts in 20-60 s on 2 loaded cores
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _answers(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1.0)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture(scope="module")
+def connect_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Spark Connect server for this module: `sc://localhost:PORT`, stopped afterwards."""
+    pyspark = pytest.importorskip("pyspark")
+    pytest.importorskip("grpc", reason="Spark Connect needs pyspark[connect]")
+    home = Path(pyspark.__file__).parent
+    logs = tmp_path_factory.mktemp("connect-server")
+    port = _free_port()
+    env = {**os.environ, "SPARK_HOME": str(home), "PYSPARK_PYTHON": sys.executable,
+           "SPARK_NO_DAEMONIZE": "1", "SPARK_LOG_DIR": str(logs), "SPARK_PID_DIR": str(logs)}
+    cmd = ["bash", str(home / "sbin" / "start-connect-server.sh"), "--master", "local[2]",
+           "--conf", f"spark.connect.grpc.binding.port={port}", "--conf", "spark.ui.enabled=false",
+           "--conf", "spark.driver.memory=1g", "--conf", "spark.sql.shuffle.partitions=2"]
+    with open(logs / "server.out", "wb") as out:
+        server = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not _answers(port):
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"Spark Connect server did not start: {(logs / 'server.out').read_text()[-2000:]}")
+            time.sleep(1.0)
+        yield f"sc://localhost:{port}"
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_etl_sepsis_through_spark_connect_gives_the_duckdb_trajectories(
+    connect_url: str, tmp_path: Path
+) -> None:
+    write_synthetic_icu(tmp_path / "src", N_STAYS, seed=SEED, show_progress=False)
+    base = ["--quiet", "etl", "sepsis", "--source", str(tmp_path / "src"),
+            "--set", "output.pseudonymize_ids=false"]
+    duck = runner.invoke(app, [*base, "--out", str(tmp_path / "duckdb"), "--engine", "duckdb"])
+    assert duck.exit_code == 0, duck.output
+    remote = runner.invoke(app, [*base, "--out", str(tmp_path / "connect"), "--engine", "spark",
+                                 "--spark-remote", connect_url])
+    assert remote.exit_code == 0, remote.output
+    manifest = RunManifest.read(tmp_path / "connect")
+    assert manifest.config["spark"]["remote"] == connect_url
+    assert_same_outputs(tmp_path / "duckdb", tmp_path / "connect")
