@@ -61,7 +61,8 @@ def connect_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         deadline = time.monotonic() + START_TIMEOUT_S
         while not _answers(port):
             if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"Spark Connect server did not start: {(logs / 'server.out').read_text()[-2000:]}")
+                tail = (logs / "server.out").read_text()[-2000:]
+                pytest.fail(f"Spark Connect server did not start: {tail}")
             time.sleep(1.0)
         yield f"sc://localhost:{port}"
     finally:
