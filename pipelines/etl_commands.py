@@ -112,9 +112,9 @@ def etl_chemo(
 ) -> None:
     """Oncology records -> chemotherapy cycle trajectories (RDI action, manifest written last).
 
-    `--engine spark` runs the OMOP CDM stages on Spark (`local[2]` unless `--spark-master`/
-    `--spark-remote` or the config's `spark.*` say otherwise); the outputs and the manifest are the
-    same files. A flat registry export and trial records run on DuckDB/pandas only (exit 2 on spark)."""
+    `--engine spark` runs the cycle stages (OMOP CDM or registry input) on Spark (`local[2]` unless
+    `--spark-master`/`--spark-remote` or the config's `spark.*` say otherwise); the outputs and the
+    manifest are the same files. Trial records run on DuckDB/pandas only (exit 2 on spark)."""
     from . import ChemoPipelineConfig, config_folder, run_chemo_pipeline
 
     overrides = list(set_ or [])

@@ -32,6 +32,15 @@ def read_registry(source: Path, mapping: RegistryMapping) -> tuple[pd.DataFrame,
     """(valid rows, quarantine of invalid rows, the file read, rows read) of a registry export."""
     path = find_table(source, mapping.file)
     raw = read_table(path)
+    kept, quarantined = registry_rows(raw, mapping, path)
+    return kept, quarantined, path, len(raw)
+
+
+def registry_rows(
+    raw: pd.DataFrame, mapping: RegistryMapping, path: Path
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(valid rows, quarantine) of the raw export rows `raw` (all of `path`, or whole patients of it
+    on Spark): reshaped, mapped and checked against the registry schema."""
     reshaped, q_reshape = reshape_export(raw, mapping)
     frame = apply_mapping(reshaped, mapping)
     missing = [col for col in REQUIRED_COLUMNS if col not in frame.columns]
@@ -49,4 +58,4 @@ def read_registry(source: Path, mapping: RegistryMapping) -> tuple[pd.DataFrame,
     kept = RegistrySchema.validate(split.kept)  # the kept rows, coerced (split_valid keeps them as read)
     parts = [q for q in (q_reshape, split.quarantined) if len(q)]
     quarantined = pd.concat(parts, ignore_index=True) if parts else split.quarantined
-    return kept.reset_index(drop=True), quarantined, path, len(raw)
+    return kept.reset_index(drop=True), quarantined

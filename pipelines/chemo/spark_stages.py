@@ -1,17 +1,18 @@
-"""The cycle-level chemotherapy ETL on Spark (`engine = "spark"`, OMOP CDM input), stage by stage.
+"""The cycle-level chemotherapy ETL on Spark (`engine = "spark"`, OMOP CDM or flat registry input).
 
 The stages are those of `stage_runs.py` (`stages.CHEMO_STAGES`) with the same outputs, counts and
 manifest; what differs on Spark:
 
-- sources: the OMOP files are read and checked on Spark, and the cycle SQL runs there, transpiled
-  (`spark_omop.py`), into the view `_rows` (one row per cycle). There are no patient batches: Spark
-  groups the patients (a hash bucket of the patient id, `apply_by_key`), so every group holds whole
-  patients, as a batch does;
+- sources: OMOP files are read and checked on Spark, and the cycle SQL runs there, transpiled
+  (`spark_omop.py`), into the view `_rows` (one row per cycle); a registry export is read as a Spark
+  DataFrame (`spark_registry.py`) and reshaped, mapped and checked per group of patients. There are
+  no patient batches: Spark groups the patients (a hash bucket of the patient id, `apply_by_key`),
+  so every group holds whole patients, as a batch does;
 - cycles, units and the first half of states (registry schema, cycle rules, unit conversion,
   canonical cycles and patients, labs held forward) run as one grouped pandas UDF per group of
-  patients, calling the same functions as the DuckDB engine (`check_rows`, `apply_cycle_rules`,
-  `convert_units`, `canonical_cycles`, `canonical_patients`, `hold_labs`); the held cycles stay in
-  Spark (`apply_by_key_outputs`);
+  patients, calling the same functions as the DuckDB engine (`check_rows` or `registry_rows`,
+  `apply_cycle_rules`, `convert_units`, `canonical_cycles`, `canonical_patients`, `hold_labs`); the
+  held cycles stay in Spark (`apply_by_key_outputs`);
 - the medians of the held labs are taken on Spark, exactly as `held_medians` takes them (the middle
   value or values of the sorted known values, averaged by numpy);
 - labs filled, trajectories assembled and validated (`fill_labs`, `assemble`, `validate_frame`) run as
@@ -20,21 +21,24 @@ manifest; what differs on Spark:
 
 Collected to the driver, all per patient or aggregate: the quarantine records, the patients frame
 (for episode ids, splits and the IPCW censoring curves, as between the DuckDB passes), each group's
-counts, the first cycle's planned interval, the medians and one row per episode (the cohort table).
-A flat registry export and trial records stay on DuckDB/pandas (`check_spark_input` exits 2).
+counts, the first cycle's planned interval, the medians and one row per episode (the cohort table);
+to learn the UDF outputs' types, the functions also run once on the driver on a few patients' rows.
+Trial records stay on DuckDB/pandas (`pipeline.py` exits 2 for them on Spark).
 """
 
 from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from dosewise.data_schemas import BadInputError, empty_quarantine, trajectory_schema_for, validate_frame
 from dosewise.data_schemas import columns as c
+from dosewise.data_schemas import empty_quarantine, trajectory_schema_for, validate_frame
 from dosewise.data_schemas.quarantine import QUARANTINE_COLUMNS
 
 from ..simulators.oncology_params import load_oncology_parameters
@@ -45,58 +49,76 @@ from .canonical import HELD_PREFIX, canonical_cycles, canonical_patients, fill_l
 from .cycles import apply_cycle_rules
 from .manifests import episode_id_function
 from .omop_cycles import check_rows, registry_shaped
+from .registry import load_mapping, registry_rows
 from .rewards import first_actions
-from .sources import ChemoSource, covered_by, detect_chemo_source
-from .spark_omop import SparkOmop, open_omop_spark
+from .sources import covered_by, detect_chemo_source
+from .spark_omop import open_omop_spark
+from .spark_registry import PATIENT_KEY, SparkRegistry, read_registry_spark, restore_dtypes
 from .stage_runs import ChemoRun, _after_first_pass, _record_stages, _write_tables, dataset_info, per_episode
 from .states import LAB_COLUMNS
 from .trajectories import add_actions, assemble
 from .units import convert_units
 
 KEY = "patient_id"
+ROW = "_file_row"  # a registry row's position in the export (the groups keep file order)
 Q_TYPES = {**dict.fromkeys(QUARANTINE_COLUMNS, "string"), "patient_id": "string", "_stage": "string"}
 #: Sample patients whose rows give the declared dtypes of the UDF outputs (grown when all are quarantined).
 SAMPLE_PATIENTS = (25, 250, None)
 
 
-def check_spark_input(src: ChemoSource) -> None:
-    """Exit 2 for input the Spark engine does not read: a flat registry export (trial records are
-    refused before, in `pipeline.py`)."""
-    if src.format != "omop":
-        raise BadInputError(
-            f"{src.folder} is a flat registry export; `--engine spark` reads OMOP CDM input only (a registry "
-            "export is one table read whole by pandas, so Spark would add a JVM and nothing else).",
-            "Run it with --engine duckdb (the default), or export the records as OMOP CDM.",
-        )
-
-
+@dataclass
 class OmopBoundary:
-    """What `stage_runs._after_first_pass` reads of the batches, for the Spark run (one batch)."""
+    """What `stage_runs._after_first_pass` reads of the batches, for a Spark run (one batch): the
+    quarantine of the checks made before the per-patient stages, files, rows read and notes."""
 
-    def __init__(self, omop: SparkOmop) -> None:
-        self.n_read, self.notes, self.n_batches = omop.n_read, omop.notes, 1
-        self._quarantine = omop.quarantine
+    quarantine: list[pd.DataFrame]
+    files: list[Path]
+    n_read: int
+    notes: dict[str, int]
+    n_batches: int = 1
 
     def boundary_quarantine(self) -> pd.DataFrame:
         """Quarantine records of the table checks, the cycle assembly and the measurements."""
-        parts = [q.rename(columns={"person_id": "patient_id"}) for q in self._quarantine if not q.empty]
+        parts = [q.rename(columns={"person_id": "patient_id"}) for q in self.quarantine if not q.empty]
         return pd.concat(parts, ignore_index=True) if parts else empty_quarantine()
 
 
 def _tag(q: pd.DataFrame, stage: str) -> pd.DataFrame:
-    return q.assign(_stage=stage).reindex(columns=list(Q_TYPES)).astype(object)
+    """Quarantine records as text (ids and failure cases as the writer writes them), with their stage."""
+    out = q.assign(_stage=stage).reindex(columns=list(Q_TYPES))
+    return pd.DataFrame({col: [None if pd.isna(v) else str(v) for v in out[col]] for col in out.columns},
+                        dtype=object)
 
 
 def first_part(
     config: Any, rows_part: pd.DataFrame, behaviour: pd.DataFrame | None
 ) -> dict[str, pd.DataFrame]:
-    """Sources (registry schema), cycles, units and held labs of one group of whole patients, as
+    """The OMOP cycle rows (`_rows`) of one group of whole patients, checked against the registry
+    schema as `omop_cycles.check_rows` checks a batch, then `checked_part`."""
+    rows = registry_shaped(rows_part.sort_values("_key", kind="stable").drop(columns=["_key", "_bucket"])
+                           .reset_index(drop=True))
+    return checked_part(config, *check_rows(rows), behaviour)
+
+
+def registry_part(
+    config: Any, registry: SparkRegistry, raw_part: pd.DataFrame, behaviour: pd.DataFrame | None
+) -> dict[str, pd.DataFrame]:
+    """The export rows of one group of whole patients (in file order), made into the frame pandas
+    reads (`restore_dtypes`), reshaped, mapped and checked (`registry_rows`), then `checked_part`."""
+    raw = raw_part.sort_values(ROW, kind="stable").drop(columns=[PATIENT_KEY, ROW]).reset_index(drop=True)
+    raw = restore_dtypes(raw, registry.dtypes, registry.path.suffix != ".parquet")
+    rows, q = registry_rows(raw, load_mapping(config.input.mapping), registry.path)
+    if behaviour is not None:
+        behaviour = behaviour.drop(columns=[PATIENT_KEY])
+    return checked_part(config, rows, q, behaviour)
+
+
+def checked_part(config: Any, rows: pd.DataFrame, q_sources: pd.DataFrame,
+                 behaviour: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
+    """Cycles, units and held labs of one group of whole patients' checked rows, as
     `stage_runs.first_pass` does per batch: held cycles, patients, quarantine, first actions and the
     group's counts (one JSON row)."""
     counts: dict[str, Any] = {"notes": {}, "missing": {}}
-    rows = registry_shaped(rows_part.sort_values("_key", kind="stable").drop(columns=["_key", "_bucket"])
-                           .reset_index(drop=True))
-    rows, q_sources = check_rows(rows)
     out: dict[str, pd.DataFrame] = {}
     quarantine = [_tag(q_sources, "sources")]
     counts["sources_out"] = len(rows)
@@ -123,18 +145,20 @@ def first_part(
     return out
 
 
-def sample_schemas(fn: Any, frames: tuple[Any, ...], fixed: Schemas) -> dict[str, dict[str, str]]:
+def sample_schemas(
+    fn: Any, frames: tuple[Any, ...], fixed: Schemas, key: str = KEY
+) -> dict[str, dict[str, str]]:
     """The Spark types of `fn`'s outputs, read from its answer on the rows of a few patients (run on
     the driver: per-patient rows, not the table), the sample grown while an output comes out empty;
     `fixed` declares the outputs whose types a sample need not show."""
     from pyspark.sql import functions as F
 
-    keys = frames[0].select(F.col(KEY).cast("string").alias(KEY)).distinct().orderBy(KEY)
+    keys = frames[0].select(F.col(key).cast("string").alias(key)).distinct().orderBy(key)
     ids = [r[0] for r in keys.collect()]
     outputs: dict[str, pd.DataFrame] = {}
     for n in SAMPLE_PATIENTS:
         some = ids[:n] if n is not None else ids
-        parts = [to_pandas(f.where(F.col(KEY).cast("string").isin(some))) for f in frames]
+        parts = [to_pandas(f.where(F.col(key).cast("string").isin(some))) for f in frames]
         outputs = fn(*parts)
         if all(len(frame) for name, frame in outputs.items() if name not in fixed) or len(some) == len(ids):
             break
@@ -172,19 +196,15 @@ def _sum_counts(run: ChemoRun, rows: list[dict[str, Any]]) -> None:
             run.first_cycle = (first[0], float(first[1]))
 
 
-def first_pass_spark(run: ChemoRun, tables: SparkTables, rows: Any, behaviour: Any) -> Any:
-    """Sources (schema), cycles, units and held labs on Spark; returns the held cycles (Spark)."""
+def first_pass_spark(run: ChemoRun, tables: SparkTables, frames: tuple[Any, ...], fn: Any, key: str) -> Any:
+    """Sources (schema), cycles, units and held labs on Spark (`fn` on groups of whole patients by
+    `key`, of the rows and the simulator's truth); returns the held cycles (Spark)."""
     config = run.config
-
-    def fn(part: pd.DataFrame, truth: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
-        return first_part(config, part, truth)
-
-    frames = (rows,) if behaviour is None else (rows, behaviour)
     fixed = {"q": Q_TYPES, "counts": {"json": "string"}, "first": {KEY: "string", "action": "bigint"}}
-    schemas = sample_schemas(fn, frames, fixed)
+    schemas = sample_schemas(fn, frames, fixed, key)
     schemas.setdefault("held", {})
     schemas.setdefault("patients", {})
-    outputs = apply_by_key_outputs(fn, frames, schemas, key=KEY, buckets=shuffle_partitions(tables.spark),
+    outputs = apply_by_key_outputs(fn, frames, schemas, key=key, buckets=shuffle_partitions(tables.spark),
                                    key_type="string")
     _sum_counts(run, [json.loads(r[0]) for r in outputs["counts"].collect()])
     q = to_pandas(outputs["q"])
@@ -272,27 +292,60 @@ def second_pass_spark(run: ChemoRun, tables: SparkTables, held: Any, behaviour: 
         _write_tables(run, per)
 
 
+def _open_omop(run: ChemoRun, tables: SparkTables) -> tuple[Any, tuple[Any, ...], Any, str]:
+    """OMOP input on Spark: (the boundary, the first pass's frames, its function, its key)."""
+    config = run.config
+    omop = open_omop_spark(tables, run.source_dir, config, episode_id_function(config, run.ids))
+    run.need("src").files = omop.files
+    behaviour = _behaviour_frame(run, tables)
+    frames = (tables.spark.table("_rows"),) + (() if behaviour is None else (behaviour,))
+
+    def fn(part: pd.DataFrame, truth: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
+        return first_part(config, part, truth)
+
+    return OmopBoundary(omop.quarantine, omop.files, omop.n_read, omop.notes), frames, fn, KEY
+
+
+def _open_registry(run: ChemoRun, tables: SparkTables) -> tuple[Any, tuple[Any, ...], Any, str]:
+    """A flat registry export on Spark: (the boundary, the first pass's frames, its function, its key)."""
+    from pyspark.sql import functions as F
+
+    from .spark_omop import with_row_numbers
+
+    config = run.config
+    registry = read_registry_spark(tables, run.source_dir, load_mapping(config.input.mapping))
+    run.need("src").files = [registry.path]
+    registry.rows = with_row_numbers(registry.rows).withColumnRenamed("_row", ROW)
+    behaviour = _behaviour_frame(run, tables)
+    frames = (registry.rows,) + (() if behaviour is None else (
+        behaviour.withColumn(PATIENT_KEY, F.col(KEY).cast("string")),))
+    holder = SparkRegistry(None, registry.path, registry.dtypes, registry.n_read)  # no DataFrame in the UDF
+
+    def fn(part: pd.DataFrame, truth: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
+        return registry_part(config, holder, part, truth)
+
+    return OmopBoundary([], [registry.path], registry.n_read, {}), frames, fn, PATIENT_KEY
+
+
 def run_cycle_stages_spark(run: ChemoRun) -> None:
-    """Every stage of an OMOP run into `run.out_dir` on Spark (module doc); not the manifest."""
+    """Every stage of an OMOP or registry run into `run.out_dir` on Spark (module doc); not the manifest."""
     config = run.config
     start = time.perf_counter()
     run.src = detect_chemo_source(run.source_dir, config.input.format)
-    check_spark_input(run.src)
     tables = SparkTables(start_session(config.spark))
     try:
-        omop = open_omop_spark(tables, run.source_dir, config, episode_id_function(config, run.ids))
-        run.src.files = omop.files
-        behaviour = _behaviour_frame(run, tables)
+        opened = _open_omop(run, tables) if run.src.format == "omop" else _open_registry(run, tables)
+        boundary, frames, fn, key = opened
         run.totals["sources"].seconds += time.perf_counter() - start
         start = time.perf_counter()
-        held = first_pass_spark(run, tables, tables.spark.table("_rows"), behaviour)
+        held = first_pass_spark(run, tables, frames, fn, key)
         run.totals["cycles"].seconds += time.perf_counter() - start
         with run.clock("states"):
-            _after_first_pass(run, OmopBoundary(omop))  # type: ignore[arg-type]
-        second_pass_spark(run, tables, held, behaviour)
+            _after_first_pass(run, boundary)  # type: ignore[arg-type]
+        second_pass_spark(run, tables, held, frames[1] if len(frames) > 1 else None)
     finally:
         tables.close()
     _record_stages(run)
 
 
-__all__ = ["check_spark_input", "first_part", "run_cycle_stages_spark", "second_part"]
+__all__ = ["checked_part", "first_part", "registry_part", "run_cycle_stages_spark", "second_part"]

@@ -7,7 +7,7 @@ table each, run in this order; the tables whose SQL depends on the concept map o
 found, `dx`, `cyc`, `meas` and `_rows`, are built in `omop_sql.py` / `omop_cycles.py`).
 Stages after `sources` run per patient batch (`stage_runs.py`); every stage writes its row and
 quarantine counts to the manifest (`RunManifest.stages`). Trial records (one row per patient) run
-`trial_pipeline.py` instead. With `engine = "spark"` (OMOP input) the same stages run on Spark
+`trial_pipeline.py` instead. With `engine = "spark"` the same stages run on Spark
 (`spark_stages.py`): the tables are Spark temporary views, the SQL is transpiled, and there are no
 batches: cycles, units and states run as grouped pandas UDFs over groups of whole patients.
 """
