@@ -67,7 +67,7 @@ SAMPLE_PATIENTS = (25, 250, None)
 
 
 @dataclass
-class OmopBoundary:
+class SparkBoundary:
     """What `stage_runs._after_first_pass` reads of the batches, for a Spark run (one batch): the
     quarantine of the checks made before the per-patient stages, files, rows read and notes."""
 
@@ -303,7 +303,7 @@ def _open_omop(run: ChemoRun, tables: SparkTables) -> tuple[Any, tuple[Any, ...]
     def fn(part: pd.DataFrame, truth: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
         return first_part(config, part, truth)
 
-    return OmopBoundary(omop.quarantine, omop.files, omop.n_read, omop.notes), frames, fn, KEY
+    return SparkBoundary(omop.quarantine, omop.files, omop.n_read, omop.notes), frames, fn, KEY
 
 
 def _open_registry(run: ChemoRun, tables: SparkTables) -> tuple[Any, tuple[Any, ...], Any, str]:
@@ -324,7 +324,7 @@ def _open_registry(run: ChemoRun, tables: SparkTables) -> tuple[Any, tuple[Any, 
     def fn(part: pd.DataFrame, truth: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
         return registry_part(config, holder, part, truth)
 
-    return OmopBoundary([], [registry.path], registry.n_read, {}), frames, fn, PATIENT_KEY
+    return SparkBoundary([], [registry.path], registry.n_read, {}), frames, fn, PATIENT_KEY
 
 
 def run_cycle_stages_spark(run: ChemoRun) -> None:
@@ -341,7 +341,7 @@ def run_cycle_stages_spark(run: ChemoRun) -> None:
         held = first_pass_spark(run, tables, frames, fn, key)
         run.totals["cycles"].seconds += time.perf_counter() - start
         with run.clock("states"):
-            _after_first_pass(run, boundary)  # type: ignore[arg-type]
+            _after_first_pass(run, boundary)
         second_pass_spark(run, tables, held, frames[1] if len(frames) > 1 else None)
     finally:
         tables.close()
