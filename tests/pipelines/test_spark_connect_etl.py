@@ -1,9 +1,10 @@
-"""`dosewise etl sepsis --engine spark --spark-remote sc://…` against a real Spark Connect server.
+"""`dosewise etl sepsis|chemo --engine spark --spark-remote sc://…` against a real Spark Connect server.
 
 The server is the one pyspark ships (`sbin/start-connect-server.sh`, `local[2]` behind it), started
 for this module on a free port; the client talks to it over gRPC only (no SparkContext on the client
 side), which is how a Databricks or cluster Connect endpoint is used. The run must give what the
-DuckDB engine gives on the same synthetic MIMIC-IV, compared as in `test_spark_sepsis_etl.py`.
+DuckDB engine gives on the same synthetic MIMIC-IV (compared as in `test_spark_sepsis_etl.py`) and
+on the same dirty synthetic OMOP CDM folder (stage counts by rule, manifest notes, every file).
 """
 
 from __future__ import annotations
@@ -17,13 +18,17 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from dosewise.app.cli import app
 from dosewise.data_schemas import RunManifest
+from dosewise.pipelines import write_synthetic_oncology
 from dosewise.pipelines.simulators.synthetic_icu import write_synthetic_icu
 
+from .chemo_fingerprint import _plant_omop_dirt
+from .test_spark_engine import assert_same_table
 from .test_spark_sepsis_etl import N_STAYS, SEED, assert_same_outputs
 
 runner = CliRunner()
@@ -90,3 +95,31 @@ def test_etl_sepsis_through_spark_connect_gives_the_duckdb_trajectories(
     manifest = RunManifest.read(tmp_path / "connect")
     assert manifest.config["spark"]["remote"] == connect_url
     assert_same_outputs(tmp_path / "duckdb", tmp_path / "connect")
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_etl_chemo_through_spark_connect_gives_the_duckdb_trajectories(
+    connect_url: str, tmp_path: Path
+) -> None:
+    write_synthetic_oncology(tmp_path / "omop", 50, seed=SEED, fmt="omop", file_format="csv")
+    _plant_omop_dirt(tmp_path / "omop")
+    base = ["--quiet", "etl", "chemo", "--source", str(tmp_path / "omop"), "--config", "chemo_omop",
+            "--set", "input.unknown_regimen=quarantine",
+            "--set", "output.id_salt='connect-chemo-salt-0123456'"]
+    outs = {"duckdb": ["--engine", "duckdb"], "connect": ["--engine", "spark", "--spark-remote", connect_url]}
+    for name, engine in outs.items():
+        done = runner.invoke(app, [*base, "--out", str(tmp_path / name), *engine])
+        assert done.exit_code == 0, done.output
+    duck, remote = RunManifest.read(tmp_path / "duckdb"), RunManifest.read(tmp_path / "connect")
+    assert remote.config["engine"] == "spark" and remote.config["spark"]["remote"] == connect_url
+    counts = [[(s.name, s.rows_in, s.rows_out, s.quarantined_by_rule) for s in m.stages]
+              for m in (duck, remote)]
+    assert counts[0] == counts[1] and sum(s.rows_quarantined for s in duck.stages) > 0
+    assert duck.extra == remote.extra and duck.dataset == remote.dataset and duck.inputs == remote.inputs
+    files = sorted(str(p.relative_to(tmp_path / "duckdb")) for p in (tmp_path / "duckdb").rglob("*.parquet"))
+    assert files == sorted(str(p.relative_to(tmp_path / "connect"))
+                           for p in (tmp_path / "connect").rglob("*.parquet"))
+    for name in files:
+        assert_same_table(pd.read_parquet(tmp_path / "duckdb" / name),
+                          pd.read_parquet(tmp_path / "connect" / name), name)
