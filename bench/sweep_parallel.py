@@ -4,11 +4,12 @@
 validation), made 16 by a 4 x 2 grid x 2 seeds. Sequential runs the very same trial function
 (`train_and_validate`) in a loop; Ray runs it as Tune trials with max_concurrent = 2 on a local
 Ray with 2 CPUs. Both share one behaviour model per sweep (`behaviour.cache_dir`). Reported: wall
-time, CPU seconds (this process; Ray's processes polled from /proc), the sum of the trials' own
-times, the speed-up, and Ray's overhead per trial = (Ray wall - sum / 2) x 2 / trials (Ray start
-shown apart), with the load average. The default trials (5,000 DiscreteCQL steps) take tens of
-seconds each, so that Ray's per-trial start-up (a fresh worker imports torch, d3rlpy, MLflow) does
-not dominate as it did at 300 steps.
+time, CPU seconds (sequential: this process; Ray: the CPU each trial's worker process reports for
+its own trial, summed, plus this driver's; Ray's GCS and raylet and the workers' start-up imports
+are not in it), the sum of the trials' own times, the speed-up, and Ray's overhead per trial =
+(Ray wall - sum / 2) x 2 / trials (Ray start shown apart), with the load average. The default
+trials (5,000 DiscreteCQL steps) take tens of seconds each, so that Ray's per-trial start-up (a
+fresh worker imports torch, d3rlpy, MLflow) does not dominate as it did at 300 steps.
 
     .venv/bin/python bench/sweep_parallel.py [--episodes 2000] [--steps 5000] [--trials 16]
 """
@@ -61,25 +62,18 @@ def sequential(out: Path, args: argparse.Namespace) -> tuple[float, float, int]:
     return time.perf_counter() - started, total, len(trials)
 
 
-def _ray_cpu_seconds() -> float:
-    """User + system CPU seconds of every process below this one (Ray's GCS, raylet, workers)."""
-    from sweep_demo_time import _descendants, _processes
-
-    table = _processes()
-    return sum(table[pid][1] for pid in _descendants(os.getpid(), table) - {os.getpid()} if pid in table)
-
-
 def on_ray(out: Path, args: argparse.Namespace) -> tuple[float, float, float, int, float]:
     """The same trials on Ray Tune, 2 at once: (Ray start s, Tune wall s, sum of trial s, trials,
-    CPU s of Ray's processes, read before Ray shuts down: idle workers' CPU counts too)."""
+    CPU s: the trials' own, as each worker measured it, plus this driver's over the sweep)."""
     config = _config(out, args)
     prepare_data(config, out.resolve())  # simulated once, outside the timing, as in `sequential`
-    started = time.perf_counter()
+    started, driver_cpu = time.perf_counter(), time.process_time()
     connect_ray(None, num_cpus=2)
     ray_start = time.perf_counter() - started
     outcome = run_sweep(config, max_concurrent=2, quiet=True)
     total = sum(r.seconds or 0.0 for r in outcome.rows)
-    return ray_start, float(outcome.extra["tune_seconds"]), total, len(outcome.rows), _ray_cpu_seconds()
+    cpu = sum(r.cpu_seconds or 0.0 for r in outcome.rows) + time.process_time() - driver_cpu
+    return ray_start, float(outcome.extra["tune_seconds"]), total, len(outcome.rows), cpu
 
 
 def main() -> None:
@@ -97,8 +91,8 @@ def main() -> None:
     overhead = (ray_wall - ray_sum / 2) * 2 / n_ray
     rows = [("sequential (this process)", n, f"{seq_wall:.1f}", f"{seq_cpu:.0f}", f"{seq_sum:.1f}", "-",
              "1.00x", "-"),
-            ("Ray Tune, 2 workers", n_ray, f"{ray_wall:.1f}", f"{ray_cpu:.0f} (Ray)", f"{ray_sum:.1f}",
-             f"{ray_start:.1f}", f"{seq_wall / ray_wall:.2f}x", f"{overhead:.2f}")]
+            ("Ray Tune, 2 workers", n_ray, f"{ray_wall:.1f}", f"{ray_cpu:.0f} (trials + driver)",
+             f"{ray_sum:.1f}", f"{ray_start:.1f}", f"{seq_wall / ray_wall:.2f}x", f"{overhead:.2f}")]
     print_table(f"Sweep of {n} trials ({args.episodes} ICU-Sepsis episodes, {args.steps} steps each, WIS on "
                 f"validation), 2 CPU cores, load average before / between / after {load_before:.1f} / "
                 f"{load_mid:.1f} / {os.getloadavg()[0]:.1f}",

@@ -263,6 +263,7 @@ def _rows(results: Any, trials: list[tuple[dict[str, Any], Any]]) -> list[TrialR
                 policy_dir=metrics.get("policy_dir"),
                 error=_first_line(error),
                 seconds=metrics.get("seconds"),
+                cpu_seconds=metrics.get("cpu_seconds"),
                 behaviour_model=metrics.get("behaviour_model"),
             )
         )

@@ -17,7 +17,7 @@ import pandas as pd
 
 @dataclass
 class TrialRow:
-    """One trial: its settings, status, validation score (lower bound), estimate, ESS, exact value."""
+    """One trial: its settings, status, validation score (lower bound), estimate, ESS, exact value, time."""
 
     index: int
     settings: dict[str, Any]
@@ -30,6 +30,7 @@ class TrialRow:
     error: str | None = None
     exact: float | None = None
     seconds: float | None = None
+    cpu_seconds: float | None = None  # the trial process's CPU over train + validation OPE
     behaviour_model: str | None = None  # "fitted|loaded <cache key>" of the validation OPE's behaviour model
 
     def as_dict(self) -> dict[str, Any]:

@@ -48,7 +48,7 @@ def train_and_validate(params: dict[str, Any], job: dict[str, Any]) -> dict[str,
 
     from dosewise import models
 
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     index = int(params["index"])
     folder = trial_dir(job["out"], index)
     train = models.TrainConfig.model_validate(params["train"])
@@ -74,6 +74,9 @@ def train_and_validate(params: dict[str, Any], job: dict[str, Any]) -> dict[str,
     return {"score": float(getattr(estimate, job["bound"])), "estimate": float(estimate.value),
             "ess": selection_ess(evaluated.report, estimate), "run_id": tracked.run_id,
             "policy_dir": str(folder / "policy"), "index": index, "seconds": time.perf_counter() - started,
+            # this process's CPU (all its threads) over the trial: Ray's workers are not below the
+            # driver's process, so a bench cannot read their CPU from /proc after the sweep
+            "cpu_seconds": time.process_time() - cpu_started,
             "behaviour_model": f"{behaviour.cache} {behaviour.cache_key}" if behaviour.cache_key
             else "fitted"}
 

@@ -28,6 +28,9 @@ def test_sweep_runs_selects_registers_and_resumes(tmp_path: Path, local_ray: Non
     assert all("forbidden_actions" in (r.error or "") for r in outcome.rows if r.status == "failed")
     assert outcome.winner is not None and outcome.winner.index in (0, 2)
     assert all(r.exact is not None and 0.0 < r.exact < 1.0 for r in outcome.rows if r.status == "finished")
+    # each finished trial reports its worker's own CPU (what a bench sums: Ray's workers are not below
+    # the driver's process); a trial of 100 steps and an OPE cannot take none
+    assert all((r.cpu_seconds or 0.0) > 0.1 for r in outcome.rows if r.status == "finished")
     assert (out / "trials" / f"trial_{outcome.winner.index:03d}" / "ope_test" / "ope_report.json").is_file()
     assert "models:/sepsis-dosing@candidate = version 1" in outcome.registered
     # one behaviour model per sweep: the first finished trial fitted it, the other and the test loaded it
