@@ -39,6 +39,18 @@ def test_shipped_sweep_demo_resolves() -> None:
     assert "WIS" in ope.estimators and base.n_steps == 1500
 
 
+def test_shipped_sweep_mbp_resolves() -> None:
+    config = load_sweep_config("sweep_mbp", [])
+    base, trials, ope = resolve_trials(config)
+    assert base.algorithm.name == "pessimistic_mbp" and len(trials) == 8
+    assert {t.algorithm.min_count for _, t in trials} == {10, 15}
+    assert {(t.algorithm.penalty, t.algorithm.gamma) for _, t in trials} == {
+        (0.025, 0.99), (0.025, 1.0), (0.05, 0.99), (0.05, 1.0)}
+    assert (config.selection.estimator, ope.fqe.method, ope.fqe.fit_split) == ("FQE", "tabular", "same")
+    sizes = [round(f * config.data.episodes) for f in config.data.split_fractions]  # as assign_splits rounds
+    assert sizes[:2] == [20000, 10000] and config.data.episodes - sum(sizes[:2]) == 5000
+
+
 def _sweep(tmp_path: Path, *sets: str) -> tuple[int, str]:
     result = runner.invoke(app, ["sweep", "--config", "sweep_demo", "--set", f"out={str(tmp_path / 's')!r}",
                                  *[a for s in sets for a in ("--set", s)]])
