@@ -133,6 +133,24 @@ def test_both_engines_give_the_same_registry_trajectories(registry_engines: dict
 
 @pytest.mark.spark
 @pytest.mark.slow
+def test_both_engines_agree_on_typed_parquet_omop(tmp_path: Path) -> None:
+    """Parquet columns arrive typed (integers, dates), not as text: the same checks and rows."""
+    pytest.importorskip("pyspark")
+    src = tmp_path / "omop"
+    write_synthetic_oncology(src, 20, seed=SEED + 1, fmt="omop", file_format="parquet")
+    person = pd.read_parquet(src / "person.parquet")
+    person.loc[2, "year_of_birth"] = 1700  # fails the person schema
+    person.to_parquet(src / "person.parquet", index=False)
+    meas = pd.read_parquet(src / "measurement.parquet")
+    pd.concat([meas, meas.iloc[[3]]]).to_parquet(src / "measurement.parquet", index=False)  # a duplicate
+    outs = _run_both(src, "chemo_omop", tmp_path, ["output.pseudonymize_ids=false"])
+    m_duck, _ = _assert_same_outputs(outs["duckdb"], outs["spark"])
+    sources = {s.name: s for s in m_duck.stages}["sources"].quarantined_by_rule
+    assert sources["year_of_birth:in_range(1880, 2100)"] == 1 and sources["duplicate_measurement"] == 1
+
+
+@pytest.mark.spark
+@pytest.mark.slow
 def test_spark_chemo_trajectories_read_back_under_the_dataset_contract(both_engines: dict[str, Path]) -> None:
     frame, manifest = read_trajectories(both_engines["spark"], split="train")
     assert len(frame) and manifest.dataset is not None and manifest.dataset.has_behaviour_prob
