@@ -163,12 +163,15 @@ def main() -> None:
             print(f"replication {rep + 1}/{args.replications} done ({time.perf_counter() - started:.0f} s)",
                   file=sys.stderr)
         frame = pd.read_csv(rows_file)
-    _report(frame, truth, args, time.perf_counter() - started, learned.name, RDI)  # type: ignore[attr-defined]
+    _report(frame, truth, recorded, args, time.perf_counter() - started, learned.name, RDI)  # type: ignore[attr-defined]
 
 
-def _report(frame: pd.DataFrame, truth: dict[str, object], args: argparse.Namespace, seconds: float,
-            learned: str, dose: str) -> None:
+def _report(frame: pd.DataFrame, truth: dict[str, object], recorded: dict[str, float],
+            args: argparse.Namespace, seconds: float, learned: str, dose: str) -> None:
     span = _value_range()
+    # the truth of this run's --truth-patients (rows written with another keep their estimates)
+    frame["truth"] = frame["target"].map({k: v.value for k, v in truth.items()})  # type: ignore[attr-defined]
+    frame["recorded"] = frame["target"].map(recorded)
     frame["covered"] = (frame["low"] <= frame["truth"]) & (frame["truth"] <= frame["high"])
     frame["abs_error"] = (frame["value"] - frame["truth"]).abs()
     frame["covered_recorded"] = (frame["low"] <= frame["recorded"]) & (frame["recorded"] <= frame["high"])
@@ -190,7 +193,8 @@ def _report(frame: pd.DataFrame, truth: dict[str, object], args: argparse.Namesp
                 f"(test split {int(100 * 0.45)} %), truth from {args.truth_patients} patients, FQE "
                 f"{args.fqe_steps} steps ({args.fqe_refits} refits), "
                 f"bandwidth {args.bandwidth_share} x sd({dose}); "
-                f"learned = {learned}; value range {span:.2f}; {seconds / 60:.1f} min",
+                f"learned = {learned}; value range {span:.2f}; {seconds / 60:.1f} min "
+                f"({time.process_time():.0f} CPU s) in this invocation",
                 ["target", "estimator", "true value ± SE", "mean estimate", "95 % CI coverage", "MAE",
                  "MAE / range", "mean CI width", "goal", "value as recorded", "coverage of it"], table)
 
