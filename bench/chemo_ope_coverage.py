@@ -17,8 +17,8 @@ gives the coverage of the value *as recorded* (the same Monte Carlo with the sim
 follow-up switched on; a censored patient's outcome reward is unknown, so it is missing from the
 logged return): the gap between the two is the censoring bias, not the estimator's.
 
-    .venv/bin/python bench/chemo_ope_coverage.py [--replications 50] [--patients 600]
-        [--truth-patients 20000] [--fqe-steps 400] [--bandwidth-share 0.25] [--work-dir DIR]
+    .venv/bin/python bench/chemo_ope_coverage.py [--replications 50] [--patients 2000]
+        [--truth-patients 200000] [--fqe-steps 400] [--bandwidth-share 0.25] [--work-dir DIR]
 """
 
 from __future__ import annotations
@@ -116,8 +116,8 @@ def _setup(args: argparse.Namespace, work: Path
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--replications", type=int, default=50)
-    parser.add_argument("--patients", type=int, default=600)
-    parser.add_argument("--truth-patients", type=int, default=20000)
+    parser.add_argument("--patients", type=int, default=2000)
+    parser.add_argument("--truth-patients", type=int, default=200000)
     parser.add_argument("--fqe-steps", type=int, default=400)
     parser.add_argument("--fqe-target-interval", type=int, default=50,
                         help="steps between FQE target syncs (>= 6 syncs for the 6-cycle horizon)")
