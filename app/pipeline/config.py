@@ -101,12 +101,12 @@ class GroundTruthStage(StrictConfig):
 
 
 class ChemoLegStage(StrictConfig):
-    """The demo's chemotherapy leg: OMOP records -> chemo ETL -> chemo_iql -> OPE beside the truth."""
+    """The demo's chemotherapy leg: OMOP records -> chemo ETL -> chemo_discrete_cql -> OPE vs truth."""
 
     enabled: bool = Field(default=False, description="Run the chemotherapy leg.")
     patients: int = Field(default=1000, ge=10, description="Simulated oncology patients.")
     truth_patients: int = Field(default=2000, ge=10, description="Monte-Carlo patients per true value.")
-    train_steps: int = Field(default=2000, ge=1, description="chemo_iql gradient steps.")
+    train_steps: int = Field(default=2000, ge=1, description="chemo_discrete_cql gradient steps.")
     n_bootstrap: int = Field(default=1000, ge=10, description="OPE bootstrap resamples.")
     fqe_steps: int = Field(default=1500, ge=1, description="FQE steps of the chemo OPE.")
 

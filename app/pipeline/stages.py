@@ -273,7 +273,7 @@ class _ChemoContext:
 
 
 def run_chemo_leg(ctx: RunContext) -> StageResult:
-    """OMOP oncology records -> chemo ETL -> chemo_iql, OPE beside the Monte-Carlo truth, registry."""
+    """OMOP oncology records -> chemo ETL -> chemo_discrete_cql, OPE beside the MC truth, registry."""
     from ..demo_chemo import step_chemo_etl, step_chemo_policy, step_oncology_records
 
     leg = ctx.config.chemo_leg
@@ -313,6 +313,6 @@ STAGE_LIST: tuple[Stage, ...] = (
           enabled=lambda c: c.promote.enabled),
     Stage("ground_truth", "ICU-Sepsis ground truth", run_ground_truth, lambda _c: "icu_sepsis",
           enabled=lambda c: c.ground_truth.enabled),
-    Stage("chemo_leg", "chemotherapy leg (OMOP -> ETL -> chemo_iql -> OPE vs truth -> registry)",
+    Stage("chemo_leg", "chemotherapy leg (OMOP -> ETL -> chemo_discrete_cql -> OPE vs truth -> registry)",
           run_chemo_leg, lambda _c: "chemo_trajectories", enabled=lambda c: c.chemo_leg.enabled),
 )

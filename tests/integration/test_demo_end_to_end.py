@@ -74,6 +74,7 @@ def test_demo_pipeline_runs_resumes_and_logs(tmp_path: Path) -> None:
     chemo_row = next(detail for title, detail in rows.items() if title.startswith("chemotherapy leg"))
     assert "true value (Monte Carlo +/- SE)" in chemo_row and "vs true value" in chemo_row
     assert "models:/chemo-dose-intensity@candidate = version 1" in chemo_row
+    assert " | discrete_cql: WDR " in chemo_row  # the leg's policy: chemo_discrete_cql (demo_chemo.py)
     report = OpeReport.model_validate_json((out / "policy" / "ope_test" / "ope_report.json").read_text())
     note = report.reliability(report.estimate("WIS", report.policy_name))
     assert note is not None and note.startswith("not reliable: ")  # a smoke-size cohort: say so
