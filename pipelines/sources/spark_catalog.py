@@ -33,7 +33,7 @@ from .duckdb_catalog import (
     missing_raw_tables,
 )
 from .mimic_layout import SourceLayout
-from .spark_engine import SparkSettings, start_session
+from .spark_engine import SparkSettings, start_session, stop_session
 
 SPARK_TYPES = {
     "BIGINT": "bigint",
@@ -175,8 +175,8 @@ class SparkTables:
         return self.write_frame(frame.orderBy(*keys, *[c for c in frame.columns if c not in keys]), path)
 
     def close(self) -> None:
-        """Stop the Spark session."""
-        self.spark.stop()
+        """Stop the Spark session (`stop_session`: a Connect session lifts its process-wide mark)."""
+        stop_session(self.spark)
 
 
 

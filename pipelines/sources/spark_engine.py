@@ -190,13 +190,32 @@ def start_session(settings: SparkSettings) -> Any:
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # pyspark reads it, not a setting
     for key, value in conf.items():
         builder = builder.config(key, value)
+    marked = "SPARK_CONNECT_MODE_ENABLED" in os.environ
     session = builder.getOrCreate()
+    if settings.remote and not marked:
+        _CONNECT_MARKED.add(id(session))
     if not settings.remote:
         session.sparkContext.setLogLevel("ERROR")
     return session
 
 
+_CONNECT_MARKED: set[int] = set()  # Connect sessions whose start marked this process Connect-only
+
+
+def stop_session(session: Any) -> None:
+    """Stop a session of `start_session`; after a Connect one, classic sessions can start again.
+
+    A Spark Connect session marks the whole process Connect-only (pyspark sets
+    `SPARK_CONNECT_MODE_ENABLED`, and every later `SparkSession.builder` then asks for a remote URL);
+    the mark is lifted when the session that set it stops, so that one process (a `dosewise run`, a
+    test run) can run a remote ETL and then a `local[N]` one."""
+    session.stop()
+    if id(session) in _CONNECT_MARKED:
+        _CONNECT_MARKED.discard(id(session))
+        os.environ.pop("SPARK_CONNECT_MODE_ENABLED", None)
+
+
 __all__ = [
     "SparkSettings", "check_reachable", "check_spark_available", "local_cores", "session_defaults",
-    "start_session",
+    "start_session", "stop_session",
 ]

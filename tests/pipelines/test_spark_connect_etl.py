@@ -123,3 +123,20 @@ def test_etl_chemo_through_spark_connect_gives_the_duckdb_trajectories(
     for name in files:
         assert_same_table(pd.read_parquet(tmp_path / "duckdb" / name),
                           pd.read_parquet(tmp_path / "connect" / name), name)
+
+
+@pytest.mark.spark
+def test_a_local_session_starts_in_the_same_process_after_a_connect_session(connect_url: str) -> None:
+    # pyspark marks the process Connect-only when a remote session starts; stopping ours lifts it, so
+    # a later `local[N]` run in the same process (a `dosewise run`, the next test file) is classic
+    from dosewise.pipelines.sources.spark_engine import SparkSettings, start_session, stop_session
+
+    remote = start_session(SparkSettings(remote=connect_url))
+    assert remote.range(3).count() == 3
+    stop_session(remote)
+    assert "SPARK_CONNECT_MODE_ENABLED" not in os.environ
+    local = start_session(SparkSettings(master="local[1]"))
+    try:
+        assert local.sparkContext.master == "local[1]" and local.range(4).count() == 4
+    finally:
+        stop_session(local)
