@@ -24,7 +24,7 @@ from dosewise.data_schemas import BadInputError
 from dosewise.data_schemas.raw_omop import OMOP_SCHEMAS
 from dosewise.data_schemas.sql_checks import SQL_TYPES, quote
 
-from ..sources.duckdb_catalog import _header
+from ..sources.duckdb_catalog import csv_header
 from ..sources.spark_catalog import SparkTables, materialize
 from .config import ChemoPipelineConfig
 from .omop import NULL_STRINGS, check_columns, checked_table_sql, finish_table, load_tables
@@ -68,10 +68,8 @@ def read_raw(tables: SparkTables, path: Path, name: str) -> Any:
 
     if path.name.endswith(".parquet"):
         return tables.spark.read.parquet(str(path))
-    names = _header(path)
-    schema = ", ".join(f"`{n}` string" for n in names)
-    frame = tables.spark.read.csv(str(path), schema=schema, header=True, quote='"', escape='"',
-                                  multiLine=True, mode="FAILFAST")
+    names = csv_header(path)
+    frame = tables.read_csv(path, ", ".join(f"`{n}` string" for n in names))
     nulls = [s for s in NULL_STRINGS if s]
     return frame.select(*[F.when(F.col(f"`{n}`").isin(nulls), None).otherwise(F.col(f"`{n}`")).alias(n)
                           for n in names])

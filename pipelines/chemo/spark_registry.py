@@ -101,9 +101,7 @@ def read_registry_spark(tables: SparkTables, source: Path, mapping: RegistryMapp
     if path.suffix == ".parquet":
         frame = tables.spark.read.parquet(str(path))
     else:
-        schema = ", ".join(f"`{n}` string" for n in dtypes)
-        frame = tables.spark.read.csv(str(path), schema=schema, header=True, quote='"', escape='"',
-                                      multiLine=True, mode="FAILFAST")
+        frame = tables.read_csv(path, ", ".join(f"`{n}` string" for n in dtypes))
     frame = frame.withColumn(PATIENT_KEY, F.col(f"`{key}`").cast("string"))
     try:
         n_read = frame.count()

@@ -42,7 +42,7 @@ RULE_FILES = (
 DEFAULT_PARAMS: dict[str, Any] = {"sofa_scope": "all", "gcs_under_sedation": "pre_sedation"}
 
 
-def _header(path: Path) -> list[str]:
+def csv_header(path: Path) -> list[str]:
     """Column names from the first line of a CSV (plain or gzip), lower-cased."""
     try:
         opener = gzip.open if path.name.endswith(".gz") else open
@@ -80,7 +80,7 @@ def _view_sql(table: RawTable, path: Path, con: duckdb.DuckDBPyConnection) -> st
         _check_columns(table, path, present)
         cols = ", ".join(f'CAST("{c}" AS {t}) AS "{c}"' for c, t in table.columns.items())
         return f"SELECT {cols} FROM read_parquet({_sql_str(str(path))})"
-    names = _header(path)
+    names = csv_header(path)
     _check_columns(table, path, names)
     types = ", ".join(f"'{n}': '{table.columns.get(n, 'VARCHAR')}'" for n in names)
     cols = ", ".join(f'"{c}"' for c in table.columns)

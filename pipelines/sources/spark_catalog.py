@@ -26,8 +26,8 @@ from ..sql_transpile import transpile_statement
 from .duckdb_catalog import (
     DEFAULT_PARAMS,
     _check_columns,
-    _header,
     concept_order,
+    csv_header,
     load_concepts,
     load_rules,
     missing_raw_tables,
@@ -139,6 +139,12 @@ class SparkTables:
         """Forget a frame registered with `register`."""
         self.spark.catalog.dropTempView(name)
 
+    def read_csv(self, path: Path, schema: str) -> Any:
+        """A csv or csv.gz file as a Spark DataFrame of `schema` (DDL, the header's columns in order):
+        RFC 4180 quoting, fields over several lines, and a malformed row an error (not a NULL row)."""
+        return self.spark.read.csv(str(path), schema=schema, header=True, quote='"', escape='"',
+                                   multiLine=True, mode="FAILFAST")
+
     def copy_to_parquet(self, query: str, path: Path) -> Path:
         """Write the rows of a DuckDB `query` (transpiled) to one parquet file at `path`, in its order."""
         return self.write_frame(self.query(query, what=path.name), path)
@@ -224,11 +230,10 @@ class SparkCatalog(SparkTables):
             _check_columns(table, path, present)
             frame = frame.toDF(*present)
         else:
-            names = _header(path)
+            names = csv_header(path)
             _check_columns(table, path, names)
-            schema = ", ".join(f"`{n}` {_spark_type(table.columns.get(n, 'VARCHAR'))}" for n in names)
-            frame = self.spark.read.csv(
-                str(path), schema=schema, header=True, quote='"', escape='"', mode="FAILFAST", multiLine=True
+            frame = self.read_csv(
+                path, ", ".join(f"`{n}` {_spark_type(table.columns.get(n, 'VARCHAR'))}" for n in names)
             )
         return frame.select(
             *[F.col(f"`{c}`").cast(_spark_type(t)).alias(c) for c, t in table.columns.items()]
