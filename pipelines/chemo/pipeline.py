@@ -18,7 +18,8 @@ from ..runner import StageRunner
 from .config import ChemoPipelineConfig
 from .manifests import finish_manifest, redacted_config
 from .mapping import RegistryMapping
-from .stage_runs import STAGES, ChemoRun, dataset_info, run_cycle_stages
+from .run_state import STAGES, ChemoRun, dataset_info
+from .stage_runs import run_cycle_stages
 
 ACTION_RULE = (
     "rdi_fraction = dose_fraction x planned interval / days since the previous cycle start; "

@@ -23,7 +23,8 @@ Collected to the driver, all per patient or aggregate: the quarantine records, t
 (for episode ids, splits and the IPCW censoring curves, as between the DuckDB passes), each group's
 counts, the first cycle's planned interval, the medians and one row per episode (the cohort table);
 to learn the UDF outputs' types, the functions also run once on the driver on a few patients' rows.
-Trial records stay on DuckDB/pandas (`pipeline.py` exits 2 for them on Spark).
+Trial records stay on DuckDB/pandas (`pipeline.py` exits 2 for them on Spark). The functions the
+UDFs run are in `spark_parts.py`; this module drives them.
 """
 
 from __future__ import annotations
@@ -38,37 +39,31 @@ import numpy as np
 import pandas as pd
 
 from dosewise.data_schemas import columns as c
-from dosewise.data_schemas import empty_quarantine, trajectory_schema_for, validate_frame
-from dosewise.data_schemas.quarantine import QUARANTINE_COLUMNS
+from dosewise.data_schemas import empty_quarantine, trajectory_schema_for
 
 from ..simulators.oncology_params import load_oncology_parameters
 from ..sources.spark_catalog import SparkTables, to_pandas
 from ..sources.spark_engine import start_session
 from ..sources.spark_frames import Schemas, apply_by_key_outputs, frame_types, shuffle_partitions
-from .canonical import HELD_PREFIX, canonical_cycles, canonical_patients, fill_labs, hold_labs
-from .cycles import apply_cycle_rules
+from .canonical import HELD_PREFIX
 from .manifests import episode_id_function
-from .omop_cycles import check_rows, registry_shaped
-from .registry import load_mapping, registry_rows
-from .rewards import first_actions
-from .sources import covered_by, detect_chemo_source
+from .registry import load_mapping
+from .run_outputs import record_stages, write_tables
+from .run_state import ChemoRun, dataset_info
+from .sources import detect_chemo_source
 from .spark_omop import open_omop_spark
-from .spark_registry import PATIENT_KEY, SparkRegistry, read_registry_spark, restore_dtypes
-from .stage_runs import ChemoRun, _after_first_pass, _record_stages, _write_tables, dataset_info, per_episode
+from .spark_parts import KEY, Q_TYPES, ROW, first_part, registry_part, second_part
+from .spark_registry import PATIENT_KEY, SparkRegistry, read_registry_spark
+from .stage_runs import after_first_pass
 from .states import LAB_COLUMNS
-from .trajectories import add_actions, assemble
-from .units import convert_units
 
-KEY = "patient_id"
-ROW = "_file_row"  # a registry row's position in the export (the groups keep file order)
-Q_TYPES = {**dict.fromkeys(QUARANTINE_COLUMNS, "string"), "patient_id": "string", "_stage": "string"}
 #: Sample patients whose rows give the declared dtypes of the UDF outputs (grown when all are quarantined).
 SAMPLE_PATIENTS = (25, 250, None)
 
 
 @dataclass
 class SparkBoundary:
-    """What `stage_runs._after_first_pass` reads of the batches, for a Spark run (one batch): the
+    """What `stage_runs.after_first_pass` reads of the batches, for a Spark run (one batch): the
     quarantine of the checks made before the per-patient stages, files, rows read and notes."""
 
     quarantine: list[pd.DataFrame]
@@ -81,68 +76,6 @@ class SparkBoundary:
         """Quarantine records of the table checks, the cycle assembly and the measurements."""
         parts = [q.rename(columns={"person_id": "patient_id"}) for q in self.quarantine if not q.empty]
         return pd.concat(parts, ignore_index=True) if parts else empty_quarantine()
-
-
-def _tag(q: pd.DataFrame, stage: str) -> pd.DataFrame:
-    """Quarantine records as text (ids and failure cases as the writer writes them), with their stage."""
-    out = q.assign(_stage=stage).reindex(columns=list(Q_TYPES))
-    return pd.DataFrame({col: [None if pd.isna(v) else str(v) for v in out[col]] for col in out.columns},
-                        dtype=object)
-
-
-def first_part(
-    config: Any, rows_part: pd.DataFrame, behaviour: pd.DataFrame | None
-) -> dict[str, pd.DataFrame]:
-    """The OMOP cycle rows (`_rows`) of one group of whole patients, checked against the registry
-    schema as `omop_cycles.check_rows` checks a batch, then `checked_part`."""
-    rows = registry_shaped(rows_part.sort_values("_key", kind="stable").drop(columns=["_key", "_bucket"])
-                           .reset_index(drop=True))
-    return checked_part(config, *check_rows(rows), behaviour)
-
-
-def registry_part(
-    config: Any, registry: SparkRegistry, raw_part: pd.DataFrame, behaviour: pd.DataFrame | None
-) -> dict[str, pd.DataFrame]:
-    """The export rows of one group of whole patients (in file order), made into the frame pandas
-    reads (`restore_dtypes`), reshaped, mapped and checked (`registry_rows`), then `checked_part`."""
-    raw = raw_part.sort_values(ROW, kind="stable").drop(columns=[PATIENT_KEY, ROW]).reset_index(drop=True)
-    raw = restore_dtypes(raw, registry.dtypes, registry.path.suffix != ".parquet")
-    rows, q = registry_rows(raw, load_mapping(config.input.mapping), registry.path)
-    if behaviour is not None:
-        behaviour = behaviour.drop(columns=[PATIENT_KEY])
-    return checked_part(config, rows, q, behaviour)
-
-
-def checked_part(config: Any, rows: pd.DataFrame, q_sources: pd.DataFrame,
-                 behaviour: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
-    """Cycles, units and held labs of one group of whole patients' checked rows, as
-    `stage_runs.first_pass` does per batch: held cycles, patients, quarantine, first actions and the
-    group's counts (one JSON row)."""
-    counts: dict[str, Any] = {"notes": {}, "missing": {}}
-    out: dict[str, pd.DataFrame] = {}
-    quarantine = [_tag(q_sources, "sources")]
-    counts["sources_out"] = len(rows)
-    if behaviour is not None:
-        counts["covered"] = covered_by(behaviour.astype({KEY: str}), rows)
-    if not rows.empty:
-        result = apply_cycle_rules(rows, "quarantine", config.actions.max_rdi)
-        quarantine.append(_tag(result.quarantined(), "cycles"))
-        counts.update(cycles_in=len(rows), cycles_out=len(result.cycles), notes=result.notes)
-        if not result.cycles.empty:
-            converted, q_units, n_values = convert_units(result.cycles)
-            quarantine.append(_tag(q_units, "units"))
-            cycles = canonical_cycles(converted)
-            out["patients"] = canonical_patients(converted, cycles)
-            out["held"], counts["missing"] = hold_labs(cycles)
-            if config.reward.censoring == "ipcw_km":
-                first = first_actions(add_actions(cycles, config.actions.rdi_edges))
-                out["first"] = pd.DataFrame({KEY: first.index.astype(str), "action": first.to_numpy()})
-            first_cycle = [str(cycles[KEY].iloc[0]), float(cycles["planned_interval_days"].iloc[0])]
-            counts.update(units_in=n_values, units_out=n_values - len(q_units), states_in=len(converted),
-                          first_cycle=first_cycle)
-    out["q"] = pd.concat(quarantine, ignore_index=True)
-    out["counts"] = pd.DataFrame({"json": [json.dumps(counts)]})
-    return out
 
 
 def sample_schemas(
@@ -183,17 +116,11 @@ def _sum_counts(run: ChemoRun, rows: list[dict[str, Any]]) -> None:
         t["units"].rows_out += r.get("units_out", 0)
         t["states"].rows_in += r.get("states_in", 0)
         run.covered = run.covered and r.get("covered", True)
-        for key, n in r["notes"].items():
-            if key.startswith("unknown_regimen:"):
-                name = key.removeprefix("unknown_regimen:")
-                run.unknown_regimens[name] = run.unknown_regimens.get(name, 0) + n
-            else:
-                run.notes[key] = run.notes.get(key, 0) + n
+        run.add_cycle_notes(r["notes"])
         for col, n in r["missing"].items():
             run.missing[col] += n
-        first = r.get("first_cycle")
-        if first is not None and (run.first_cycle is None or first[0] < run.first_cycle[0]):
-            run.first_cycle = (first[0], float(first[1]))
+        if r.get("first_cycle") is not None:
+            run.note_first_cycle(*r["first_cycle"])
 
 
 def first_pass_spark(run: ChemoRun, tables: SparkTables, frames: tuple[Any, ...], fn: Any, key: str) -> Any:
@@ -237,24 +164,6 @@ def held_medians_spark(run: ChemoRun, held: Any) -> dict[str, float]:
     return medians
 
 
-def second_part(run_values: dict[str, Any], held: pd.DataFrame,
-                behaviour: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
-    """Labs filled, the trajectories assembled and validated, one row per episode (for the cohort),
-    for one group of whole patients, as `stage_runs.second_pass` does per batch."""
-    v = run_values
-    held = held.sort_values([KEY, "cycle_number"], kind="stable").reset_index(drop=True)
-    cycles = fill_labs(held, v["missing"], v["medians"])
-    patients = v["patients"]
-    patients = patients[patients[KEY].isin(set(cycles[KEY]))].reset_index(drop=True)
-    if behaviour is not None:
-        behaviour = behaviour.astype({KEY: str})
-    traj = assemble(cycles, patients, v["config"], v["episode_ids"], behaviour, v["sd"], v["interval"],
-                    v["censoring"])
-    traj = validate_frame(traj, v["schema"], "chemo trajectories")
-    per = per_episode(traj).reset_index()
-    return {"traj": traj, "per": per, "counts": pd.DataFrame({"cycles": [len(cycles)], "traj": [len(traj)]})}
-
-
 def second_pass_spark(run: ChemoRun, tables: SparkTables, held: Any, behaviour: Any) -> None:
     """Labs filled, trajectories on Spark, written in (episode, step) order; splits, cohort and the
     quarantine files as on DuckDB."""
@@ -289,7 +198,7 @@ def second_pass_spark(run: ChemoRun, tables: SparkTables, held: Any, behaviour: 
         tables.write_frame(traj, run.out_dir / "trajectories.parquet")
         t.rows_in += int(n[1] or 0)
         per = to_pandas(outputs["per"]).set_index(c.EPISODE_ID)
-        _write_tables(run, per)
+        write_tables(run, per)
 
 
 def _open_omop(run: ChemoRun, tables: SparkTables) -> tuple[Any, tuple[Any, ...], Any, str]:
@@ -341,11 +250,11 @@ def run_cycle_stages_spark(run: ChemoRun) -> None:
         held = first_pass_spark(run, tables, frames, fn, key)
         run.totals["cycles"].seconds += time.perf_counter() - start
         with run.clock("states"):
-            _after_first_pass(run, boundary)
+            after_first_pass(run, boundary)
         second_pass_spark(run, tables, held, frames[1] if len(frames) > 1 else None)
     finally:
         tables.close()
-    _record_stages(run)
+    record_stages(run)
 
 
-__all__ = ["checked_part", "first_part", "registry_part", "run_cycle_stages_spark", "second_part"]
+__all__ = ["run_cycle_stages_spark"]

@@ -12,7 +12,9 @@ episode-id order (a registry export is one batch). Two passes keep memory bounde
    appended to `trajectories.parquet` (outputs), so the file is the batches' rows in order.
 
 Every output is what one pass over all patients at once gives (tests/pipelines/chemo_fingerprint).
-Each stage's counts and seconds are summed over the batches and recorded once.
+Each stage's counts and seconds are summed over the batches and recorded once. The run's state is
+`run_state.ChemoRun`; the cohort, splits, quarantine files and stage records are made by
+`run_outputs.py`, as for the Spark engine (`spark_stages.py`), which also shares `after_first_pass`.
 """
 
 from __future__ import annotations
@@ -20,9 +22,6 @@ from __future__ import annotations
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,42 +32,33 @@ from tqdm.auto import tqdm
 
 from dosewise.data_schemas import (
     BadInputError,
-    TrajectoryDatasetInfo,
     counts_by_rule,
-    empty_quarantine,
     parquet_appender,
     sha256_file,
     trajectory_schema_for,
     validate_frame,
     write_table_atomic,
 )
-from dosewise.data_schemas import columns as c
 from dosewise.data_schemas.sql_checks import quote
 
-from ..outputs import write_frame_quarantine
-from ..privacy import RunIds
 from ..rule_tables import rule_sha256
-from ..runner import StageLog, StageRunner
 from ..simulators.oncology_params import load_oncology_parameters
 from .canonical import HELD_PREFIX, canonical_cycles, canonical_patients, fill_labs, hold_labs
-from .config import ChemoPipelineConfig
 from .cycles import apply_cycle_rules, unknown_regimen_error
 from .manifests import episode_id_function, episode_ids
 from .rewards import (
-    CensoringCurves,
     censoring_curves,
     censoring_strata,
     first_actions,
     patient_outcomes,
-    reward_description,
 )
-from .sources import ChemoSource, CycleBatches, covered_by, detect_chemo_source, open_chemo_source
-from .stages import STAGE_NAMES
-from .states import LAB_COLUMNS, STATE_COLUMNS
+from .run_outputs import per_episode, record_stages, write_tables
+from .run_state import ChemoRun, dataset_info
+from .sources import CycleBatches, covered_by, detect_chemo_source, open_chemo_source
+from .states import LAB_COLUMNS
 from .trajectories import add_actions, assemble
 from .units import convert_units
 
-STAGES = STAGE_NAMES
 RULE_FILES = (
     "chemo_regimens.csv",
     "chemo_units.csv",
@@ -76,79 +66,6 @@ RULE_FILES = (
     "oncology_model_parameters.csv",
     "omop_concepts.csv",
 )
-QUARANTINED_BY = ("sources", "cycles", "units")  # the stages that write quarantine/<stage>.parquet
-
-
-@dataclass
-class StageTotals:
-    """A stage's counts and seconds summed over the batches."""
-
-    rows_in: int = 0
-    rows_out: int = 0
-    seconds: float = 0.0
-    quarantine: list[pd.DataFrame] = field(default_factory=list)
-
-    def quarantined(self) -> pd.DataFrame:
-        """The batches' quarantine records in batch order (the writer sorts them by rule and key)."""
-        parts = [q for q in self.quarantine if not q.empty]
-        return pd.concat(parts, ignore_index=True) if parts else empty_quarantine(["patient_id"])
-
-
-@dataclass
-class ChemoRun:
-    """What the stages hand each other: the source, per-stage totals and the run-wide frames."""
-
-    config: ChemoPipelineConfig
-    source_dir: Path
-    out_dir: Path
-    ids: RunIds
-    runner: StageRunner
-    src: ChemoSource | None = None
-    totals: dict[str, StageTotals] = field(default_factory=lambda: {s: StageTotals() for s in STAGES})
-    notes: dict[str, Any] = field(default_factory=dict)
-    inputs: dict[str, str] = field(default_factory=dict)
-    #: per batch written: (batch, file of its canonical cycles with labs held, its patients)
-    parts: list[tuple[int, Path, pd.DataFrame]] = field(default_factory=list)
-    missing: dict[str, int] = field(default_factory=lambda: dict.fromkeys(LAB_COLUMNS, 0))
-    unknown_regimens: dict[str, int] = field(default_factory=dict)
-    first_cycle: tuple[str, float] | None = None  # (patient, planned interval) of the first row overall
-    covered: bool = True
-    patients: pd.DataFrame | None = None
-    episode_ids: dict[str, str] | None = None
-    splits: pd.DataFrame | None = None
-    has_prob: bool = False
-    first_actions: list[pd.Series] = field(default_factory=list)  # per batch, for the censoring strata
-    censoring: CensoringCurves | None = None
-
-    @contextmanager
-    def clock(self, stage: str) -> Iterator[StageTotals]:
-        """Add the block's seconds to `stage`."""
-        start = time.perf_counter()
-        yield self.totals[stage]
-        self.totals[stage].seconds += time.perf_counter() - start
-
-    def need(self, name: str) -> Any:
-        """A value an earlier stage made (the stage order guarantees it)."""
-        value = getattr(self, name)
-        if value is None:
-            raise RuntimeError(f"chemo stage order broken: `{name}` was not made before it is read")
-        return value
-
-
-def dataset_info(config: ChemoPipelineConfig, has_prob: bool) -> TrajectoryDatasetInfo:
-    """The trajectory contract of a chemotherapy cycle run."""
-    n = len(config.actions.rdi_edges) + 1
-    return TrajectoryDatasetInfo(
-        state_columns=list(STATE_COLUMNS),
-        n_actions=n,
-        continuous_action_columns=[c.RDI_FRACTION],
-        action_bin_edges={c.RDI_FRACTION: list(config.actions.rdi_edges)},
-        action_grid=[n],
-        bin_hours=None,
-        has_behaviour_prob=has_prob,
-        ids_pseudonymised=config.output.pseudonymize_ids,
-        reward_description=reward_description(config.reward, config.episode),
-    )
 
 
 def _batch_sources(run: ChemoRun, batches: CycleBatches, j: int) -> pd.DataFrame:
@@ -171,12 +88,7 @@ def _batch_cycles(run: ChemoRun, rows: pd.DataFrame) -> pd.DataFrame:
         t.quarantine.append(result.quarantined())
         t.rows_in += len(rows)
         t.rows_out += len(result.cycles)
-        for key, n in result.notes.items():
-            if key.startswith("unknown_regimen:"):
-                name = key.removeprefix("unknown_regimen:")
-                run.unknown_regimens[name] = run.unknown_regimens.get(name, 0) + n
-            else:
-                run.notes[key] = run.notes.get(key, 0) + n
+        run.add_cycle_notes(result.notes)
     return result.cycles
 
 
@@ -198,9 +110,7 @@ def _batch_units_and_states(run: ChemoRun, kept: pd.DataFrame, j: int, part: Pat
         if run.config.reward.censoring == "ipcw_km":  # G is fitted on all patients between the passes
             run.first_actions.append(first_actions(add_actions(cycles, run.config.actions.rdi_edges)))
         t.rows_in += len(converted)
-        first = str(cycles["patient_id"].iloc[0])
-        if run.first_cycle is None or first < run.first_cycle[0]:
-            run.first_cycle = (first, float(cycles["planned_interval_days"].iloc[0]))
+        run.note_first_cycle(str(cycles["patient_id"].iloc[0]), cycles["planned_interval_days"].iloc[0])
 
 
 def first_pass(run: ChemoRun, batches: CycleBatches, parts: Path, bar: Any) -> None:
@@ -246,7 +156,7 @@ def held_medians(run: ChemoRun) -> dict[str, float]:
     return medians
 
 
-def _after_first_pass(run: ChemoRun, batches: CycleBatches) -> None:
+def after_first_pass(run: ChemoRun, batches: CycleBatches) -> None:
     """The run-wide checks and frames between the passes (module doc, step 2)."""
     if run.unknown_regimens and run.config.input.unknown_regimen == "error":
         counts = dict(sorted(run.unknown_regimens.items(), key=lambda kv: -kv[1]))
@@ -306,61 +216,8 @@ def second_pass(run: ChemoRun, batches: CycleBatches, bar: Any) -> None:
             bar.update(1)
     run.notes["filled_values"] = {col: n for col, n in run.missing.items() if n}
     with run.clock("outputs"):
-        _write_tables(run, pd.concat(per_episode_parts))
+        write_tables(run, pd.concat(per_episode_parts))
 
-
-def per_episode(traj: pd.DataFrame) -> pd.DataFrame:
-    """Cycles, mean RDI and whether the episode ended terminal, per episode of `traj`."""
-    return traj.groupby(c.EPISODE_ID).agg(
-        n_cycles=(c.STEP, "size"), mean_rdi=(c.RDI_FRACTION, "mean"), terminal=(c.TERMINAL, "any")
-    )
-
-
-def cohort_table(patients: pd.DataFrame, per: pd.DataFrame, ids: dict[str, str], raw: bool) -> pd.DataFrame:
-    """One row per episode: covariates, outcome dates and `per` (cycles, mean RDI, terminal)."""
-    out = patients.assign(episode_id=patients["patient_id"].astype(str).map(ids))
-    out = out.merge(per, left_on="episode_id", right_index=True, how="inner")
-    cols = ["episode_id", "regimen", "age_years", "sex_male", "ecog", "n_cycles", "mean_rdi", "terminal",
-            "first_cycle_date", "progression_date", "death_date", "last_followup_date"]
-    out = out[cols + (["patient_id"] if raw else [])]
-    for col in ("first_cycle_date", "progression_date", "death_date", "last_followup_date"):
-        out[col] = pd.to_datetime(out[col]).astype("datetime64[ns]")
-    return out.sort_values("episode_id").reset_index(drop=True)
-
-
-def _write_tables(run: ChemoRun, per: pd.DataFrame) -> None:
-    out = run.out_dir
-    splits = run.need("splits")
-    write_table_atomic(splits.sort_values(c.EPISODE_ID).reset_index(drop=True), out / "splits.parquet")
-    cohort = cohort_table(run.need("patients"), per, run.need("episode_ids"),
-                          not run.config.output.pseudonymize_ids)
-    write_table_atomic(cohort, out / "cohort.parquet")
-    for stage in QUARANTINED_BY:
-        q = run.totals[stage].quarantined()
-        write_frame_quarantine(q, out / "quarantine" / f"{stage}.parquet", run.ids)
-
-
-def _record_stages(run: ChemoRun) -> None:
-    """Each stage's summed counts, as one record per stage in the manifest."""
-    src, t = run.need("src"), run.totals
-    q = {s: t[s].quarantined() for s in QUARANTINED_BY}
-    assembled = t["sources"].rows_out
-    grain = f"OMOP table rows (cycles assembled: {assembled})" if src.format == "omop" else "registry rows"
-    n_read = t["sources"].rows_in
-    logs = {
-        "sources": StageLog(n_read, n_read - len(q["sources"]), counts_by_rule(q["sources"]),
-                            note=f"grain: {grain}; {src.describe()}"),
-        "cycles": StageLog(t["cycles"].rows_in, t["cycles"].rows_out, counts_by_rule(q["cycles"])),
-        "units": StageLog(t["units"].rows_in, t["units"].rows_out, counts_by_rule(q["units"]),
-                          note="grain: count values (ANC, nadir, platelets) converted to 1e9/L"),
-        "states": StageLog(t["states"].rows_in, t["states"].rows_out,
-                           note="missing labs held forward, then the median"),
-        "trajectories": StageLog(t["trajectories"].rows_in, t["trajectories"].rows_out),
-        "outputs": StageLog(t["outputs"].rows_in, t["outputs"].rows_in,
-                            note="written: trajectories, splits, cohort, quarantine"),
-    }
-    for stage in STAGES:
-        run.runner.add(stage, logs[stage], t[stage].seconds)
 
 
 def run_cycle_stages(run: ChemoRun) -> None:
@@ -377,6 +234,6 @@ def run_cycle_stages(run: ChemoRun) -> None:
         with tqdm(total=2 * batches.n_batches, desc="etl chemo: patient batches", leave=False,
                   file=sys.stderr, disable=quiet) as bar:
             first_pass(run, batches, Path(tmp), bar)
-            _after_first_pass(run, batches)
+            after_first_pass(run, batches)
             second_pass(run, batches, bar)
-    _record_stages(run)
+    record_stages(run)

@@ -16,7 +16,7 @@ import pytest
 
 from dosewise.data_schemas import columns as c
 from dosewise.pipelines import ChemoPipelineConfig, run_chemo_pipeline
-from dosewise.pipelines.chemo.stage_runs import STAGES
+from dosewise.pipelines.chemo.run_state import STAGES
 from dosewise.pipelines.chemo.stages import CHEMO_STAGES, SQL_FOLDER, STAGE_NAMES
 from dosewise.pipelines.sepsis.stage_sql import stage_sql
 
