@@ -112,9 +112,9 @@ def etl_chemo(
 ) -> None:
     """Oncology records -> chemotherapy cycle trajectories (RDI action, manifest written last).
 
-    `--engine spark` runs the cycle stages (OMOP CDM or registry input) on Spark (`local[2]` unless
+    `--engine spark` runs the stages (OMOP CDM, registry or trial records) on Spark (`local[2]` unless
     `--spark-master`/`--spark-remote` or the config's `spark.*` say otherwise); the outputs and the
-    manifest are the same files. Trial records run on DuckDB/pandas only (exit 2 on spark)."""
+    manifest are the same files."""
     from . import ChemoPipelineConfig, config_folder, run_chemo_pipeline
 
     overrides = list(set_ or [])

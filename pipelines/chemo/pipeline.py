@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dosewise.data_schemas import BadInputError, RunManifest, staged_output
+from dosewise.data_schemas import RunManifest, staged_output
 
 from ..privacy import RunIds, resolve_salt, salt_change_warnings
 from ..runner import StageRunner
@@ -41,12 +41,6 @@ def run_chemo_pipeline(
     ids = RunIds(resolve_salt(out.id_salt, out.id_salt_env) if out.pseudonymize_ids else "")
     warnings = salt_change_warnings(Path(out_dir), ids)
     trial = _trial_mapping(config)
-    if trial is not None and config.engine == "spark":
-        raise BadInputError(
-            "`--engine spark` runs the cycle-level ETL (OMOP CDM input); trial records (design = trial, "
-            "one row per patient) run on DuckDB/pandas only.",
-            "Run it with --engine duckdb (the default) or --set engine=duckdb.",
-        )
     with staged_output(out_dir) as work:
         if trial is not None:
             from .trial_pipeline import run_trial_into

@@ -33,7 +33,7 @@ ROW = "_file_row"  # a registry row's position in the export (the groups keep fi
 Q_TYPES = {**dict.fromkeys(QUARANTINE_COLUMNS, "string"), "patient_id": "string", "_stage": "string"}
 
 
-def _tag(q: pd.DataFrame, stage: str) -> pd.DataFrame:
+def tag_quarantine(q: pd.DataFrame, stage: str) -> pd.DataFrame:
     """Quarantine records as text (ids and failure cases as the writer writes them), with their stage."""
     out = q.assign(_stage=stage).reindex(columns=list(Q_TYPES))
     return pd.DataFrame({col: [None if pd.isna(v) else str(v) for v in out[col]] for col in out.columns},
@@ -70,17 +70,17 @@ def checked_part(config: Any, rows: pd.DataFrame, q_sources: pd.DataFrame,
     group's counts (one JSON row)."""
     counts: dict[str, Any] = {"notes": {}, "missing": {}}
     out: dict[str, pd.DataFrame] = {}
-    quarantine = [_tag(q_sources, "sources")]
+    quarantine = [tag_quarantine(q_sources, "sources")]
     counts["sources_out"] = len(rows)
     if behaviour is not None:
         counts["covered"] = covered_by(behaviour.astype({KEY: str}), rows)
     if not rows.empty:
         result = apply_cycle_rules(rows, "quarantine", config.actions.max_rdi)
-        quarantine.append(_tag(result.quarantined(), "cycles"))
+        quarantine.append(tag_quarantine(result.quarantined(), "cycles"))
         counts.update(cycles_in=len(rows), cycles_out=len(result.cycles), notes=result.notes)
         if not result.cycles.empty:
             converted, q_units, n_values = convert_units(result.cycles)
-            quarantine.append(_tag(q_units, "units"))
+            quarantine.append(tag_quarantine(q_units, "units"))
             cycles = canonical_cycles(converted)
             out["patients"] = canonical_patients(converted, cycles)
             out["held"], counts["missing"] = hold_labs(cycles)
@@ -115,4 +115,5 @@ def second_part(run_values: dict[str, Any], held: pd.DataFrame,
 
 
 
-__all__ = ["KEY", "Q_TYPES", "ROW", "checked_part", "first_part", "registry_part", "second_part"]
+__all__ = ["KEY", "Q_TYPES", "ROW", "checked_part", "first_part", "registry_part", "second_part",
+           "tag_quarantine"]

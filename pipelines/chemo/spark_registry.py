@@ -91,13 +91,19 @@ def patient_column(mapping: RegistryMapping, dtypes: dict[str, Any], path: Path)
     return column
 
 
-def read_registry_spark(tables: SparkTables, source: Path, mapping: RegistryMapping) -> SparkRegistry:
-    """The export of `source` as a Spark DataFrame (csv as text, parquet typed), keyed by patient."""
+def read_registry_spark(
+    tables: SparkTables, source: Path, mapping: RegistryMapping, key: str | None = None
+) -> SparkRegistry:
+    """The export of `source` as a Spark DataFrame (csv as text, parquet typed), keyed (`PATIENT_KEY`)
+    by the export's column `key`, by default its patient column (`patient_column`)."""
     from pyspark.sql import functions as F
 
     path = find_table(source, mapping.file)
     dtypes = file_dtypes(path)
-    key = patient_column(mapping, dtypes, path)
+    key = key or patient_column(mapping, dtypes, path)
+    if key not in dtypes:
+        raise BadInputError(f"{path} has no column `{key}` to group its rows by on Spark.",
+                            f"Its columns are: {', '.join(map(str, list(dtypes)[:25]))}.")
     if path.suffix == ".parquet":
         frame = tables.spark.read.parquet(str(path))
     else:

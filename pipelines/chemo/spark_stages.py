@@ -23,8 +23,8 @@ Collected to the driver, all per patient or aggregate: the quarantine records, t
 (for episode ids, splits and the IPCW censoring curves, as between the DuckDB passes), each group's
 counts, the first cycle's planned interval, the medians and one row per episode (the cohort table);
 to learn the UDF outputs' types, the functions also run once on the driver on a few patients' rows.
-Trial records stay on DuckDB/pandas (`pipeline.py` exits 2 for them on Spark). The functions the
-UDFs run are in `spark_parts.py`; this module drives them.
+Trial records (one record per patient) have their own, shorter Spark path (`spark_trial.py`). The
+functions the UDFs run are in `spark_parts.py`; this module drives them.
 """
 
 from __future__ import annotations

@@ -75,10 +75,23 @@ def check_arms(frame: pd.DataFrame, mapping: RegistryMapping, path: Path) -> Non
 
 def read_trial_registry(source: Path, mapping: RegistryMapping) -> TrialRecords:
     """Read, reshape, map and validate a trial export (see module doc)."""
-    spec = trial_spec(mapping)
     path = find_table(source, mapping.file)
     raw = read_table(path)
     reshaped, q_reshape = reshape_export(raw, mapping)
+    return trial_records(reshaped, q_reshape, mapping, path, list(raw.columns), len(raw))
+
+
+def trial_records(
+    reshaped: pd.DataFrame,
+    q_reshape: pd.DataFrame,
+    mapping: RegistryMapping,
+    path: Path,
+    raw_columns: list[str],
+    n_source_rows: int,
+) -> TrialRecords:
+    """The export's records after its row filter and pivot (`reshape_export`, on pandas or per group
+    of patients on Spark) mapped, arm-checked and validated: one row per patient (see module doc)."""
+    spec = trial_spec(mapping)
     arm_sources = [src for src, dst in mapping.renames.items() if dst == "arm"]
     if arm_sources and arm_sources[0] not in reshaped.columns:
         check_arms(reshaped.drop(columns="arm", errors="ignore"), mapping, path)  # names the missing column
@@ -95,7 +108,7 @@ def read_trial_registry(source: Path, mapping: RegistryMapping) -> TrialRecords:
         raise BadInputError(
             f"{path} lacks the trial column(s) {', '.join(missing)} (after the mapping).",
             "Map them in [input.mapping.renames] (or [pivot] for a long export); the file has: "
-            f"{', '.join(map(str, raw.columns[:25]))}.",
+            f"{', '.join(map(str, raw_columns[:25]))}.",
         )
     frame = frame.reset_index(drop=True)
     schema = trial_schema(list(spec.state_columns))
@@ -117,7 +130,7 @@ def read_trial_registry(source: Path, mapping: RegistryMapping) -> TrialRecords:
         reshape_quarantine=q_reshape,
         record_quarantine=pd.concat(parts, ignore_index=True) if parts else empty_quarantine(),
         path=path,
-        n_source_rows=len(raw),
+        n_source_rows=n_source_rows,
         n_records=len(frame),
     )
 

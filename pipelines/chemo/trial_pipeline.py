@@ -1,6 +1,7 @@
 """`run_trial_into`: a trial registry (mapping `design = "trial"`) -> decision-step trajectories.
 
-Stages: sources (read; the declared row filter and pivot), records (mapping, arm check, schema),
+Stages: sources (read; the declared row filter and pivot; on Spark per group of patients,
+`spark_trial.py`), records (mapping, arm check, schema),
 outcomes (endpoint and IPCW reward at the horizon), trajectories (steps, splits), outputs. The same
 machinery as the cycle registry: staged output, quarantine with reasons, pseudonymised ids,
 patient-level splits, the manifest last. The manifest records each arm's Kaplan-Meier estimate at
@@ -34,7 +35,7 @@ from .config import ChemoPipelineConfig
 from .manifests import episode_ids as patient_episode_ids
 from .manifests import finish_manifest, redacted_config
 from .mapping import RegistryMapping
-from .trial import arm_index, endpoint, read_trial_registry, trial_spec
+from .trial import TrialRecords, arm_index, endpoint, read_trial_registry, trial_spec
 from .trial_steps import TrialSteps, decision_steps
 
 STAGES = ("sources", "records", "outcomes", "trajectories", "outputs")
@@ -234,6 +235,24 @@ def _cohort(
     return out[cols].sort_values("episode_id").reset_index(drop=True)
 
 
+def read_trial_records(
+    config: ChemoPipelineConfig, source_dir: Path, mapping: RegistryMapping
+) -> TrialRecords:
+    """The trial export read, reshaped, mapped and validated on the configured engine (`spark_trial.py`
+    for Spark: the row filter and pivot per group of patients there, the rest on the records)."""
+    if config.engine != "spark":
+        return read_trial_registry(source_dir, mapping)
+    from ..sources.spark_catalog import SparkTables
+    from ..sources.spark_engine import start_session
+    from .spark_trial import read_trial_registry_spark
+
+    tables = SparkTables(start_session(config.spark))
+    try:
+        return read_trial_registry_spark(tables, source_dir, mapping)
+    finally:
+        tables.close()
+
+
 def run_trial_into(
     config: ChemoPipelineConfig,
     mapping: RegistryMapping,
@@ -249,7 +268,7 @@ def run_trial_into(
     manifest = RunManifest.start("chemo_trajectories", redacted_config(config), seed=config.seed)
     try:
         with runner.stage("sources") as log:
-            records = read_trial_registry(source_dir, mapping)
+            records = read_trial_records(config, source_dir, mapping)
             q = records.reshape_quarantine
             write_frame_quarantine(q, out_dir / "quarantine" / "sources.parquet", ids)
             manifest.inputs = {str(records.path.relative_to(source_dir)): sha256_file(records.path)}
