@@ -18,7 +18,7 @@ from dosewise.data_schemas import BadInputError, ConfigError, empty_quarantine, 
 from dosewise.data_schemas.raw_trial import TRIAL_REQUIRED, trial_schema
 from dosewise.data_schemas.validation import split_valid
 
-from .config import ChemoRewardConfig
+from .config import ChemoPipelineConfig, ChemoRewardConfig
 from .mapping import RegistryMapping, apply_mapping, find_table, read_table
 from .reshape import reshape_export
 from .trial_mapping import TrialSpec
@@ -79,6 +79,24 @@ def read_trial_registry(source: Path, mapping: RegistryMapping) -> TrialRecords:
     raw = read_table(path)
     reshaped, q_reshape = reshape_export(raw, mapping)
     return trial_records(reshaped, q_reshape, mapping, path, list(raw.columns), len(raw))
+
+
+def read_trial_records(
+    config: ChemoPipelineConfig, source_dir: Path, mapping: RegistryMapping
+) -> TrialRecords:
+    """The trial export read, reshaped, mapped and validated on the configured engine (`spark_trial.py`
+    for Spark: the row filter and pivot per group of patients there, the rest on the records)."""
+    if config.engine != "spark":
+        return read_trial_registry(source_dir, mapping)
+    from ..sources.spark_catalog import SparkTables
+    from ..sources.spark_engine import start_session
+    from .spark_trial import read_trial_registry_spark
+
+    tables = SparkTables(start_session(config.spark))
+    try:
+        return read_trial_registry_spark(tables, source_dir, mapping)
+    finally:
+        tables.close()
 
 
 def trial_records(

@@ -35,7 +35,7 @@ from .config import ChemoPipelineConfig
 from .manifests import episode_ids as patient_episode_ids
 from .manifests import finish_manifest, redacted_config
 from .mapping import RegistryMapping
-from .trial import TrialRecords, arm_index, endpoint, read_trial_registry, trial_spec
+from .trial import arm_index, endpoint, read_trial_records, trial_spec
 from .trial_steps import TrialSteps, decision_steps
 
 STAGES = ("sources", "records", "outcomes", "trajectories", "outputs")
@@ -233,24 +233,6 @@ def _cohort(
         *[x for x in out.columns if x not in ("episode_id", "patient_id")],
     ]
     return out[cols].sort_values("episode_id").reset_index(drop=True)
-
-
-def read_trial_records(
-    config: ChemoPipelineConfig, source_dir: Path, mapping: RegistryMapping
-) -> TrialRecords:
-    """The trial export read, reshaped, mapped and validated on the configured engine (`spark_trial.py`
-    for Spark: the row filter and pivot per group of patients there, the rest on the records)."""
-    if config.engine != "spark":
-        return read_trial_registry(source_dir, mapping)
-    from ..sources.spark_catalog import SparkTables
-    from ..sources.spark_engine import start_session
-    from .spark_trial import read_trial_registry_spark
-
-    tables = SparkTables(start_session(config.spark))
-    try:
-        return read_trial_registry_spark(tables, source_dir, mapping)
-    finally:
-        tables.close()
 
 
 def run_trial_into(
