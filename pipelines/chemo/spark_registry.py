@@ -68,12 +68,21 @@ def _is_text(dtype: Any) -> bool:
 
 def restore_dtypes(part: pd.DataFrame, dtypes: dict[str, Any], csv: bool) -> pd.DataFrame:
     """Rows of the export as `read_table` gives them: a csv group (Spark's text) parsed again by
-    pandas' pyarrow reader, text columns as text; every column cast to the file's dtype."""
+    pandas' pyarrow reader, text columns as text; every column cast to the file's dtype.
+
+    The text columns are read by a second parse of their own: pandas 3.1's pyarrow reader given any
+    `dtype` casts every column, and fails on an integer column with a missing value ("cannot
+    convert NA to integer"), which a group holds wherever the whole file's column is float."""
     part = part[list(dtypes)]
     if csv:
-        text = part.to_csv(index=False).encode("utf-8")
-        part = pd.read_csv(io.BytesIO(text), engine="pyarrow",
-                           dtype={col: d for col, d in dtypes.items() if _is_text(d)})
+        buffer = part.to_csv(index=False).encode("utf-8")
+        parsed = pd.read_csv(io.BytesIO(buffer), engine="pyarrow")
+        text = {col: d for col, d in dtypes.items() if _is_text(d)}
+        if text:
+            as_text = pd.read_csv(io.BytesIO(buffer), engine="pyarrow", usecols=list(text), dtype=text)
+            for col in text:
+                parsed[col] = as_text[col]
+        part = parsed
     for col, dtype in dtypes.items():
         if part[col].dtype != dtype:
             part[col] = part[col].astype(dtype)

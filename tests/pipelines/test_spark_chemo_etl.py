@@ -179,6 +179,20 @@ def test_etl_chemo_refuses_an_unknown_engine(tmp_path: Path) -> None:
     assert not (tmp_path / "o3").exists()
 
 
+def test_a_group_is_restored_to_the_whole_files_dtypes(tmp_path: Path) -> None:
+    """A group's text (as Spark reads a csv) parsed back as pandas reads the whole file: an integer
+    column with a gap (float in the file), text that looks like a number, missing text."""
+    from dosewise.pipelines.chemo.spark_registry import file_dtypes, restore_dtypes
+
+    path = tmp_path / "export.csv"
+    path.write_text("id,code,nodes,arm\n1,017,,A\n1,017,5,A\n2,18,3,\n3,X19,2.5,B\n")
+    whole = pd.read_csv(path, engine="pyarrow")
+    text = pd.read_csv(path, dtype=str, keep_default_na=False).replace("", None)
+    group = restore_dtypes(text.iloc[:3], file_dtypes(path), csv=True)
+    pd.testing.assert_frame_equal(group, whole.iloc[:3])
+    assert group["code"].tolist() == ["017", "017", "18"] and group["nodes"].dtype == "float64"
+
+
 def test_a_chemo_config_sets_the_engine_and_spark_master() -> None:
     config = load_config("chemo_omop", ChemoPipelineConfig, ["engine='spark'", "spark.master='local[3]'"],
                          search=[config_folder()])

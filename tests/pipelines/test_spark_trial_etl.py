@@ -2,6 +2,8 @@
 records from ../shared/data/r-clinical-datasets, with dirt planted, give the same manifest counts and
 notes and byte-identical trajectories, splits, cohort and quarantine files as on DuckDB.
 
+The colon file is the real one's text (integers, and columns such as `nodes` with missing values,
+which pandas reads as float for the whole file but a group of patients holds as integers with gaps).
 The export's rows are reshaped per group of patients on Spark (`spark_trial.py`); the records then go
 through the same functions as on DuckDB, so nothing is compared with a tolerance. The dirt reaches every
 rule the trial reading has: a row outside the row filter, a repeated pivot key, a patient without his
@@ -66,12 +68,13 @@ def _counts(manifest: RunManifest) -> dict[str, dict[str, int]]:
 @pytest.mark.slow
 def test_colon_records_with_dirt_are_the_same_on_both_engines(trials_dir: Path, tmp_path: Path) -> None:
     pytest.importorskip("pyspark")
-    raw = pd.read_csv(trials_dir / "survival_colon.csv.gz")
-    other_study = raw.iloc[[10]].assign(study=2)  # outside the row filter
+    # as text, so that the file keeps its own spelling ("5", not "5.0"; missing as empty)
+    raw = pd.read_csv(trials_dir / "survival_colon.csv.gz", dtype=str, keep_default_na=False)
+    other_study = raw.iloc[[10]].assign(study="2")  # outside the row filter
     repeated = raw.iloc[[20]]  # a second (id, etype) row: the patient's rows are quarantined
-    no_death = (raw["id"] == raw["id"].iloc[40]) & (raw["etype"] == 2)  # recurrence row only
+    no_death = (raw["id"] == raw["id"].iloc[40]) & (raw["etype"] == "2")  # recurrence row only
     broken = raw["id"] == raw["id"].iloc[60]
-    raw.loc[broken, ["age", "sex"]] = [-4, 7]  # two schema checks, one record
+    raw.loc[broken, ["age", "sex"]] = ["-4", "7"]  # two schema checks, one record
     dirty = pd.concat([raw[~no_death], other_study, repeated]).sample(frac=1.0, random_state=3)
     src = tmp_path / "src"
     src.mkdir()
