@@ -4,7 +4,8 @@ The server is the one pyspark ships (`sbin/start-connect-server.sh`, `local[2]` 
 for this module on a free port; the client talks to it over gRPC only (no SparkContext on the client
 side), which is how a Databricks or cluster Connect endpoint is used. The run must give what the
 DuckDB engine gives on the same synthetic MIMIC-IV (compared as in `test_spark_sepsis_etl.py`) and
-on the same dirty synthetic OMOP CDM folder (stage counts by rule, manifest notes, every file).
+on the same dirty synthetic OMOP CDM folder (stage counts by rule, manifest notes, every file), and
+on the real colon trial records (byte-identical files).
 """
 
 from __future__ import annotations
@@ -123,6 +124,29 @@ def test_etl_chemo_through_spark_connect_gives_the_duckdb_trajectories(
     for name in files:
         assert_same_table(pd.read_parquet(tmp_path / "duckdb" / name),
                           pd.read_parquet(tmp_path / "connect" / name), name)
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_trial_records_through_spark_connect_give_the_duckdb_files(
+    connect_url: str, shared_data_dir: Path, tmp_path: Path
+) -> None:
+    """The real NCCTG colon records (a long export: grouped, pivoted per group on the server)."""
+    source = shared_data_dir / "r-clinical-datasets"
+    if not (source / "survival_colon.csv.gz").is_file():
+        pytest.skip("r-clinical-datasets not present in ../shared/data")
+    base = ["--quiet", "etl", "chemo", "--source", str(source), "--config", "registry_colon",
+            "--set", "output.id_salt='connect-trial-salt-0123456'"]
+    outs = {"duckdb": ["--engine", "duckdb"], "connect": ["--engine", "spark", "--spark-remote", connect_url]}
+    for name, engine in outs.items():
+        done = runner.invoke(app, [*base, "--out", str(tmp_path / name), *engine])
+        assert done.exit_code == 0, done.output
+    duck, remote = RunManifest.read(tmp_path / "duckdb"), RunManifest.read(tmp_path / "connect")
+    assert remote.config["spark"]["remote"] == connect_url and duck.extra == remote.extra
+    assert [s.model_dump(exclude={"seconds"}) for s in duck.stages] == \
+        [s.model_dump(exclude={"seconds"}) for s in remote.stages]
+    for name in ("trajectories.parquet", "cohort.parquet", "splits.parquet"):
+        assert (tmp_path / "duckdb" / name).read_bytes() == (tmp_path / "connect" / name).read_bytes(), name
 
 
 @pytest.mark.spark
