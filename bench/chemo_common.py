@@ -1,5 +1,6 @@
 """Shared pieces of the chemotherapy benchmarks: simulate -> ETL -> trajectories, train a policy
-with a shipped `chemo_*` config, and wrap a Dosewise policy for the simulator's Monte-Carlo truth."""
+with a shipped `chemo_*` config, and wrap a Dosewise policy (continuous or on the RDI bins) for the
+simulator's Monte-Carlo truth."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from dosewise.data_schemas import columns as c
 from dosewise.data_schemas import load_config
 from dosewise.models import TrainConfig, config_folder, load_policy, train_policy
 from dosewise.pipelines import (
+    BinDeliveredAsClinicians,
     ChemoPipelineConfig,
     DeliveredAsClinicians,
     policy_from_function,
@@ -70,3 +72,19 @@ def simulator_policy(policy: Any, delivery: str = "on_schedule") -> Any:
     if delivery != "on_schedule":
         raise ValueError(f"delivery must be on_schedule or as_clinicians. Got {delivery!r}.")
     return policy_from_function(doses)
+
+
+def simulator_bin_policy(policy: Any, edges: list[float], epsilon: float) -> BinDeliveredAsClinicians:
+    """A discrete Dosewise policy (one action per RDI bin of `edges`) as a simulator `CyclePolicy`
+    whose value is the estimand of discrete-action OPE: the bin drawn from the policy's
+    `epsilon`-greedy probabilities (as `evaluate_policy` softens it, `OpeConfig.epsilon`), the dose
+    and delay drawn as the clinicians deliver an RDI in that bin (see `BinDeliveredAsClinicians`)."""
+    if policy.n_actions != len(edges) + 1:
+        raise ValueError(f"Policy `{policy.name}` has {policy.n_actions} actions but the RDI edges {edges} "
+                         f"make {len(edges) + 1} bins; train it on trajectories with these edges.")
+
+    def probs(states: pd.DataFrame) -> np.ndarray:
+        frame = states[list(policy.feature_names)].astype(np.float64)
+        return np.asarray(policy.action_probabilities(frame, epsilon), dtype=np.float64)
+
+    return BinDeliveredAsClinicians(probs, tuple(float(e) for e in edges))

@@ -27,6 +27,7 @@ from .simulators.icu_sepsis import (
 )
 from .simulators.icu_sepsis_episodes import write_icu_sepsis_episodes
 from .simulators.oncology_policy import (
+    BinDeliveredAsClinicians,
     ClinicianPolicy,
     ConstantPolicy,
     CycleDecision,
@@ -42,6 +43,7 @@ from .simulators.synthetic_icu_config import SyntheticIcuConfig
 from .splits import assign_splits
 
 __all__ = [
+    "BinDeliveredAsClinicians",
     "ChemoPipelineConfig",
     "ClinicianPolicy",
     "ConstantPolicy",

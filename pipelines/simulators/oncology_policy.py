@@ -17,7 +17,8 @@ from typing import Protocol
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
+from scipy.special import log_ndtr
+from scipy.stats import norm, truncnorm
 
 from dosewise.data_schemas import BadInputError
 
@@ -184,6 +185,107 @@ class DeliveredAsClinicians:
         delays = np.where(target > 0, delays, 0.0)
         dose = target * (self.planned_interval_days + delays) / self.planned_interval_days
         return CycleDecision(dose, delays)
+
+
+@dataclass(frozen=True)
+class BinDeliveredAsClinicians:
+    """A choice among the RDI bins per state, each chosen bin delivered the way the clinicians
+    deliver an RDI in that bin in that state: the estimand of discrete-action OPE on the bins.
+
+    Importance ratios on the bins (pi(bin | s) / mu(bin | s)) leave what happens inside a bin to
+    the records: the estimate is the value of choosing bins by `bin_probs`, each bin's dose and
+    delay as the clinicians give them given that their RDI falls in it. So the truth does the same:
+    in state s a bin b is drawn from `bin_probs(s)` (rows of (n, len(edges) + 1) probabilities,
+    bins as the trajectory contract: bin 0 is RDI 0, bin j is (e[j-1], e[j]], the last is above
+    e[-1]); then option o with probability proportional to p_o(s) x P(RDI in b | o), and the
+    log-normal dose noise of that option truncated to b. That is the clinicians' joint
+    distribution of (option, dose) conditional on the bin, computed from their known policy, not
+    estimated. Bin 0 (RDI 0, which the clinicians never choose) holds the dose.
+    """
+
+    bin_probs: Callable[[pd.DataFrame], np.ndarray]
+    edges: tuple[float, ...] = (0.0, 0.55, 0.7, 0.9)
+    clinicians: ClinicianPolicy = ClinicianPolicy()
+    planned_interval_days: float = 21.0
+
+    def __post_init__(self) -> None:
+        e = np.asarray(self.edges, dtype=np.float64)
+        if len(e) < 2 or e[0] != 0.0 or np.any(np.diff(e) <= 0):
+            raise BadInputError(
+                "RDI bin edges must start at 0 and increase strictly, with at least two. "
+                f"Got {list(self.edges)}.",
+                "Pass the trajectories manifest's action_bin_edges['rdi_fraction'].",
+            )
+
+    def __call__(self, states: pd.DataFrame, rng: np.random.Generator) -> CycleDecision:
+        """Each patient's bin drawn from `bin_probs`, then option and dose as the clinicians give that bin."""
+        n = len(states)
+        probs = self._checked_probs(states)
+        chosen_bin = _draw_rows(probs, rng.random(n))
+        u_option, u_noise = rng.random(n), rng.random(n)
+        dose, delays = np.zeros(n), np.zeros(n)
+        given = np.flatnonzero(chosen_bin > 0)
+        if given.size:
+            options = self.clinicians.option_probabilities(states.iloc[given])
+            z_low, z_high = self._noise_limits(chosen_bin[given])
+            with np.errstate(divide="ignore"):
+                log_w = np.log(options) + _log_normal_mass(z_low, z_high)
+            if not np.isfinite(log_w.max(axis=1)).all():
+                raise BadInputError(
+                    "A chosen RDI bin has no clinicians' option with any probability in its state.",
+                    "Check that the edges are the trajectories' and the clinicians the behaviour policy.",
+                )
+            w = np.exp(log_w - log_w.max(axis=1, keepdims=True))
+            option = _draw_rows(w / w.sum(axis=1, keepdims=True), u_option[given])
+            rows = np.arange(given.size)
+            z = truncnorm.ppf(u_noise[given], z_low[rows, option], z_high[rows, option])
+            level = np.array([DOSE_LEVELS[OPTIONS[o][0]] for o in option])
+            dose[given] = level * np.exp(self.clinicians.dose_noise_sd * z)
+            delays[given] = np.array([DELAYS_DAYS[OPTIONS[o][1]] for o in option], dtype=np.float64)
+        return CycleDecision(dose, delays)
+
+    def _checked_probs(self, states: pd.DataFrame) -> np.ndarray:
+        """`bin_probs(states)` as (n, bins) probabilities, or an error that says what was wrong."""
+        k = len(self.edges) + 1
+        probs = np.asarray(self.bin_probs(states), dtype=np.float64)
+        if probs.shape != (len(states), k):
+            raise BadInputError(
+                f"bin_probs must return ({len(states)}, {k}) probabilities (one column per RDI bin of "
+                f"edges {list(self.edges)}). Got shape {probs.shape}.",
+                "Use the policy's action_probabilities on trajectories with these bin edges.",
+            )
+        if not (np.isfinite(probs).all() and (probs >= 0).all() and np.allclose(probs.sum(axis=1), 1.0)):
+            raise BadInputError(
+                "bin_probs must return finite probabilities >= 0 that sum to 1 in every row.",
+                "Return action_probabilities(states, epsilon), not Q-values or logits.",
+            )
+        return probs
+
+    def _noise_limits(self, bins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, options) standard-normal limits of the dose noise that put each option's RDI in
+        the row's bin: (log e[b-1] - log centre) / sd and (log e[b] - log centre) / sd."""
+        bounds = np.concatenate([np.asarray(self.edges, dtype=np.float64), [np.inf]])
+        log_centres = np.log(option_rdi(self.planned_interval_days))
+        sd = self.clinicians.dose_noise_sd
+        with np.errstate(divide="ignore"):
+            low = np.log(bounds[bins - 1])[:, None]
+            high = np.log(bounds[bins])[:, None]
+        return (low - log_centres[None, :]) / sd, (high - log_centres[None, :]) / sd
+
+
+def _draw_rows(probs: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """One column index per row of `probs`, by inverse CDF of the uniform draws `u`."""
+    return np.asarray(np.minimum((np.cumsum(probs, axis=1) < u[:, None]).sum(axis=1), probs.shape[1] - 1))
+
+
+def _log_normal_mass(low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """log(Phi(high) - Phi(low)), accurate in either tail (a bin far from an option's centre)."""
+    flip = low > 0  # upper tail: Phi(h) - Phi(l) = Phi(-l) - Phi(-h)
+    a, b = np.where(flip, -high, low), np.where(flip, -low, high)
+    log_b = log_ndtr(b)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = log_b + np.log1p(-np.exp(log_ndtr(a) - log_b))
+    return np.asarray(np.where(b > a, out, -np.inf), dtype=np.float64)
 
 
 def option_rdi(planned_interval_days: float) -> np.ndarray:
