@@ -94,7 +94,7 @@ class Targets:
 def _rows(report: Any, targets: set[str], rep: int, run: str) -> list[dict[str, object]]:
     """One row per (target, estimator) of `report` for the targets kept from this run."""
     return [{"rep": rep, "run": run, "target": e.target, "estimator": e.estimator, "value": e.value,
-             "low": e.ci_low, "high": e.ci_high}
+             "low": e.ci_low, "high": e.ci_high, "ess_share": e.ess_share}
             for e in report.estimates if e.estimator in ESTIMATORS and e.target in targets]
 
 
@@ -293,10 +293,13 @@ def _report(frame: pd.DataFrame, targets: Targets, args: argparse.Namespace, sec
         if name == "WDR":
             goal += ", error " + ("met" if mae <= 0.02 * span else "NOT met")
         pv = targets.truth[target]
+        ess = part["ess_share"].mean() if "ess_share" in part else float("nan")
+        ess_text = "-" if np.isnan(ess) else f"{100 * ess:.0f} %"
         table.append((target, targets.modes[target], name, str(part["rep"].nunique()),
                       f"{pv.value:.4f} ± {pv.se:.4f}", f"{part['value'].mean():.4f}",
                       f"{100 * coverage:.0f} %", f"{mae:.4f}", f"{100 * mae / span:.1f} %",
-                      f"{(part['high'] - part['low']).mean():.4f}", goal or "-",
+                      f"{(part['high'] - part['low']).mean():.4f}", ess_text,
+                      goal or "-",
                       f"{part['recorded'].iloc[0]:.4f}", f"{100 * part['covered_recorded'].mean():.0f} %"))
     names = {role: p.name for role, p in targets.policies.items()}
     print_table(f"Chemo OPE coverage: {frame['rep'].nunique()} replications x {args.patients} patients "
@@ -306,7 +309,8 @@ def _report(frame: pd.DataFrame, targets: Targets, args: argparse.Namespace, sec
                 f"targets {names}; value range {span:.2f}; {seconds / 60:.1f} min "
                 f"({time.process_time():.0f} CPU s) in this invocation",
                 ["target", "OPE mode", "estimator", "replications", "true value ± SE", "mean estimate",
-                 "95 % CI coverage", "MAE", "MAE / range", "mean CI width", "goal", "value as recorded",
+                 "95 % CI coverage", "MAE", "MAE / range", "mean CI width", "mean ESS share", "goal",
+                 "value as recorded",
                  "coverage of it"], table)
 
 
