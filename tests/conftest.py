@@ -99,6 +99,15 @@ def shared_data_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def trials_dir(shared_data_dir: Path) -> Path:
+    """The real trial records (R survival/nlme datasets: colon, myeloid, ...)."""
+    path = shared_data_dir / "r-clinical-datasets"
+    if not (path / "survival_colon.csv.gz").is_file():
+        pytest.skip("r-clinical-datasets not present in ../shared/data")
+    return path
+
+
+@pytest.fixture(scope="session")
 def mimic3_demo_dir(shared_data_dir: Path) -> Path:
     """The real MIMIC-III Clinical Database Demo v1.4."""
     path = shared_data_dir / "mimic-iii-demo-1.4"

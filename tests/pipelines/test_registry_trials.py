@@ -30,14 +30,6 @@ from dosewise.pipelines.chemo.censoring import ipcw_outcome, kaplan_meier_at
 SALT = ["output.id_salt=test-salt-0123456789abcdef"]
 
 
-@pytest.fixture(scope="module")
-def trials_dir(shared_data_dir: Path) -> Path:
-    path = shared_data_dir / "r-clinical-datasets"
-    if not (path / "survival_colon.csv.gz").is_file():
-        pytest.skip("r-clinical-datasets not present in ../shared/data")
-    return path
-
-
 def _etl(source: Path, name: str, out: Path) -> RunManifest:
     cfg = load_config(name, ChemoPipelineConfig, SALT, search=[config_folder()])
     return run_chemo_pipeline(cfg, source, out, show_progress=False)

@@ -129,12 +129,10 @@ def test_etl_chemo_through_spark_connect_gives_the_duckdb_trajectories(
 @pytest.mark.spark
 @pytest.mark.slow
 def test_trial_records_through_spark_connect_give_the_duckdb_files(
-    connect_url: str, shared_data_dir: Path, tmp_path: Path
+    connect_url: str, trials_dir: Path, tmp_path: Path
 ) -> None:
     """The real NCCTG colon records (a long export: grouped, pivoted per group on the server)."""
-    source = shared_data_dir / "r-clinical-datasets"
-    if not (source / "survival_colon.csv.gz").is_file():
-        pytest.skip("r-clinical-datasets not present in ../shared/data")
+    source = trials_dir
     base = ["--quiet", "etl", "chemo", "--source", str(source), "--config", "registry_colon",
             "--set", "output.id_salt='connect-trial-salt-0123456'"]
     outs = {"duckdb": ["--engine", "duckdb"], "connect": ["--engine", "spark", "--spark-remote", connect_url]}

@@ -26,14 +26,6 @@ runner = CliRunner()
 SALT = "output.id_salt='spark-trial-salt-0123456789'"
 
 
-@pytest.fixture(scope="module")
-def trials_dir(shared_data_dir: Path) -> Path:
-    path = shared_data_dir / "r-clinical-datasets"
-    if not (path / "survival_colon.csv.gz").is_file():
-        pytest.skip("r-clinical-datasets not present in ../shared/data")
-    return path
-
-
 def _etl(source: Path, config: str, out: Path, engine: str) -> tuple[int, str]:
     args = ["--quiet", "etl", "chemo", "--source", str(source), "--out", str(out), "--config", config,
             "--engine", engine, "--set", SALT]
