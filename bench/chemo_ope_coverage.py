@@ -27,7 +27,7 @@ follow-up switched on; a censored patient's outcome reward is unknown, so it is 
 logged return): the gap between the two is the censoring bias, not the estimator's.
 
     .venv/bin/python bench/chemo_ope_coverage.py [--replications 50] [--patients 2000]
-        [--truth-patients 200000] [--fqe-steps 400] [--bandwidth-share 0.25] [--work-dir DIR]
+        [--truth-patients 200000] [--fqe-steps 400] [--bandwidth-share 0.25] [--max-weight W] [--work-dir DIR]
         [--evaluate full,learned,discrete] [--discrete-config chemo_discrete_cql]
 
 `--evaluate` picks which targets a run evaluates (rows already in --work-dir are kept per
@@ -196,6 +196,8 @@ def _parser() -> argparse.ArgumentParser:
                         help=f"comma-separated targets to evaluate, of {', '.join(ROLES)} "
                         "(full brings the clinicians)")
     parser.add_argument("--bandwidth-share", type=float, default=0.25)
+    parser.add_argument("--max-weight", type=float, default=None,
+                        help="clip each per-step importance ratio at this value (OpeConfig.max_weight)")
     parser.add_argument("--n-bootstrap", type=int, default=200)
     parser.add_argument("--seed-base", type=int, default=70_000)
     parser.add_argument("--work-dir", type=Path, default=None,
@@ -207,7 +209,7 @@ def _parser() -> argparse.ArgumentParser:
 def _ope_config(args: argparse.Namespace) -> OpeConfig:
     return OpeConfig.model_validate({
         "n_bootstrap": args.n_bootstrap, "bca": False, "estimators": list(ESTIMATORS),
-        "continuous": {"bandwidth_share": args.bandwidth_share},
+        "continuous": {"bandwidth_share": args.bandwidth_share}, "max_weight": args.max_weight,
         "fqe": {"n_steps": args.fqe_steps, "learning_rate": 1e-3,
                 "target_update_interval": args.fqe_target_interval,
                 "bootstrap_refits": args.fqe_refits}})
@@ -305,7 +307,8 @@ def _report(frame: pd.DataFrame, targets: Targets, args: argparse.Namespace, sec
     print_table(f"Chemo OPE coverage: {frame['rep'].nunique()} replications x {args.patients} patients "
                 f"(test split {int(100 * 0.45)} %), truth from {args.truth_patients} patients, FQE "
                 f"{args.fqe_steps} steps ({args.fqe_refits} refits), "
-                f"bandwidth {args.bandwidth_share} x sd({RDI}), discrete targets epsilon {epsilon:g}; "
+                f"bandwidth {args.bandwidth_share} x sd({RDI}), per-step ratios clipped at "
+                f"{args.max_weight or 'no value'}, discrete targets epsilon {epsilon:g}; "
                 f"targets {names}; value range {span:.2f}; {seconds / 60:.1f} min "
                 f"({time.process_time():.0f} CPU s) in this invocation",
                 ["target", "OPE mode", "estimator", "replications", "true value ± SE", "mean estimate",
