@@ -136,6 +136,22 @@ class ContinuousConfig(StrictConfig):
         "on the behaviour model's fit split.",
     )
     pit_bins: int = Field(default=10, ge=2, le=50, description="Bins of the PIT calibration histogram.")
+    max_ratio: float | None = Field(
+        default=20.0, gt=0,
+        description="Clip of each per-step density ratio K_h(a - pi(s)) / mu(a | s) (truncated importance "
+        "sampling, Ionides 2008; weight clipping in DR, Su et al. 2020). The kernel's peak is 1 / (h sqrt(2 "
+        "pi)) while the clinicians' density can be near zero where they rarely dose, so unclipped ratios "
+        "reach the hundreds and a handful of episodes decide WIS and WDR (README \"Chemotherapy OPE\" "
+        "measures the choice). Clipped estimators lean towards the clinicians' value; the report counts "
+        "the clipped ratios. `max_weight` clips every mode; where both are set the smaller applies. None: "
+        "unclipped.",
+    )
+
+    @field_validator("max_ratio", mode="before")
+    @classmethod
+    def _none_unclips(cls, value: object) -> object:
+        """TOML has no null: `max_ratio = "none"` (or `--set continuous.max_ratio=none`) unclips."""
+        return None if isinstance(value, str) and value.strip().lower() == "none" else value
 
     @field_validator("bandwidth")
     @classmethod
@@ -204,3 +220,10 @@ class OpeConfig(StrictConfig):
         default_factory=ContinuousConfig, description="Kernel smoothing of continuous targets.")
     behaviour: BehaviourConfig = Field(default_factory=BehaviourConfig, description="Behaviour model.")
     fqe: FqeConfig = Field(default_factory=FqeConfig, description="Fitted Q Evaluation.")
+
+    def ratio_clip(self, action_space: str) -> float | None:
+        """The clip of per-step importance ratios in `action_space` ("discrete" or "continuous"):
+        `max_weight`, and in continuous mode also `continuous.max_ratio`, the smaller where both are set."""
+        clips = [self.max_weight, self.continuous.max_ratio if action_space == "continuous" else None]
+        values = [v for v in clips if v is not None]
+        return min(values) if values else None

@@ -90,8 +90,8 @@ def evaluate_policy(
     return evaluation.report
 
 
-def _config_warnings(config: OpeConfig, split: str, n: int, weights: dict[str, ImportanceWeights]) -> tuple[
-        list[str], list[str]]:
+def _config_warnings(config: OpeConfig, split: str, n: int, weights: dict[str, ImportanceWeights],
+                     mode: str) -> tuple[list[str], list[str]]:
     """(warnings that lead the report, warnings that follow it) raised by the config and the size."""
     first = [] if n >= config.min_episodes else [
         f"Only {n} episodes in split `{split}` (fewer than {config.min_episodes}): the bootstrap intervals "
@@ -100,10 +100,13 @@ def _config_warnings(config: OpeConfig, split: str, n: int, weights: dict[str, I
     if config.behaviour.fit_split == split:
         last.append(f"The behaviour model was fitted on the evaluated split `{split}`; its calibration "
                     "is measured in-sample.")
-    if config.max_weight is not None:
+    clip = config.ratio_clip(mode)
+    if clip is not None:
         clipped = sum(w.n_clipped for w in weights.values())
-        last.append(f"Per-step importance ratios were clipped at {config.max_weight:g} ({clipped} "
-                    "ratios); clipped estimators are biased towards the clinicians' value.")
+        setting = "max_weight" if clip == config.max_weight else "continuous.max_ratio"
+        last.append(f"Per-step importance ratios were clipped at {clip:g} (`{setting}`; {clipped} ratios, "
+                    "all targets): clipping trades the heaviest weights' variance for a bias that the "
+                    "intervals do not include.")
     return first, last
 
 
@@ -155,7 +158,7 @@ def estimate_policy_value(
     support, choice = tabular_intervals(results, terms.tabular, layout, config, returns), prepared.fqe_choice
     n = layout.n_episodes
     estimates, estimate_warnings = _estimates(results, all_terms, weights, mask, n, refit_sd)
-    first, last = _config_warnings(config, split, n, weights)
+    first, last = _config_warnings(config, split, n, weights, mode)
     warnings = first + warnings + estimate_warnings + bound_warnings(bounds, estimates) + last
     model, calibration = prepared.model, prepared.calibration
     by_action = (action_propensities(model, fit_rows, rows, features, info, config)
@@ -164,7 +167,7 @@ def estimate_policy_value(
     report = OpeReport(
         policy_name=policy.name, trajectories=str(folder), split=split, n_episodes=n, n_steps=len(rows),
         gamma=config.gamma, epsilon=config.epsilon if mode == "discrete" else 0.0,
-        max_weight=config.max_weight, action_space=mode, estimates=estimates,
+        max_weight=config.ratio_clip(mode), action_space=mode, estimates=estimates,
         weights=[weight_summary(t, w) for t, w in weights.items()],
         behaviour=BehaviourModelInfo(
             source=prepared.source,

@@ -108,7 +108,7 @@ def continuous_target_terms(
     ]
     for name, numerator, dose_fn in targets:
         weights = importance_weights(layout.pad(numerator, 1.0), layout.pad(behaviour.logged, 1.0), mask,
-                                     config.max_weight)
+                                     config.ratio_clip("continuous"))
         pairs: list[QPair | None] = [None]
         if needs_q(config):
             fits = fit_continuous_fqe(trajectories, dose_fn, features, config.fqe, split=fit_split,

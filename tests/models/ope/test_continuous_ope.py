@@ -87,6 +87,39 @@ def test_a_known_behaviour_density_gives_the_ratios(tmp_path: Path) -> None:
     assert wis.ci_low - 0.03 <= truth <= wis.ci_high + 0.03
 
 
+def test_continuous_density_ratios_are_clipped_at_max_ratio_and_the_clip_recorded(data: Path, tmp_path: Path
+                                                                                  ) -> None:
+    info = RunManifest.read(data).dataset
+    assert info is not None
+    policy = constant_policy("constant:0.9", info)
+    no_fqe = {"enabled": False}
+    free = evaluate_policy(data, policy, _config(fqe=no_fqe, continuous={"max_ratio": None}),
+                           out_dir=tmp_path / "free", show_progress=False)
+    clipped = evaluate_policy(data, policy, _config(fqe=no_fqe, continuous={"max_ratio": 1.5}),
+                              out_dir=tmp_path / "clipped", show_progress=False)
+    target = "always rdi=0.9"
+    by_target = {w.target: w for w in clipped.weights}
+    assert free.max_weight is None and {w.n_clipped for w in free.weights} == {0}
+    assert clipped.max_weight == 1.5 and by_target[target].n_clipped > 0
+    assert by_target["clinicians"].n_clipped == 0  # their own ratios are 1
+    n_steps = max(len(g) for _, g in pd.read_parquet(data / "trajectories.parquet").groupby("episode_id"))
+    assert by_target[target].max <= 1.5 ** n_steps < {w.target: w for w in free.weights}[target].max
+    assert any("clipped at 1.5 (`continuous.max_ratio`" in w for w in clipped.warnings)
+    assert not any("clipped at" in w for w in free.warnings)
+    assert clipped.estimate("WIS", target).value != free.estimate("WIS", target).value
+
+
+def test_ratio_clip_takes_the_smaller_setting_and_max_ratio_only_in_continuous_mode() -> None:
+    config = OpeConfig.model_validate({"continuous": {"max_ratio": 20.0}})
+    assert config.ratio_clip("continuous") == 20.0 and config.ratio_clip("discrete") is None
+    both = OpeConfig.model_validate({"max_weight": 8.0, "continuous": {"max_ratio": 20.0}})
+    assert both.ratio_clip("continuous") == 8.0 and both.ratio_clip("discrete") == 8.0
+    for off in (None, "none", "None"):  # TOML has no null: the string unclips
+        assert OpeConfig.model_validate({"continuous": {"max_ratio": off}}).ratio_clip("continuous") is None
+    with pytest.raises(ValueError, match="greater than 0"):
+        OpeConfig.model_validate({"continuous": {"max_ratio": 0}})
+
+
 def test_pit_check_detects_a_too_narrow_density() -> None:
     rng = np.random.default_rng(0)
     x = rng.standard_normal((4000, 2))
