@@ -40,10 +40,13 @@ def _truths(policy: Any, folder: Any, epsilon: float, n_patients: int) -> tuple[
     does). WDR is compared with the first; the README measures the gap (about 0.002)."""
     import numpy as np
 
-    from dosewise.data_schemas import RunManifest
+    from dosewise.data_schemas import BadInputError, RunManifest
     from dosewise.data_schemas import columns as c
 
     info = RunManifest.read(folder).dataset
+    if info is None or c.RDI_FRACTION not in info.action_bin_edges:
+        raise BadInputError(f"{folder} has no RDI bin edges in its manifest: it is not a chemotherapy "
+                            "trajectories folder.", "Rerun the leg's ETL (`dosewise etl chemo`).")
     edges = [float(e) for e in info.action_bin_edges[c.RDI_FRACTION]]
 
     def probs(states: Any) -> Any:
