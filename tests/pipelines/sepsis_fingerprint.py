@@ -35,18 +35,23 @@ CASES: dict[str, tuple[str, list[str]]] = {
 }
 
 
-def _table_hash(path: Path) -> str:
+def _table_hash(path: Path, float_decimals: int | None = None) -> str:
     frame = pd.read_parquet(path)
+    if float_decimals is not None:  # last-bit differences of exp/log between CPUs' SIMD paths drop out
+        floats = frame.select_dtypes("float").columns
+        frame[floats] = frame[floats].round(float_decimals)
     digest = hashlib.sha256(json.dumps([[str(k), str(v)] for k, v in frame.dtypes.items()]).encode())
     digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
     return digest.hexdigest()
 
 
-def fingerprint(out: Path) -> dict[str, Any]:
-    """Hashes of every parquet table under `out` and the manifest's per-stage counts."""
+def fingerprint(out: Path, float_decimals: int | None = None) -> dict[str, Any]:
+    """Hashes of every parquet table under `out` (float columns rounded to `float_decimals` when
+    given) and the manifest's per-stage counts."""
     manifest = RunManifest.read(out)
     return {
-        "tables": {str(p.relative_to(out)): _table_hash(p) for p in sorted(out.rglob("*.parquet"))},
+        "tables": {str(p.relative_to(out)): _table_hash(p, float_decimals)
+                   for p in sorted(out.rglob("*.parquet"))},
         "stages": [[s.name, s.rows_in, s.rows_out, s.rows_quarantined,
                     dict(sorted(s.quarantined_by_rule.items()))] for s in manifest.stages],
         "funnel": [step.model_dump(mode="json") for step in manifest.funnel],
