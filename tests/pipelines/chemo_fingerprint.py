@@ -1,12 +1,13 @@
 """Content fingerprints of chemotherapy ETL outputs, to prove a refactor changes nothing in them.
 
 The same fingerprint as the sepsis one (`sepsis_fingerprint.fingerprint`: every parquet table by
-column names, dtypes and exact values in row order, and each stage's row and quarantine counts),
+column names, dtypes and values in row order, float columns rounded to `FLOAT_DECIMALS`, and each
+stage's row and quarantine counts),
 on a small synthetic OMOP folder with dirt planted at every stage that quarantines (a duplicated
 measurement, one before birth, one in an unknown unit, an unknown drug concept, a negative dose, a
 duplicated cycle number, a person failing the schema) and on the registry of the same patients.
 `CASES` are the runs the committed reference (`chemo_fingerprint.json`) was computed on; the
-OMOP cases run again in small patient batches in the test, which must not change a byte.
+OMOP cases run again in small patient batches in the test, which must not change a value.
 
 Regenerate the reference only when an output is meant to change (say so in the commit):
     .venv/bin/python -m tests.pipelines.chemo_fingerprint --write
@@ -55,8 +56,8 @@ def run_case(sources: Path, name: str, out: Path, extra: list[str] | None = None
     settings = [*overrides, *(extra or [])]
     config = load_config(config_name, ChemoPipelineConfig, settings, search=[config_folder()])
     run_chemo_pipeline(config, sources / folder, out, show_progress=False)
-    # the simulator's truth columns (behaviour_prob, behaviour_density) come from numpy's exp/log,
-    # whose last bit differs between CPUs (the exact hashes broke on a new CI machine): 12 decimals
+    # exact float hashes of the cases with the simulator's truth (behaviour_prob, behaviour_density,
+    # from numpy's exp/log) differed on another machine, the case without it did not: 12 decimals
     return fingerprint(out, float_decimals=FLOAT_DECIMALS)
 
 
