@@ -31,9 +31,10 @@ def test_never_logged_bins_get_no_probability(name: str, chemo_dataset: Path, tm
     policy = models.load_policy(
         models.train_policy(chemo_dataset, config, out_dir=tmp_path / name, show_progress=False).policy_dir)
     frame = pd.read_parquet(chemo_dataset / "trajectories.parquet")
+    states = frame[policy.feature_names]
     logged = np.bincount(frame["action"].to_numpy(np.int64), minlength=policy.n_actions) > 0
     assert not logged.all(), "the simulator's records should leave a bin (the hold) never given"
-    probs = policy.action_probabilities(frame[policy.feature_names], epsilon=0.5)
+    probs = policy.action_probabilities(states, epsilon=0.5)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0)
     assert (probs[:, ~logged] == 0).all()
-    assert logged[policy.recommend(frame[policy.feature_names])].all()
+    assert logged[policy.recommend(states)].all()
