@@ -16,7 +16,9 @@ and the optimum. Goal from issue 5: >= 0.86 (clinicians 0.782, optimal 0.875).
 `--only WORD` (repeatable) trains only the learned variants whose label contains WORD (the
 references are always shown). Besides DiscreteCQL and the planner, the variants are discrete BCQ at
 two imitator thresholds (its own support restriction) and a 3-member Q ensemble of the shipped
-DiscreteCQL config (targets from the ensemble minimum).
+DiscreteCQL config (targets from the ensemble minimum). `--only spibb` and `--only bootstrap` add
+two more tabular references on the true state ids: SPIBB (Pi_b and Pi_<=b, Laroche et al. 2019) and
+a bootstrap-ensemble lower bound of the empirical MDP's Q (mean - sd over resampled models).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -48,9 +51,8 @@ from dosewise.pipelines.simulators.icu_sepsis import (
 from dosewise.pipelines.simulators.icu_sepsis_episodes import write_icu_sepsis_episodes
 
 
-def tabular_reference(folder: Path, min_count: int, penalty: float) -> float:
-    """Exact value of the greedy policy of the empirical MDP (value iteration on counts), using
-    only (state, action) pairs seen >= `min_count` times, with a c/sqrt(n) pessimism penalty."""
+def empirical_mdp(folder: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Transition counts n(s, a, s') of the episodes (episode ends go to the survival or death state)."""
     mdp = load_icu_sepsis_mdp()
     frame, _ = read_trajectories(folder)
     frame = frame.sort_values(["episode_id", "step"])
@@ -60,17 +62,78 @@ def tabular_reference(folder: Path, min_count: int, penalty: float) -> float:
     nxt = np.where(ends, np.where(r > 0, STATE_SURVIVAL, STATE_DEATH), np.roll(s, -1))
     counts = np.zeros((mdp.n_states, mdp.n_actions, mdp.n_states))
     np.add.at(counts, (s, a, nxt), 1)
+    return counts, counts.sum(axis=2)
+
+
+def _survival_backup(mdp: Any, values: np.ndarray) -> np.ndarray:
+    """Terminal states keep their value: 1 in the survival state, 0 elsewhere."""
+    values[list(mdp.terminal_states)] = 0.0
+    values[STATE_SURVIVAL] = 1.0
+    return values
+
+
+def planned_q(counts: np.ndarray, allowed: np.ndarray, penalty: float) -> np.ndarray:
+    """Q of the empirical MDP (undiscounted survival) over `allowed` pairs, minus penalty / sqrt(n)."""
+    mdp = load_icu_sepsis_mdp()
     n = counts.sum(axis=2)
     p = counts / np.maximum(n, 1)[..., None]
-    values = np.zeros(mdp.n_states)
-    values[STATE_SURVIVAL] = 1.0
+    values = _survival_backup(mdp, np.zeros(mdp.n_states))
     q = np.zeros_like(n)
     for _ in range(300):
-        q = p @ values - penalty / np.sqrt(np.maximum(n, 1))
-        q[n < min_count] = -1.0
-        values = q.max(axis=1)
-        values[list(mdp.terminal_states)] = 0.0
-        values[STATE_SURVIVAL] = 1.0
+        q = np.where(allowed, p @ values - penalty / np.sqrt(np.maximum(n, 1)), -1.0)
+        values = _survival_backup(mdp, q.max(axis=1))
+    return q
+
+
+def tabular_reference(folder: Path, min_count: int, penalty: float) -> float:
+    """Exact value of the greedy policy of the empirical MDP (value iteration on counts), using
+    only (state, action) pairs seen >= `min_count` times, with a c/sqrt(n) pessimism penalty."""
+    mdp = load_icu_sepsis_mdp()
+    counts, n = empirical_mdp(folder)
+    q = planned_q(counts, n >= min_count, penalty)
+    return exact_policy_value(np.eye(mdp.n_actions)[q.argmax(axis=1)], mdp)
+
+
+def spibb_reference(folder: Path, n_wedge: int, soft: bool) -> float:
+    """Exact value of SPIBB (Laroche, Trichelair & Tachet des Combes 2019) on the empirical MDP.
+
+    Policy iteration from the clinicians' empirical policy pi_b: pairs seen < `n_wedge` times are
+    bootstrapped. Pi_b-SPIBB (`soft=False`) gives them pi_b's probability; Pi_<=b-SPIBB (`soft=True`)
+    keeps that probability only where they beat the best non-bootstrapped action and gives them
+    none otherwise. The rest of the state's mass goes to the best non-bootstrapped action by Q."""
+    mdp = load_icu_sepsis_mdp()
+    counts, n = empirical_mdp(folder)
+    p = counts / np.maximum(n, 1)[..., None]
+    pi_b = np.where(n.sum(1, keepdims=True) > 0, n / np.maximum(n.sum(1, keepdims=True), 1), 1.0 / n.shape[1])
+    bootstrapped, rows = n < n_wedge, np.arange(n.shape[0])
+    free_rows = (~bootstrapped).any(axis=1)
+    pi = pi_b.copy()
+    for _ in range(60):
+        values = _survival_backup(mdp, np.zeros(mdp.n_states))
+        for _ in range(300):
+            values = _survival_backup(mdp, (pi * (p @ values)).sum(axis=1))
+        q = p @ values
+        best = np.where(bootstrapped, -np.inf, q).argmax(axis=1)
+        keep = bootstrapped & (q > q[rows, best][:, None]) if soft else bootstrapped
+        new = np.where(keep, pi_b, 0.0)
+        new[rows[free_rows], best[free_rows]] += 1.0 - new[free_rows].sum(axis=1)
+        new[~free_rows] = pi_b[~free_rows]
+        if np.allclose(new, pi):
+            break
+        pi = new
+    return exact_policy_value(pi, mdp)
+
+
+def bootstrap_lcb_reference(folder: Path, min_count: int, penalty: float, k: float, seed: int,
+                            n_models: int = 20) -> float:
+    """Exact value of the greedy policy of mean - k x sd of Q over `n_models` resampled empirical
+    MDPs (each count n(s, a, s') redrawn from Poisson(n), as a bootstrap of the transitions)."""
+    mdp = load_icu_sepsis_mdp()
+    counts, n = empirical_mdp(folder)
+    allowed, rng = n >= min_count, np.random.default_rng(seed)
+    qs = np.stack([planned_q(rng.poisson(counts).astype(np.float64), allowed, penalty)
+                   for _ in range(n_models)])
+    q = np.where(allowed, qs.mean(axis=0) - k * qs.std(axis=0), -np.inf)
     return exact_policy_value(np.eye(mdp.n_actions)[q.argmax(axis=1)], mdp)
 
 
@@ -102,6 +165,17 @@ def main() -> None:
         for min_count, penalty in ((1, 0.0), (10, 0.0), (20, 0.0), (10, 0.1), (1, 0.3)):
             label = f"tabular empirical MDP (n>={min_count}, c={penalty})"
             rows.append((label, f"{tabular_reference(folder, min_count, penalty):.4f}", "-"))
+        if any(w.lower() in "spibb" for w in args.only):
+            for n_wedge, soft in ((15, False), (20, False), (15, True), (20, True)):
+                label = f"SPIBB {'Pi_<=b' if soft else 'Pi_b'} (N_wedge {n_wedge}), empirical MDP"
+                rows.append((label, f"{spibb_reference(folder, n_wedge, soft):.4f}", "-"))
+        if any(w.lower() in "bootstrap" for w in args.only):
+            for min_count, penalty, k, seed in ((15, 0.0, 1.0, 0), (15, 0.0, 1.0, 1), (15, 0.025, 1.0, 0),
+                                                (20, 0.0, 1.0, 0)):
+                label = (f"bootstrap LCB (n>={min_count}, c={penalty}, mean - {k:g} sd of 20 resampled "
+                         f"MDPs, draw seed {seed})")
+                value = bootstrap_lcb_reference(folder, min_count, penalty, k, seed)
+                rows.append((label, f"{value:.4f}", "-"))
         greedy = exact_q_values(mdp.clinician_policy, mdp).argmax(axis=1)
         rows.append(("oracle: greedy on the exact clinician Q",
                      f"{exact_policy_value(np.eye(mdp.n_actions)[greedy], mdp):.4f}", "-"))
