@@ -129,16 +129,33 @@ def validate_config(model_cls: type[ModelT], data: Mapping[str, Any]) -> ModelT:
     try:
         return model_cls.model_validate(dict(data))
     except ValidationError as exc:
-        lines = [describe_error(err) for err in exc.errors()]
+        lines = [describe_error(err, data) for err in exc.errors()]
         raise ConfigError(
             " ".join(lines),
             "Fix the config file or the --set value; `dosewise config show NAME` prints a valid one.",
         ) from exc
 
 
-def describe_error(err: Mapping[str, Any]) -> str:
+def setting_key(loc: Sequence[Any], data: Mapping[str, Any] | None = None) -> str:
+    """The dotted key a user wrote for a pydantic error location.
+
+    Pydantic puts a discriminated union's tag into the location (`algorithm.pessimistic_mbp.
+    min_count` for `[algorithm] name = "pessimistic_mbp"`); a part that is not a key of `data` there
+    but is that table's `name` is such a tag and is dropped, so the error names `algorithm.min_count`.
+    """
+    parts: list[str] = []
+    node: Any = data
+    for part in loc:
+        if isinstance(node, Mapping) and part not in node and node.get("name") == part:
+            continue
+        parts.append(str(part))
+        node = node.get(part) if isinstance(node, Mapping) else None
+    return ".".join(parts) or "<root>"
+
+
+def describe_error(err: Mapping[str, Any], data: Mapping[str, Any] | None = None) -> str:
     """One pydantic error in scikit-learn's words: "`key` must be <allowed>. Got <value>."."""
-    key = ".".join(str(part) for part in err.get("loc", ())) or "<root>"
+    key = setting_key(err.get("loc", ()), data)
     given = err.get("input")
     kind = str(err.get("type", ""))
     if kind == "extra_forbidden":

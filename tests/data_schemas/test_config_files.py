@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import pytest
 from pydantic import Field
@@ -50,6 +50,31 @@ def test_named_config_is_found_in_search_folders(tmp_path: Path, toml_file: Path
 def test_unknown_key_names_the_dotted_key(toml_file: Path) -> None:
     with pytest.raises(ConfigError, match=r"`binning\.bin_hour` is not a known setting"):
         load_config(toml_file, Example, ["binning.bin_hour=2"])
+
+
+class Grid(StrictConfig):
+    name: Literal["grid"] = "grid"
+    step: int = Field(default=1, ge=1, description="Step.")
+
+
+class Free(StrictConfig):
+    name: Literal["free"] = "free"
+
+
+class Tagged(StrictConfig):
+    kind: Literal["tagged"] = "tagged"
+    search: Annotated[Grid | Free, Field(discriminator="name")] = Field(default_factory=Grid)
+
+
+def test_error_in_a_tagged_union_names_the_key_the_user_wrote(tmp_path: Path) -> None:
+    path = tmp_path / "t.toml"
+    path.write_text('kind = "tagged"\n[search]\nname = "grid"\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(path, Tagged, ["search.stpe=2"])
+    assert "`search.stpe` is not a known setting. Got 2." in info.value.message
+    with pytest.raises(ConfigError) as info:
+        load_config(path, Tagged, ["search.step=0"])
+    assert "`search.step` must be greater than or equal to 1. Got 0." in info.value.message
 
 
 def test_out_of_range_value_says_allowed_and_given(toml_file: Path) -> None:

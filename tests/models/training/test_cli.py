@@ -54,7 +54,7 @@ def test_quiet_train_prints_nothing_and_writes_no_d3rlpy_logs(traj_dir: Path, tm
     [
         (["--algo", "ppo"], "must be one of"),
         (["--config", "iql", "--algo", "dqn"], "contradicts"),
-        (["--algo", "discrete_cql", "--set", "algorithm.alpha=-1"], "algorithm.discrete_cql.alpha"),
+        (["--algo", "discrete_cql", "--set", "algorithm.alpha=-1"], "`algorithm.alpha` must be"),
         (["--set", "n_stepz=3"], "not a known setting"),
         (["--device", "tpu"], "not a device name"),
     ],
