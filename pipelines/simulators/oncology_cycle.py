@@ -57,27 +57,22 @@ class CycleOutcome:
     grades: dict[str, np.ndarray]
 
 
-def run_cycle(
-    rows: np.ndarray,
-    k: int,
+def _run_days(
+    local: BodyState,
+    sub: Patients,
     t0: np.ndarray,
     delay: np.ndarray,
     dose_fraction: np.ndarray,
     dose_mg: np.ndarray,
-    cum_dose_after: np.ndarray,
-    platelets: np.ndarray,
-    state: BodyState,
-    pt: Patients,
-    noise: CommonNoise,
+    threshold: np.ndarray,
     p: OncologyParameters,
     cycle_days: float,
-) -> CycleOutcome:
-    """Advance patients `rows` through the delay, the dose and the cycle's `cycle_days` days."""
-    n = len(rows)
-    sub = pt.take(rows)
-    x = state.marrow[rows]
-    log_y, cum_h, death = state.log_tumour[rows], state.cum_hazard[rows], state.death_day[rows]
-    local = BodyState(x, log_y, cum_h, death)
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Step `local` day by day through the delay, the dose and the cycle (updated in place).
+
+    Returns the ANC nadir after the dose, the days with ANC < 0.5e9/L, the ANC on the nadir
+    sampling day and whether each patient was dosed (alive on the dose day)."""
+    n = len(delay)
     dose_step = np.round(delay / DT_DAYS).astype(int)
     end_step = dose_step + round(cycle_days / DT_DAYS)
     nadir = np.full(n, np.inf)
@@ -86,7 +81,6 @@ def run_cycle(
     dosed = np.zeros(n, dtype=bool)
     sample_step = round(NADIR_SAMPLE_DAY / DT_DAYS)
     ref_exposure = p["claret.reference_exposure_g"]
-    threshold = noise.death_threshold[rows]
     for j in range(int(end_step.max())):
         alive = np.isnan(local.death_day)
         due = (j == dose_step) & alive
@@ -110,6 +104,32 @@ def run_cycle(
         below += np.where(after & (anc < 0.5), DT_DAYS, 0.0)
         at8 = after & (j - dose_step == sample_step)
         day8 = np.where(at8, anc, day8)
+    return nadir, below, day8, dosed
+
+
+def run_cycle(
+    rows: np.ndarray,
+    k: int,
+    t0: np.ndarray,
+    delay: np.ndarray,
+    dose_fraction: np.ndarray,
+    dose_mg: np.ndarray,
+    cum_dose_after: np.ndarray,
+    platelets: np.ndarray,
+    state: BodyState,
+    pt: Patients,
+    noise: CommonNoise,
+    p: OncologyParameters,
+    cycle_days: float,
+) -> CycleOutcome:
+    """Advance patients `rows` through the delay, the dose and the cycle's `cycle_days` days."""
+    sub = pt.take(rows)
+    x = state.marrow[rows]
+    log_y, cum_h, death = state.log_tumour[rows], state.cum_hazard[rows], state.death_day[rows]
+    local = BodyState(x, log_y, cum_h, death)
+    nadir, below, day8, dosed = _run_days(
+        local, sub, t0, delay, dose_fraction, dose_mg, noise.death_threshold[rows], p, cycle_days
+    )
     state.marrow[rows], state.log_tumour[rows] = local.marrow, local.log_tumour
     state.cum_hazard[rows] = local.cum_hazard
     sampled_alive = np.isnan(local.death_day) | (local.death_day > t0 + delay + NADIR_SAMPLE_DAY)

@@ -103,6 +103,35 @@ def _observe(
     }
 
 
+def _progressed(
+    k: int, tumour_mm: np.ndarray, min_tumour_mm: np.ndarray, p: OncologyParameters
+) -> np.ndarray:
+    """RECIST 1.1 progression at this cycle's measurement: grown by `followup.progression_increase`
+    and by `followup.progression_min_mm` over the smallest size so far (never at the first cycle)."""
+    inc = p["followup.progression_increase"]
+    growth_mm = tumour_mm - min_tumour_mm
+    out: np.ndarray = (k > 0) & (tumour_mm >= (1 + inc) * min_tumour_mm) & (
+        growth_mm >= p["followup.progression_min_mm"]
+    )
+    return out
+
+
+def _current_states(
+    history: list[pd.DataFrame], current: pd.DataFrame, patients: pd.DataFrame, n_patients: int, k: int
+) -> pd.DataFrame:
+    """The ETL's state of each patient in `current` at cycle k + 1, from their earlier cycles."""
+    due = np.zeros(n_patients + 1, dtype=bool)
+    due[current["patient_id"].to_numpy()] = True
+    frames = [h[due[h["patient_id"].to_numpy()]] for h in history]
+    hist = (
+        pd.concat([*frames, current], ignore_index=True)
+        .sort_values(["patient_id", "cycle_number"], kind="stable")
+        .reset_index(drop=True)
+    )
+    states = cycle_states(hist, patients, days=hist["scheduled_day"].to_numpy(np.float64))
+    return states[hist["cycle_number"].to_numpy() == k + 1].reset_index(drop=True)
+
+
 def simulate_cohort(
     policy: CyclePolicy,
     n_patients: int,
@@ -132,12 +161,7 @@ def simulate_cohort(
         if rows.size == 0:
             break
         obs = _observe(rows, k, state, pt, noise.lab, noise.tumour[rows, k], p)
-        inc = p["followup.progression_increase"]
-        progressed = (
-            (k > 0)
-            & (obs["tumour_size_mm"] >= (1 + inc) * min_tumour[rows])
-            & (obs["tumour_size_mm"] - min_tumour[rows] >= p["followup.progression_min_mm"])
-        )
+        progressed = _progressed(k, obs["tumour_size_mm"], min_tumour[rows], p)
         prog_day[rows[progressed]] = t[rows[progressed]]
         keep = ~progressed
         rows = rows[keep]
@@ -154,16 +178,7 @@ def simulate_cohort(
                 **_PENDING,
             }
         )
-        due = np.zeros(n_patients + 1, dtype=bool)
-        due[current["patient_id"].to_numpy()] = True
-        frames = [h[due[h["patient_id"].to_numpy()]] for h in history]
-        hist = (
-            pd.concat([*frames, current], ignore_index=True)
-            .sort_values(["patient_id", "cycle_number"], kind="stable")
-            .reset_index(drop=True)
-        )
-        states = cycle_states(hist, patients, days=hist["scheduled_day"].to_numpy(np.float64))
-        states = states[hist["cycle_number"].to_numpy() == k + 1].reset_index(drop=True)
+        states = _current_states(history, current, patients, n_patients, k)
         order = np.argsort(current["patient_id"].to_numpy(), kind="stable")
         rows, current = rows[order], current.iloc[order].reset_index(drop=True)
         decision = as_decision(policy(states, policy_rng), len(rows), s.cycle_days)
