@@ -51,7 +51,7 @@ from dosewise.pipelines.simulators.icu_sepsis import (
 from dosewise.pipelines.simulators.icu_sepsis_episodes import write_icu_sepsis_episodes
 
 
-def empirical_mdp(folder: Path) -> tuple[np.ndarray, np.ndarray]:
+def empirical_mdp(folder: Path) -> np.ndarray:
     """Transition counts n(s, a, s') of the episodes (episode ends go to the survival or death state)."""
     mdp = load_icu_sepsis_mdp()
     frame, _ = read_trajectories(folder)
@@ -62,7 +62,7 @@ def empirical_mdp(folder: Path) -> tuple[np.ndarray, np.ndarray]:
     nxt = np.where(ends, np.where(r > 0, STATE_SURVIVAL, STATE_DEATH), np.roll(s, -1))
     counts = np.zeros((mdp.n_states, mdp.n_actions, mdp.n_states))
     np.add.at(counts, (s, a, nxt), 1)
-    return counts, counts.sum(axis=2)
+    return counts
 
 
 def _survival_backup(mdp: Any, values: np.ndarray) -> np.ndarray:
@@ -85,16 +85,15 @@ def planned_q(counts: np.ndarray, allowed: np.ndarray, penalty: float) -> np.nda
     return q
 
 
-def tabular_reference(folder: Path, min_count: int, penalty: float) -> float:
+def tabular_reference(counts: np.ndarray, min_count: int, penalty: float) -> float:
     """Exact value of the greedy policy of the empirical MDP (value iteration on counts), using
     only (state, action) pairs seen >= `min_count` times, with a c/sqrt(n) pessimism penalty."""
     mdp = load_icu_sepsis_mdp()
-    counts, n = empirical_mdp(folder)
-    q = planned_q(counts, n >= min_count, penalty)
+    q = planned_q(counts, counts.sum(axis=2) >= min_count, penalty)
     return exact_policy_value(np.eye(mdp.n_actions)[q.argmax(axis=1)], mdp)
 
 
-def spibb_reference(folder: Path, n_wedge: int, soft: bool) -> float:
+def spibb_reference(counts: np.ndarray, n_wedge: int, soft: bool) -> float:
     """Exact value of SPIBB (Laroche, Trichelair & Tachet des Combes 2019) on the empirical MDP.
 
     Policy iteration from the clinicians' empirical policy pi_b: pairs seen < `n_wedge` times are
@@ -102,7 +101,7 @@ def spibb_reference(folder: Path, n_wedge: int, soft: bool) -> float:
     keeps that probability only where they beat the best non-bootstrapped action and gives them
     none otherwise. The rest of the state's mass goes to the best non-bootstrapped action by Q."""
     mdp = load_icu_sepsis_mdp()
-    counts, n = empirical_mdp(folder)
+    n = counts.sum(axis=2)
     p = counts / np.maximum(n, 1)[..., None]
     pi_b = np.where(n.sum(1, keepdims=True) > 0, n / np.maximum(n.sum(1, keepdims=True), 1), 1.0 / n.shape[1])
     bootstrapped, rows = n < n_wedge, np.arange(n.shape[0])
@@ -124,13 +123,12 @@ def spibb_reference(folder: Path, n_wedge: int, soft: bool) -> float:
     return exact_policy_value(pi, mdp)
 
 
-def bootstrap_lcb_reference(folder: Path, min_count: int, penalty: float, k: float, seed: int,
+def bootstrap_lcb_reference(counts: np.ndarray, min_count: int, penalty: float, k: float, seed: int,
                             n_models: int = 20) -> float:
     """Exact value of the greedy policy of mean - k x sd of Q over `n_models` resampled empirical
     MDPs (each count n(s, a, s') redrawn from Poisson(n), as a bootstrap of the transitions)."""
     mdp = load_icu_sepsis_mdp()
-    counts, n = empirical_mdp(folder)
-    allowed, rng = n >= min_count, np.random.default_rng(seed)
+    allowed, rng = counts.sum(axis=2) >= min_count, np.random.default_rng(seed)
     qs = np.stack([planned_q(rng.poisson(counts).astype(np.float64), allowed, penalty)
                    for _ in range(n_models)])
     q = np.where(allowed, qs.mean(axis=0) - k * qs.std(axis=0), -np.inf)
@@ -162,19 +160,20 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "episodes"
         write_icu_sepsis_episodes(folder, args.episodes, "clinician", seed=0, split_fractions=(1.0, 0.0, 0.0))
+        counts = empirical_mdp(folder)  # read once: every tabular reference plans on the same counts
         for min_count, penalty in ((1, 0.0), (10, 0.0), (20, 0.0), (10, 0.1), (1, 0.3)):
             label = f"tabular empirical MDP (n>={min_count}, c={penalty})"
-            rows.append((label, f"{tabular_reference(folder, min_count, penalty):.4f}", "-"))
+            rows.append((label, f"{tabular_reference(counts, min_count, penalty):.4f}", "-"))
         if any(w.lower() in "spibb" for w in args.only):
             for n_wedge, soft in ((15, False), (20, False), (15, True), (20, True)):
                 label = f"SPIBB {'Pi_<=b' if soft else 'Pi_b'} (N_wedge {n_wedge}), empirical MDP"
-                rows.append((label, f"{spibb_reference(folder, n_wedge, soft):.4f}", "-"))
+                rows.append((label, f"{spibb_reference(counts, n_wedge, soft):.4f}", "-"))
         if any(w.lower() in "bootstrap" for w in args.only):
             for min_count, penalty, k, seed in ((15, 0.0, 1.0, 0), (15, 0.0, 1.0, 1), (15, 0.025, 1.0, 0),
                                                 (20, 0.0, 1.0, 0)):
                 label = (f"bootstrap LCB (n>={min_count}, c={penalty}, mean - {k:g} sd of 20 resampled "
                          f"MDPs, draw seed {seed})")
-                value = bootstrap_lcb_reference(folder, min_count, penalty, k, seed)
+                value = bootstrap_lcb_reference(counts, min_count, penalty, k, seed)
                 rows.append((label, f"{value:.4f}", "-"))
         greedy = exact_q_values(mdp.clinician_policy, mdp).argmax(axis=1)
         rows.append(("oracle: greedy on the exact clinician Q",
