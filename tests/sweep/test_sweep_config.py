@@ -42,10 +42,10 @@ def test_shipped_sweep_demo_resolves() -> None:
 def test_shipped_sweep_mbp_resolves() -> None:
     config = load_sweep_config("sweep_mbp", [])
     base, trials, ope = resolve_trials(config)
-    assert base.algorithm.name == "pessimistic_mbp" and len(trials) == 8
-    assert {t.algorithm.min_count for _, t in trials} == {10, 15}
-    assert {(t.algorithm.penalty, t.algorithm.gamma) for _, t in trials} == {
-        (0.025, 0.99), (0.025, 1.0), (0.05, 0.99), (0.05, 1.0)}
+    assert base.algorithm.name == "pessimistic_mbp" and len(trials) == 6
+    assert {t.algorithm.min_count for _, t in trials} == {12, 15}
+    assert {(t.algorithm.penalty, t.algorithm.gamma) for _, t in trials} == {(0.025, 1.0), (0.0375, 1.0), (0.05, 1.0)}
+    assert config.selection.min_ess == 5.0
     assert (config.selection.estimator, ope.fqe.method, ope.fqe.fit_split) == ("FQE", "tabular", "same")
     sizes = [round(f * config.data.episodes) for f in config.data.split_fractions]  # as assign_splits rounds
     assert sizes[:2] == [20000, 10000] and config.data.episodes - sum(sizes[:2]) == 5000
