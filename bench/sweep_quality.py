@@ -1,8 +1,8 @@
 """Policy quality on ICU-Sepsis from a sweep: exact survival of each trial, the OPE-selected one,
 the selection regret and the rank correlation of the validation estimates with the exact values.
 
-The sweep is the shipped `sweep_mbp` (8 `pessimistic_mbp` trials: min_count {10, 15} x penalty
-{0.025, 0.05} x gamma {0.99, 1.0}, chosen on data seed 7), selected by the one-sided 95 % lower
+The sweep is the shipped `sweep_mbp` (6 `pessimistic_mbp` trials: min_count {12, 15} x penalty
+{0.025, 0.0375, 0.05} at gamma 1.0, chosen on ten design seeds), selected by the one-sided 95 % lower
 bound of tabular FQE fitted on the validation episodes themselves (`fqe.fit_split = same`:
 independent of the train episodes the planner fitted; fitted on train it would score the planner's
 own model, which is optimistic), with the WIS ESS floor. The data: clinician episodes simulated with

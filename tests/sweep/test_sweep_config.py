@@ -44,7 +44,8 @@ def test_shipped_sweep_mbp_resolves() -> None:
     base, trials, ope = resolve_trials(config)
     assert base.algorithm.name == "pessimistic_mbp" and len(trials) == 6
     assert {t.algorithm.min_count for _, t in trials} == {12, 15}
-    assert {(t.algorithm.penalty, t.algorithm.gamma) for _, t in trials} == {(0.025, 1.0), (0.0375, 1.0), (0.05, 1.0)}
+    assert {(t.algorithm.penalty, t.algorithm.gamma) for _, t in trials} == {
+        (0.025, 1.0), (0.0375, 1.0), (0.05, 1.0)}
     assert config.selection.min_ess == 5.0
     assert (config.selection.estimator, ope.fqe.method, ope.fqe.fit_split) == ("FQE", "tabular", "same")
     sizes = [round(f * config.data.episodes) for f in config.data.split_fractions]  # as assign_splits rounds
