@@ -28,6 +28,7 @@ logged return): the gap between the two is the censoring bias, not the estimator
 
     .venv/bin/python bench/chemo_ope_coverage.py [--replications 50] [--patients 2000]
         [--truth-patients 200000] [--fqe-steps 400] [--bandwidth-share 0.25] [--max-ratio R|none]
+        [--dr-max-ratio R|none]
         [--work-dir DIR]
         [--evaluate full,learned,discrete] [--discrete-config chemo_discrete_cql]
 
@@ -202,6 +203,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-ratio", default=None,
                         help="clip of the continuous density ratios (continuous.max_ratio; 'none': "
                              "unclipped; default: the shipped value)")
+    parser.add_argument("--dr-max-ratio", default=None,
+                        help="clip of the continuous density ratios inside DR and WDR only "
+                             "(continuous.dr_max_ratio; 'none': unclipped; default: the shipped value)")
     parser.add_argument("--n-bootstrap", type=int, default=200)
     parser.add_argument("--seed-base", type=int, default=70_000)
     parser.add_argument("--work-dir", type=Path, default=None,
@@ -210,17 +214,19 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _max_ratio(text: str | None) -> dict[str, float | None]:
-    """`continuous.max_ratio` from --max-ratio: unset keeps the shipped default, 'none' unclips."""
+def _max_ratio(text: str | None, key: str = "max_ratio") -> dict[str, float | None]:
+    """`continuous.<key>` from --max-ratio / --dr-max-ratio: unset keeps the shipped default, 'none'
+    unclips."""
     if text is None:
         return {}
-    return {"max_ratio": None if text.lower() == "none" else float(text)}
+    return {key: None if text.lower() == "none" else float(text)}
 
 
 def _ope_config(args: argparse.Namespace) -> OpeConfig:
     return OpeConfig.model_validate({
         "n_bootstrap": args.n_bootstrap, "bca": False, "estimators": list(ESTIMATORS),
-        "continuous": {"bandwidth_share": args.bandwidth_share, **_max_ratio(args.max_ratio)},
+        "continuous": {"bandwidth_share": args.bandwidth_share, **_max_ratio(args.max_ratio),
+                       **_max_ratio(args.dr_max_ratio, "dr_max_ratio")},
         "max_weight": args.max_weight,
         "fqe": {"n_steps": args.fqe_steps, "learning_rate": 1e-3,
                 "target_update_interval": args.fqe_target_interval,
@@ -290,7 +296,7 @@ def main() -> None:
 def _report(frame: pd.DataFrame, targets: Targets, args: argparse.Namespace, seconds: float,
             epsilon: float) -> None:
     span = _value_range()
-    clip = _ope_config(args).ratio_clip("continuous")
+    clip, dr_clip = _ope_config(args).ratio_clip("continuous"), _ope_config(args).dr_ratio_clip("continuous")
     frame = frame[frame["target"].isin(targets.truth)].copy()  # the targets of this invocation
     # the truth of this run's --truth-patients (rows written with another keep their estimates)
     frame["truth"] = frame["target"].map({k: v.value for k, v in targets.truth.items()})
@@ -321,7 +327,8 @@ def _report(frame: pd.DataFrame, targets: Targets, args: argparse.Namespace, sec
                 f"(test split {int(100 * 0.45)} %), truth from {args.truth_patients} patients, FQE "
                 f"{args.fqe_steps} steps ({args.fqe_refits} refits), "
                 f"bandwidth {args.bandwidth_share} x sd({RDI}), continuous ratios clipped at "
-                f"{clip or 'no value'}, discrete targets epsilon {epsilon:g}; "
+                f"{clip or 'no value'} (inside DR and WDR at {dr_clip or 'no value'}), discrete targets "
+                f"epsilon {epsilon:g}; "
                 f"targets {names}; value range {span:.2f}; {seconds / 60:.1f} min "
                 f"({time.process_time():.0f} CPU s) in this invocation",
                 ["target", "OPE mode", "estimator", "replications", "true value ± SE", "mean estimate",

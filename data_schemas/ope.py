@@ -249,6 +249,9 @@ class OpeReport(BaseModel):
     gamma: float = Field(ge=0, le=1)
     epsilon: float = Field(ge=0, le=1, description="Softening of the learned policy (ε-greedy).")
     max_weight: float | None = Field(description="Per-step importance ratio clip; None = no clipping.")
+    dr_max_weight: float | None = Field(
+        default=None, description="Per-step ratio clip inside DR and WDR where it differs from `max_weight` "
+        "(continuous mode, `continuous.dr_max_ratio`); None = the same as `max_weight`.")
     action_space: Literal["discrete", "continuous"] = Field(
         default="discrete", description="Discrete: ratios of action probabilities; continuous: ratios "
         "of a kernel-smoothed target density to the behaviour dose density.")

@@ -147,7 +147,18 @@ class ContinuousConfig(StrictConfig):
         "unclipped.",
     )
 
-    @field_validator("max_ratio", mode="before")
+    dr_max_ratio: float | None = Field(
+        default=5.0, gt=0,
+        description="Clip of the per-step density ratios inside DR and WDR only (IS, WIS, PDIS and "
+        "PDWIS keep `max_ratio`). In a doubly robust estimator the Q model carries the value wherever a "
+        "ratio is clipped, so a tighter clip costs it less bias than it costs IS (weight clipping and "
+        "shrinkage in DR, Su, Dimakopoulou, Krishnamurthy & Dudik 2020; the SWITCH estimator, Wang, "
+        "Agarwal & Dudik 2017). "
+        "Chosen on design seeds (README \"Chemotherapy OPE\"). The smaller of it and `max_weight` applies. "
+        "None: unclipped.",
+    )
+
+    @field_validator("max_ratio", "dr_max_ratio", mode="before")
     @classmethod
     def _none_unclips(cls, value: object) -> object:
         """TOML has no null: `max_ratio = "none"` (or `--set continuous.max_ratio=none`) unclips."""
@@ -225,5 +236,12 @@ class OpeConfig(StrictConfig):
         """The clip of per-step importance ratios in `action_space` ("discrete" or "continuous"):
         `max_weight`, and in continuous mode also `continuous.max_ratio`, the smaller where both are set."""
         clips = [self.max_weight, self.continuous.max_ratio if action_space == "continuous" else None]
+        values = [v for v in clips if v is not None]
+        return min(values) if values else None
+
+    def dr_ratio_clip(self, action_space: str) -> float | None:
+        """The clip of per-step ratios inside DR and WDR: `max_weight`, and in continuous mode also
+        `continuous.dr_max_ratio`, the smaller where both are set (discrete mode: as `ratio_clip`)."""
+        clips = [self.max_weight, self.continuous.dr_max_ratio if action_space == "continuous" else None]
         values = [v for v in clips if v is not None]
         return min(values) if values else None

@@ -91,7 +91,7 @@ def evaluate_policy(
 
 
 def _config_warnings(config: OpeConfig, split: str, n: int, weights: dict[str, ImportanceWeights],
-                     mode: str) -> tuple[list[str], list[str]]:
+                     mode: str, dr_weights: dict[str, ImportanceWeights]) -> tuple[list[str], list[str]]:
     """(warnings that lead the report, warnings that follow it) raised by the config and the size."""
     first = [] if n >= config.min_episodes else [
         f"Only {n} episodes in split `{split}` (fewer than {config.min_episodes}): the bootstrap intervals "
@@ -107,6 +107,11 @@ def _config_warnings(config: OpeConfig, split: str, n: int, weights: dict[str, I
         last.append(f"Per-step importance ratios were clipped at {clip:g} (`{setting}`; {clipped} ratios, "
                     "all targets): clipping trades the heaviest weights' variance for a bias that the "
                     "intervals do not include.")
+    if dr_weights:
+        dr_clip = config.dr_ratio_clip(mode)
+        last.append(f"Inside DR and WDR the ratios were clipped at {dr_clip:g} (`continuous.dr_max_ratio`; "
+                    f"{sum(w.n_clipped for w in dr_weights.values())} ratios, all targets): their FQE term "
+                    "carries the value where a ratio is cut.")
     return first, last
 
 
@@ -158,7 +163,7 @@ def estimate_policy_value(
     support, choice = tabular_intervals(results, terms.tabular, layout, config, returns), prepared.fqe_choice
     n = layout.n_episodes
     estimates, estimate_warnings = _estimates(results, all_terms, weights, mask, n, refit_sd)
-    first, last = _config_warnings(config, split, n, weights, mode)
+    first, last = _config_warnings(config, split, n, weights, mode, terms.dr_weights)
     warnings = first + warnings + estimate_warnings + bound_warnings(bounds, estimates) + last
     model, calibration = prepared.model, prepared.calibration
     by_action = (action_propensities(model, fit_rows, rows, features, info, config)
@@ -168,6 +173,7 @@ def estimate_policy_value(
         policy_name=policy.name, trajectories=str(folder), split=split, n_episodes=n, n_steps=len(rows),
         gamma=config.gamma, epsilon=config.epsilon if mode == "discrete" else 0.0,
         max_weight=config.ratio_clip(mode), action_space=mode, estimates=estimates,
+        dr_max_weight=config.dr_ratio_clip(mode) if terms.dr_weights else None,
         weights=[weight_summary(t, w) for t, w in weights.items()],
         behaviour=BehaviourModelInfo(
             source=prepared.source,

@@ -45,15 +45,20 @@ class TargetTerms:
 
     all_terms: dict[str, RatioTerms] = field(default_factory=dict)  # "target|estimator" -> terms
     weights: dict[str, ImportanceWeights] = field(default_factory=dict)
+    dr_weights: dict[str, ImportanceWeights] = field(default_factory=dict)  # where DR/WDR clip differently
     refit_values: dict[str, list[float]] = field(default_factory=dict)
     bound_terms: dict[str, SupportBoundTerms] = field(default_factory=dict)
     tabular: dict[str, TabularFqe] = field(default_factory=dict)  # target -> tabular FQE (its refits)
 
     def add(self, target: str, config: OpeConfig, weights: ImportanceWeights, rewards: np.ndarray,
-            pairs: list[QPair | None]) -> None:
-        """One target's terms: every estimator on the main Q fit, the FQE value of each refit."""
+            pairs: list[QPair | None], dr_weights: ImportanceWeights | None = None) -> None:
+        """One target's terms: every estimator on the main Q fit, the FQE value of each refit.
+
+        `dr_weights` (default: `weights`) are the ratios DR and WDR use, clipped at their own clip."""
         self.weights[target] = weights
-        for name, terms in estimator_terms(config, weights, rewards, pairs[0]).items():
+        if dr_weights is not None:
+            self.dr_weights[target] = dr_weights
+        for name, terms in estimator_terms(config, weights, rewards, pairs[0], dr_weights).items():
             self.all_terms[f"{target}|{name}"] = terms
         fqe_only = config.model_copy(update={"estimators": ["FQE"]})  # refits widen the direct method only
         for pair in pairs[1:]:
@@ -61,18 +66,20 @@ class TargetTerms:
                 self.refit_values.setdefault(f"{target}|{name}", []).append(terms.value())
 
 
-def estimator_terms(config: OpeConfig, weights: ImportanceWeights, rewards: np.ndarray, q: QPair | None
-                    ) -> dict[str, RatioTerms]:
-    """The configured estimators' per-episode terms for one target."""
+def estimator_terms(config: OpeConfig, weights: ImportanceWeights, rewards: np.ndarray, q: QPair | None,
+                    dr_weights: ImportanceWeights | None = None) -> dict[str, RatioTerms]:
+    """The configured estimators' per-episode terms for one target (DR and WDR on `dr_weights`
+    where given)."""
     g = config.gamma
+    dr_w = weights if dr_weights is None else dr_weights
     makers: dict[str, Callable[[], RatioTerms]] = {
         "IS": lambda: is_terms(weights, rewards, g), "WIS": lambda: wis_terms(weights, rewards, g),
         "PDIS": lambda: pdis_terms(weights, rewards, g), "PDWIS": lambda: pdwis_terms(weights, rewards, g),
     }
     if q is not None:
         q_logged, v_target = q
-        makers["DR"] = lambda: dr_terms(weights, rewards, q_logged, v_target, g)
-        makers["WDR"] = lambda: wdr_terms(weights, rewards, q_logged, v_target, g)
+        makers["DR"] = lambda: dr_terms(dr_w, rewards, q_logged, v_target, g)
+        makers["WDR"] = lambda: wdr_terms(dr_w, rewards, q_logged, v_target, g)
         makers["FQE"] = lambda: direct_method_terms(v_target[:, 0])
     return {name: makers[name]() for name in config.estimators if name in makers}
 
@@ -106,9 +113,12 @@ def continuous_target_terms(
         (label, target_density, lambda f: _policy_doses(policy, f[features], doses_cols)),
         (CLINICIANS, behaviour.logged, None),
     ]
+    clip, dr_clip = config.ratio_clip("continuous"), config.dr_ratio_clip("continuous")
     for name, numerator, dose_fn in targets:
-        weights = importance_weights(layout.pad(numerator, 1.0), layout.pad(behaviour.logged, 1.0), mask,
-                                     config.ratio_clip("continuous"))
+        target_prob, behaviour_prob = layout.pad(numerator, 1.0), layout.pad(behaviour.logged, 1.0)
+        weights = importance_weights(target_prob, behaviour_prob, mask, clip)
+        dr_weights = (importance_weights(target_prob, behaviour_prob, mask, dr_clip)
+                      if dr_clip != clip and needs_q(config) else None)
         pairs: list[QPair | None] = [None]
         if needs_q(config):
             fits = fit_continuous_fqe(trajectories, dose_fn, features, config.fqe, split=fit_split,
@@ -117,7 +127,7 @@ def continuous_target_terms(
             at = logged if dose_fn is None else policy_doses  # clinicians: V(s) = Q(s, logged dose)
             pairs = [(layout.pad(q.q_at(states, logged), 0.0), layout.pad(q.q_at(states, at), 0.0))
                      for q in fits]
-        out.add(name, config, weights, rewards, pairs)
+        out.add(name, config, weights, rewards, pairs, dr_weights)
     return out, policy_doses
 
 

@@ -109,6 +109,38 @@ def test_continuous_density_ratios_are_clipped_at_max_ratio_and_the_clip_recorde
     assert clipped.estimate("WIS", target).value != free.estimate("WIS", target).value
 
 
+def test_dr_clip_applies_to_dr_and_wdr_only_and_is_recorded(data: Path, tmp_path: Path) -> None:
+    info = RunManifest.read(data).dataset
+    assert info is not None
+    policy = constant_policy("constant:0.9", info)
+    fast_fqe = {"n_steps": 200, "learning_rate": 1e-3, "target_update_interval": 50, "bootstrap_refits": 0}
+    runs = {}
+    for name, clip in (("same", "none"), ("dr", 1.5)):
+        config = _config(estimators=["WIS", "DR", "WDR", "FQE"], n_bootstrap=50, fqe=fast_fqe,
+                         continuous={"max_ratio": "none", "dr_max_ratio": clip})
+        runs[name] = evaluate_policy(data, policy, config, out_dir=tmp_path / name, show_progress=False)
+    target = "always rdi=0.9"
+    same, dr = runs["same"], runs["dr"]
+    assert same.dr_max_weight is None and dr.dr_max_weight == 1.5 and dr.max_weight is None
+    assert dr.estimate("WIS", target).value == same.estimate("WIS", target).value  # IS family unclipped
+    assert dr.estimate("FQE", target).value == same.estimate("FQE", target).value
+    assert dr.estimate("WDR", target).value != same.estimate("WDR", target).value
+    assert any("Inside DR and WDR the ratios were clipped at 1.5" in w for w in dr.warnings)
+    assert not any("Inside DR and WDR" in w for w in same.warnings)
+
+
+def test_dr_ratio_clip_takes_the_smaller_setting_and_only_in_continuous_mode() -> None:
+    config = OpeConfig.model_validate({"continuous": {"max_ratio": 20.0, "dr_max_ratio": 5.0}})
+    assert (config.ratio_clip("continuous"), config.dr_ratio_clip("continuous")) == (20.0, 5.0)
+    assert config.dr_ratio_clip("discrete") is None
+    both = OpeConfig.model_validate({"max_weight": 3.0, "continuous": {"dr_max_ratio": 5.0}})
+    assert both.dr_ratio_clip("continuous") == 3.0 and both.dr_ratio_clip("discrete") == 3.0
+    unclipped = OpeConfig.model_validate({"continuous": {"dr_max_ratio": "none"}})
+    assert unclipped.dr_ratio_clip("continuous") is None
+    with pytest.raises(ValueError, match="greater than 0"):
+        OpeConfig.model_validate({"continuous": {"dr_max_ratio": -1}})
+
+
 def test_ratio_clip_takes_the_smaller_setting_and_max_ratio_only_in_continuous_mode() -> None:
     config = OpeConfig.model_validate({"continuous": {"max_ratio": 20.0}})
     assert config.ratio_clip("continuous") == 20.0 and config.ratio_clip("discrete") is None
