@@ -51,12 +51,15 @@ EVALUATE_STAGES = (
 def _estimates(
     results: dict[str, Any], all_terms: dict[str, RatioTerms], weights: dict[str, ImportanceWeights],
     mask: np.ndarray, n: int, refit_sd: dict[str, float],
+    dr_weights: dict[str, ImportanceWeights] | None = None,
 ) -> tuple[list[OpeEstimate], list[str]]:
-    """One `OpeEstimate` per (target, estimator) and the warnings their diagnostics raise."""
+    """One `OpeEstimate` per (target, estimator) and the warnings their diagnostics raise; the ESS is
+    that of the ratios the estimator used (DR and WDR: `dr_weights` where they clip on their own)."""
     estimates, warnings = [], []
     for key, res in results.items():
         target, name = key.split("|")
-        ess = estimator_ess(name, weights[target], mask)
+        used = (dr_weights or {}).get(target, weights[target]) if name in ("DR", "WDR") else weights[target]
+        ess = estimator_ess(name, used, mask)
         estimates.append(OpeEstimate(
             estimator=name, target=target, value=res.value, ci_low=res.ci_low, ci_high=res.ci_high,
             lower_bound_95=res.lower_bound_95, bca_low=res.bca_low, bca_high=res.bca_high, ess=ess,
@@ -162,7 +165,8 @@ def estimate_policy_value(
                if key in refit_sd else res for key, res in results.items()}
     support, choice = tabular_intervals(results, terms.tabular, layout, config, returns), prepared.fqe_choice
     n = layout.n_episodes
-    estimates, estimate_warnings = _estimates(results, all_terms, weights, mask, n, refit_sd)
+    estimates, estimate_warnings = _estimates(results, all_terms, weights, mask, n, refit_sd,
+                                              terms.dr_weights)
     first, last = _config_warnings(config, split, n, weights, mode, terms.dr_weights)
     warnings = first + warnings + estimate_warnings + bound_warnings(bounds, estimates) + last
     model, calibration = prepared.model, prepared.calibration

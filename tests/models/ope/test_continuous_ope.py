@@ -125,6 +125,8 @@ def test_dr_clip_applies_to_dr_and_wdr_only_and_is_recorded(data: Path, tmp_path
     assert dr.estimate("WIS", target).value == same.estimate("WIS", target).value  # IS family unclipped
     assert dr.estimate("FQE", target).value == same.estimate("FQE", target).value
     assert dr.estimate("WDR", target).value != same.estimate("WDR", target).value
+    assert dr.estimate("WIS", target).ess == same.estimate("WIS", target).ess
+    assert dr.estimate("WDR", target).ess != same.estimate("WDR", target).ess  # the ratios WDR used
     assert any("Inside DR and WDR the ratios were clipped at 1.5" in w for w in dr.warnings)
     assert not any("Inside DR and WDR" in w for w in same.warnings)
 
