@@ -24,15 +24,15 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from dosewise.data_schemas import read_trajectories
+from train_quality import empirical_mdp
+
 from dosewise.data_schemas.console import print_table
 from dosewise.models.planning import plan
 from dosewise.pipelines.simulators.icu_sepsis import (
-    STATE_DEATH,
     STATE_SURVIVAL,
     exact_policy_value,
     load_icu_sepsis_mdp,
@@ -40,22 +40,6 @@ from dosewise.pipelines.simulators.icu_sepsis import (
 from dosewise.pipelines.simulators.icu_sepsis_episodes import write_icu_sepsis_episodes
 
 GOAL = 0.83
-
-
-def train_counts(folder: Path) -> np.ndarray:
-    """n(s, a, s') of the train split's episodes (an episode's end goes to the survival or death state)."""
-    mdp = load_icu_sepsis_mdp()
-    frame, _ = read_trajectories(folder)
-    splits = pd.read_parquet(folder / "splits.parquet")
-    train = set(splits.loc[splits["split"] == "train", "episode_id"])
-    frame = frame[frame["episode_id"].isin(train)].sort_values(["episode_id", "step"])
-    s, a, r = frame["mdp_state"].to_numpy(), frame["action"].to_numpy(), frame["reward"].to_numpy()
-    episode = frame["episode_id"].to_numpy()
-    ends = np.r_[episode[1:] != episode[:-1], True]
-    nxt = np.where(ends, np.where(r > 0, STATE_SURVIVAL, STATE_DEATH), np.roll(s, -1))
-    counts = np.zeros((mdp.n_states, mdp.n_actions, mdp.n_states))
-    np.add.at(counts, (s, a, nxt), 1)
-    return counts
 
 
 def grid_values(counts: np.ndarray, settings: list[tuple[int, float, float]]) -> list[float]:
@@ -102,7 +86,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp) / "episodes"
             write_icu_sepsis_episodes(folder, total, "clinician", seed=seed, split_fractions=fractions)
-            values.append(grid_values(train_counts(folder), settings))
+            values.append(grid_values(empirical_mdp(folder, split="train"), settings))
         print(f"seed {seed} done ({time.perf_counter() - start:.0f} s)", file=sys.stderr)
     table = np.asarray(values)  # (seeds, settings)
     order = np.argsort(-table.mean(axis=0), kind="stable")

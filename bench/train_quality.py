@@ -51,10 +51,14 @@ from dosewise.pipelines.simulators.icu_sepsis import (
 from dosewise.pipelines.simulators.icu_sepsis_episodes import write_icu_sepsis_episodes
 
 
-def empirical_mdp(folder: Path) -> np.ndarray:
-    """Transition counts n(s, a, s') of the episodes (episode ends go to the survival or death state)."""
+def empirical_mdp(folder: Path, split: str | None = None) -> np.ndarray:
+    """Transition counts n(s, a, s') of the episodes (episode ends go to the survival or death state),
+    of one split's episodes where `split` is given."""
     mdp = load_icu_sepsis_mdp()
     frame, _ = read_trajectories(folder)
+    if split is not None:
+        splits = pd.read_parquet(folder / "splits.parquet")
+        frame = frame[frame["episode_id"].isin(set(splits.loc[splits["split"] == split, "episode_id"]))]
     frame = frame.sort_values(["episode_id", "step"])
     s, a, r = frame["mdp_state"].to_numpy(), frame["action"].to_numpy(), frame["reward"].to_numpy()
     episode = frame["episode_id"].to_numpy()

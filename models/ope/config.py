@@ -235,13 +235,15 @@ class OpeConfig(StrictConfig):
     def ratio_clip(self, action_space: str) -> float | None:
         """The clip of per-step importance ratios in `action_space` ("discrete" or "continuous"):
         `max_weight`, and in continuous mode also `continuous.max_ratio`, the smaller where both are set."""
-        clips = [self.max_weight, self.continuous.max_ratio if action_space == "continuous" else None]
-        values = [v for v in clips if v is not None]
-        return min(values) if values else None
+        return self._smaller_clip(self.continuous.max_ratio, action_space)
 
     def dr_ratio_clip(self, action_space: str) -> float | None:
         """The clip of per-step ratios inside DR and WDR: `max_weight`, and in continuous mode also
         `continuous.dr_max_ratio`, the smaller where both are set (discrete mode: as `ratio_clip`)."""
-        clips = [self.max_weight, self.continuous.dr_max_ratio if action_space == "continuous" else None]
+        return self._smaller_clip(self.continuous.dr_max_ratio, action_space)
+
+    def _smaller_clip(self, continuous_clip: float | None, action_space: str) -> float | None:
+        """The smaller of `max_weight` and (continuous mode) `continuous_clip`; None where neither is set."""
+        clips = [self.max_weight, continuous_clip if action_space == "continuous" else None]
         values = [v for v in clips if v is not None]
         return min(values) if values else None
