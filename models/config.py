@@ -65,12 +65,25 @@ class MaskConfig(StrictConfig):
         "chosen by `dose_choice`: a support-constrained policy, recommending only doses given in "
         "comparable states, where the behaviour density has mass. 0: the actor's dose.",
     )
+    dose_candidate_rule: Literal["quantiles", "bin_medians"] = Field(
+        default="quantiles",
+        description="Which logged doses are a cluster's candidates. `quantiles`: `dose_candidates` "
+        "quantiles of its doses. `bin_medians`: one per action bin the clinicians gave in the cluster (the "
+        "bins `min_count` allows), the median of the doses logged there: where their dose density peaks "
+        "(a regimen's dose level), not in its tails, as the discrete policies' bin doses are; "
+        "`dose_candidates` must then be 0.",
+    )
     dose_choice: Literal["nearest", "best_q"] = Field(
         default="nearest",
         description="`mask.dose_candidates`: `nearest` projects the actor's dose onto the nearest "
         "candidate (the learned policy, kept within the support); `best_q` takes the candidate of highest "
         "Q (in-sample selection as in EMaQ, Ghasemipour et al. 2021, and IDQL, Hansen-Estruch et al. 2023).",
     )
+
+    @property
+    def uses_dose_candidates(self) -> bool:
+        """Whether continuous policies recommend only candidate doses (quantiles or bin medians)."""
+        return self.dose_candidates > 0 or self.dose_candidate_rule == "bin_medians"
 
 
 class TrainConfig(StrictConfig):
@@ -116,11 +129,16 @@ class TrainConfig(StrictConfig):
     @model_validator(mode="after")
     def _candidates_need_support(self) -> TrainConfig:
         supported = self.mask.source == "observed_support" and self.action_space == "continuous"
-        if self.mask.dose_candidates and not supported:
+        if self.mask.dose_candidate_rule == "bin_medians" and self.mask.dose_candidates:
             raise ValueError(
-                "`mask.dose_candidates` must be used with `mask.source = \"observed_support\"` and a "
-                f"continuous algorithm (cql, iql, td3_plus_bc). Got source {self.mask.source!r}, algorithm "
-                f"{self.algorithm.name!r}."
+                "`mask.dose_candidates` must be 0 with `mask.dose_candidate_rule = \"bin_medians\"` (one "
+                f"candidate per action bin given in the cluster). Got {self.mask.dose_candidates}."
+            )
+        if self.mask.uses_dose_candidates and not supported:
+            raise ValueError(
+                "`mask.dose_candidates` and `mask.dose_candidate_rule = \"bin_medians\"` must be used with "
+                "`mask.source = \"observed_support\"` and a continuous algorithm (cql, iql, td3_plus_bc). "
+                f"Got source {self.mask.source!r}, algorithm {self.algorithm.name!r}."
             )
         return self
 

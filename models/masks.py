@@ -82,6 +82,27 @@ def with_dose_candidates(
     return AdmissibleActions(mask.centres, mask.allowed, doses.astype(np.float32))
 
 
+def with_bin_median_candidates(
+    mask: AdmissibleActions, scaled_states: np.ndarray, unit_doses: np.ndarray, actions: np.ndarray
+) -> AdmissibleActions:
+    """`mask` plus, per cluster, one candidate per allowed action bin: the per-column median of the
+    doses (unit scale) logged in that bin and cluster, or over all clusters where the cluster has
+    none there (a fallback bin). Clusters with fewer bins repeat their first candidate."""
+    labels = mask.nearest(scaled_states.astype(np.float32))
+    actions = actions.astype(np.int64)
+    n_actions = mask.allowed.shape[1]
+    overall = {a: np.median(unit_doses[actions == a], axis=0)
+               for a in range(n_actions) if (actions == a).any()}
+    out = np.empty((len(mask.centres), n_actions, unit_doses.shape[1]), dtype=np.float32)
+    for k in range(len(mask.centres)):
+        mine = labels == k
+        picked = [np.median(unit_doses[mine & (actions == a)], axis=0) if (mine & (actions == a)).any()
+                  else overall[a] for a in map(int, np.flatnonzero(mask.allowed[k])) if a in overall]
+        picked = picked or list(overall.values())
+        out[k] = np.stack(picked + [picked[0]] * (n_actions - len(picked)))
+    return AdmissibleActions(mask.centres, mask.allowed, out)
+
+
 def build_admissible_actions(
     scaled_states: np.ndarray, actions: np.ndarray, n_actions: int, config: MaskConfig, seed: int
 ) -> AdmissibleActions | None:

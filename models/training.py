@@ -27,7 +27,7 @@ from .config import TrainConfig
 from .datasets import TrainingData, load_training_data
 from .device import resolve_device, seed_everything
 from .distributed import DistributedContext, check_batch_split, gather_digests, shard_transitions
-from .masks import build_admissible_actions, mask_module, with_dose_candidates
+from .masks import build_admissible_actions, mask_module, with_bin_median_candidates, with_dose_candidates
 from .policy import TrainedPolicy, build_algo, save_policy
 from .sampling import TransitionSampler, compile_gradient_steps, update_step
 
@@ -163,10 +163,12 @@ def train_policy(
         return _train_planned(data, config, Path(out_dir), logger_factory, device, began)
     mask = build_admissible_actions(data.observations, data.frame["action"].to_numpy(), data.info.n_actions,
                                     config.mask, config.seed)
-    if mask is not None and config.mask.dose_candidates and data.dose_scaler is not None:
+    if mask is not None and config.mask.uses_dose_candidates and data.dose_scaler is not None:
         columns = [col for col in data.info.continuous_action_columns if col in data.frame.columns]
         unit = data.dose_scaler.to_unit(data.frame[columns].to_numpy(np.float64))
-        mask = with_dose_candidates(mask, data.observations, unit, config.mask.dose_candidates, config.seed)
+        mask = (with_bin_median_candidates(mask, data.observations, unit, data.frame["action"].to_numpy())
+                if config.mask.dose_candidate_rule == "bin_medians" else
+                with_dose_candidates(mask, data.observations, unit, config.mask.dose_candidates, config.seed))
     in_target = mask is not None and config.mask.in_target and config.action_space == "discrete"
     algo = build_algo(config, len(data.feature_names), data.action_size, device, enable_ddp=ddp is not None,
                       admissible=mask_module(mask, device) if in_target and mask is not None else None)

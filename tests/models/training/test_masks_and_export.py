@@ -113,6 +113,38 @@ def test_dose_candidates_recommend_only_doses_logged_in_the_cluster(choice: str,
     np.testing.assert_allclose(load_policy(tmp_path / "p").recommend_doses(states).to_numpy(), recommended)
 
 
+def test_bin_median_candidates_are_each_allowed_bins_median_in_its_cluster() -> None:
+    from dosewise.models.masks import AdmissibleActions, with_bin_median_candidates
+
+    centres = np.array([[0.0], [10.0]], np.float32)
+    allowed = np.array([[True, True, False], [False, False, True]])  # cluster 1: bin 2, never given there
+    states = np.array([[0.1], [0.2], [-0.1], [0.0], [9.9], [10.1], [0.3]])
+    doses = np.array([[0.1], [0.3], [0.2], [0.9], [0.5], [0.7], [0.6]])
+    actions = np.array([0, 0, 0, 1, 0, 0, 2])
+    mask = with_bin_median_candidates(AdmissibleActions(centres, allowed), states, doses, actions)
+    assert mask.doses is not None and mask.doses.shape == (2, 3, 1)
+    # cluster 0: bin 0's median of 0.1, 0.3, 0.2 and bin 1's 0.9, padded with the first
+    np.testing.assert_allclose(mask.doses[0, :, 0], [0.2, 0.9, 0.2])
+    # cluster 1 never logged bin 2: the median of bin 2 over every cluster (0.6, from cluster 0's row)
+    np.testing.assert_allclose(mask.doses[1, :, 0], [0.6, 0.6, 0.6])
+
+
+def test_bin_median_candidates_train_and_need_no_count(traj_dir: Path, tmp_path: Path) -> None:
+    mask = {"source": "observed_support", "n_clusters": 3, "dose_candidate_rule": "bin_medians"}
+    policy = _trained(traj_dir, tmp_path / "p", tiny_config("iql", mask=mask))
+    assert policy.mask is not None and policy.mask.doses is not None
+    assert policy.mask.doses.shape[:2] == (3, policy.n_actions)
+    recommended = policy.recommend_doses(_states(traj_dir)).to_numpy(np.float64)
+    low, high = policy.network.head.low.numpy(), policy.network.head.high.numpy()
+    candidates = (policy.mask.doses.reshape(-1, len(low)) + 1.0) / 2.0 * (high - low) + low
+    gap = np.abs(recommended[:, None, :] - candidates[None, :, :]).max(axis=2).min(axis=1)
+    assert gap.max() < 1e-4 * max(float(np.abs(candidates).max()), 1.0)
+    with pytest.raises(ValueError, match="must be 0 with"):
+        tiny_config("iql", mask={**mask, "dose_candidates": 4})
+    with pytest.raises(ValueError, match="continuous algorithm"):
+        tiny_config("discrete_cql", mask=mask)
+
+
 def test_dose_candidates_without_observed_support_is_a_config_error() -> None:
     with pytest.raises(ValueError, match="dose_candidates"):
         tiny_config("iql", mask={"dose_candidates": 4})
