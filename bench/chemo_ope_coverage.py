@@ -27,7 +27,8 @@ follow-up switched on; a censored patient's outcome reward is unknown, so it is 
 logged return): the gap between the two is the censoring bias, not the estimator's.
 
     .venv/bin/python bench/chemo_ope_coverage.py [--replications 50] [--patients 2000]
-        [--truth-patients 200000] [--fqe-steps 400] [--bandwidth-share 0.25] [--max-ratio R|none]
+        [--truth-patients 200000] [--fqe-steps 400] [--bandwidth-share 0.25]
+        [--kernel-scale absolute|proportional] [--max-ratio R|none]
         [--dr-max-ratio R|none]
         [--work-dir DIR]
         [--evaluate full,learned,discrete] [--discrete-config chemo_discrete_cql]
@@ -198,6 +199,8 @@ def _parser() -> argparse.ArgumentParser:
                         help=f"comma-separated targets to evaluate, of {', '.join(ROLES)} "
                         "(full brings the clinicians)")
     parser.add_argument("--bandwidth-share", type=float, default=0.25)
+    parser.add_argument("--kernel-scale", choices=("absolute", "proportional"), default=None,
+                        help="continuous.kernel_scale (default: the shipped value)")
     parser.add_argument("--max-weight", type=float, default=None,
                         help="clip every per-step importance ratio at this value (OpeConfig.max_weight)")
     parser.add_argument("--max-ratio", default=None,
@@ -226,6 +229,7 @@ def _ope_config(args: argparse.Namespace) -> OpeConfig:
     return OpeConfig.model_validate({
         "n_bootstrap": args.n_bootstrap, "bca": False, "estimators": list(ESTIMATORS),
         "continuous": {"bandwidth_share": args.bandwidth_share, **_max_ratio(args.max_ratio),
+                       **({"kernel_scale": args.kernel_scale} if args.kernel_scale else {}),
                        **_max_ratio(args.dr_max_ratio, "dr_max_ratio")},
         "max_weight": args.max_weight,
         "fqe": {"n_steps": args.fqe_steps, "learning_rate": 1e-3,
@@ -326,7 +330,8 @@ def _report(frame: pd.DataFrame, targets: Targets, args: argparse.Namespace, sec
     print_table(f"Chemo OPE coverage: {frame['rep'].nunique()} replications x {args.patients} patients "
                 f"(test split {int(100 * 0.45)} %), truth from {args.truth_patients} patients, FQE "
                 f"{args.fqe_steps} steps ({args.fqe_refits} refits), "
-                f"bandwidth {args.bandwidth_share} x sd({RDI}), continuous ratios clipped at "
+                f"bandwidth {args.bandwidth_share} x sd({RDI}) ({_ope_config(args).continuous.kernel_scale} "
+                "kernel), continuous ratios clipped at "
                 f"{clip or 'no value'} (inside DR and WDR at {dr_clip or 'no value'}), discrete targets "
                 f"epsilon {epsilon:g}; "
                 f"targets {names}; value range {span:.2f}; {seconds / 60:.1f} min "

@@ -135,6 +135,15 @@ class ContinuousConfig(StrictConfig):
         description="Default bandwidth as a share of the standard deviation of the non-zero logged doses "
         "on the behaviour model's fit split.",
     )
+    kernel_scale: Literal["absolute", "proportional"] = Field(
+        default="absolute",
+        description="`absolute`: the kernel's sd is the bandwidth at every dose. `proportional`: it grows "
+        "with the recommended dose, bandwidth x dose / m (m the median non-zero logged dose of the column on "
+        "the fit split, so the bandwidth is its sd at the typical dose), as the scatter of delivered doses "
+        "around a prescribed one does (rounding to vials, dose banding within a percentage of the dose). "
+        "A kernel wider than the clinicians' scatter around their dose gives ratios without a bounded "
+        "variance (for Gaussians, wider than sqrt(2) times it).",
+    )
     pit_bins: int = Field(default=10, ge=2, le=50, description="Bins of the PIT calibration histogram.")
     max_ratio: float | None = Field(
         default=20.0, gt=0,

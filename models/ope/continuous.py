@@ -87,6 +87,35 @@ def kernel_density(logged: np.ndarray, centre: np.ndarray, bandwidth: np.ndarray
     return out
 
 
+@dataclass(frozen=True)
+class DoseKernel:
+    """The target's smoothing kernel: per dose column its bandwidth and, for a proportional kernel,
+    the reference dose at which the bandwidth is the kernel's sd (`continuous.kernel_scale`)."""
+
+    bandwidth: np.ndarray  # (k,)
+    reference: np.ndarray | None = None  # (k,) median non-zero logged dose; None: absolute
+
+    def density(self, logged: np.ndarray, centre: np.ndarray) -> np.ndarray:
+        """(n,) density of the logged doses under the target smoothed around `centre` (both (n, k))."""
+        if self.reference is None:
+            return kernel_density(logged, centre, self.bandwidth)
+        widths = self.bandwidth * np.maximum(centre, 0.0) / self.reference
+        return kernel_density(logged, centre, np.where(centre > 0, np.maximum(widths, 1e-6), self.bandwidth))
+
+
+def dose_kernel(config: OpeConfig, fit_rows: pd.DataFrame, doses: list[str]) -> DoseKernel:
+    """The kernel of `config.continuous` on these fit rows: bandwidths, and the reference doses of a
+    proportional kernel."""
+    bandwidth = bandwidths(config, fit_rows, doses)
+    if config.continuous.kernel_scale == "absolute":
+        return DoseKernel(bandwidth)
+    reference = []
+    for col in doses:
+        values = fit_rows[col].to_numpy(np.float64)
+        reference.append(float(np.median(values[values > 0])) if np.any(values > 0) else 1.0)
+    return DoseKernel(bandwidth, np.asarray(reference))
+
+
 @dataclass
 class DoseBehaviour:
     """The clinicians' dose density on the evaluated rows and how well it is calibrated."""

@@ -25,7 +25,7 @@ from .behaviour_cache import BehaviourFit, fit_or_load_behaviour
 from .bounds import support_bound_terms, value_range
 from .calibration import CalibrationResult
 from .config import OpeConfig
-from .continuous import bandwidths, dose_behaviour, fit_dose_density, recommended_support
+from .continuous import dose_behaviour, dose_kernel, fit_dose_density, recommended_support
 from .episodes import EpisodeLayout, discounted_returns
 from .fqe_method import FqeChoice, choose_fqe, fit_tabular_target
 from .importance_sampling import importance_weights
@@ -130,14 +130,15 @@ def prepare_continuous(
 ) -> Prepared:
     """Density ratios for the kernel-smoothed deterministic policy and the clinicians."""
     choice = choose_fqe(trajectories, rows, features, config, split, "continuous")
-    bandwidth = bandwidths(config, fit_rows, list(info.continuous_action_columns))
+    kernel = dose_kernel(config, fit_rows, list(info.continuous_action_columns))
+    bandwidth = kernel.bandwidth
     with threadpool_limits(limits=config.threads):
         fitted = fit_or_load_behaviour(lambda: fit_dose_density(fit_rows, features, info, config),
                                        trajectories.manifest_sha256, features, info.n_actions, config)
     model = fitted.model
     behaviour = dose_behaviour(model, rows, features, info, config, bandwidth)
     terms, policy_doses = continuous_target_terms(trajectories, policy, label, rows, features, info, config,
-                                                  layout, behaviour, bandwidth, split, show)
+                                                  layout, behaviour, kernel, split, show)
     recommended, prob = recommended_support(policy_doses, behaviour, rows, features, info, bandwidth)
     rewards = layout.pad(rows[c.REWARD].to_numpy(np.float64), 0.0)
     return Prepared(model=model, source=behaviour.source, calibration=behaviour.calibration,

@@ -20,7 +20,7 @@ from dosewise.data_schemas import TrajectoryDatasetInfo
 from ..datasets import LoadedTrajectories
 from .bounds import SupportBoundTerms
 from .config import OpeConfig
-from .continuous import DoseBehaviour, kernel_density
+from .continuous import DoseBehaviour, DoseKernel
 from .doubly_robust import direct_method_terms, dr_terms, wdr_terms
 from .episodes import EpisodeLayout
 from .fqe_tabular import TabularFqe
@@ -92,7 +92,7 @@ def needs_q(config: OpeConfig) -> bool:
 def continuous_target_terms(
     trajectories: LoadedTrajectories, policy: Any, label: str, rows: pd.DataFrame, features: list[str],
     info: TrajectoryDatasetInfo, config: OpeConfig, layout: EpisodeLayout, behaviour: DoseBehaviour,
-    bandwidth: np.ndarray, split: str, show: bool,
+    kernel: DoseKernel, split: str, show: bool,
 ) -> tuple[TargetTerms, np.ndarray]:
     """Density-ratio terms for the kernel-smoothed policy and for the clinicians (ratio 1), with
     continuous FQE for DR/WDR/FQE. Returns the terms and the policy's doses on `rows`."""
@@ -105,7 +105,7 @@ def continuous_target_terms(
     states = rows[features]
     policy_doses = _policy_doses(policy, states, doses_cols)
     mask, rewards = layout.mask, layout.pad(rows[c.REWARD].to_numpy(np.float64), 0.0)
-    target_density = kernel_density(logged, policy_doses, bandwidth)
+    target_density = kernel.density(logged, policy_doses)
     out = TargetTerms()
     fit_split = split if config.fqe.fit_split == "same" else config.fqe.fit_split
     refits = config.fqe.bootstrap_refits if "FQE" in config.estimators else 0

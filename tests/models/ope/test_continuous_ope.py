@@ -16,7 +16,7 @@ from dosewise.data_schemas.ope import OpeReport
 from dosewise.models import OpeConfig, evaluate_policy
 from dosewise.models.behaviour_density import BehaviourDoseDensity
 from dosewise.models.constant_policy import constant_policy
-from dosewise.models.ope.continuous import kernel_density, pit_calibration
+from dosewise.models.ope.continuous import dose_kernel, kernel_density, pit_calibration
 from dosewise.models.tracking.promotion import PromotionConfig, decide_promotion
 
 from .continuous_mdp import DOSE, STATES, true_value, write_continuous_folder
@@ -174,6 +174,31 @@ def test_kernel_density_integrates_to_one_over_positive_doses() -> None:
         total, _ = integrate.quad(density, 0.0, 3.0, args=(centre,), points=[centre])
         assert total == pytest.approx(1.0, abs=1e-6)
     assert kernel_density(np.array([[0.0]]), np.array([[1.0]]), np.array([0.1]))[0] == 0.0
+
+
+def test_proportional_kernel_scales_its_width_with_the_dose() -> None:
+    fit = pd.DataFrame({"rdi": [0.0, 0.5, 1.0, 1.0, 1.0]})  # median non-zero dose 1.0
+    def kernel(**extra: str):  # type: ignore[no-untyped-def]
+        config = OpeConfig.model_validate({"continuous": {"bandwidth": {"rdi": 0.1}, **extra}})
+        return dose_kernel(config, fit, ["rdi"])
+
+    proportional, absolute = kernel(kernel_scale="proportional"), kernel()
+    assert absolute.reference is None and proportional.reference is not None
+    assert proportional.reference.tolist() == [1.0]
+    at = np.array([[1.0], [0.5], [0.55], [0.0]])
+    centre = np.array([[1.0], [0.5], [0.5], [0.0]])
+    prop, abso = proportional.density(at, centre), absolute.density(at, centre)
+    assert prop[0] == pytest.approx(abso[0])  # at the reference dose the two kernels agree
+    # at half the dose the kernel's sd is 0.05: twice as tall at its centre, a 1-sd step is 0.05 away
+    assert prop[1] == pytest.approx(2 * abso[1], rel=1e-6)
+    assert prop[2] == pytest.approx(kernel_density(at[2:3], centre[2:3], np.array([0.05]))[0])
+    assert prop[3] == abso[3] == 1.0  # a hold stays a point mass
+    def density(a: float, c: float) -> float:
+        return float(proportional.density(np.array([[a]]), np.array([[c]]))[0])
+
+    for c in (0.3, 1.2):  # and it stays a density over positive doses
+        total, _ = integrate.quad(density, 0.0, 3.0, args=(c,), points=[c])
+        assert total == pytest.approx(1.0, abs=1e-6)
 
 
 def test_constant_specs_parse_against_the_dataset(data: Path) -> None:
