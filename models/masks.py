@@ -9,7 +9,8 @@ d3rlpy has no action masking (takuseno/d3rlpy#356), so Dosewise adds it in two p
   actions the policy may not take.
 A mask is a lookup: state -> nearest cluster centre (in scaled feature space) -> allowed row.
 For continuous policies it can also hold, per cluster, doses the clinicians gave there
-(`mask.dose_candidates`): the policy then recommends the best of those by Q (`CandidateDoses`).
+(`mask.dose_candidates` quantiles, or one median per allowed bin with `mask.dose_candidate_rule =
+"bin_medians"`): the policy then recommends one of those (`CandidateDoses`).
 """
 
 from __future__ import annotations
